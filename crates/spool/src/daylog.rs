@@ -1,0 +1,308 @@
+//! The article's day files in `etc/`, written by scanmail and smtpfwdd, read by daysumm:
+//!
+//! - `email.YYYYMMDD`: one line per judged message:
+//!   `time  id  sender  recipients  size  verdict  detail` (tab-separated; recipients comma-separated)
+//! - `virus.YYYYMMDD`: one line per detection: `time  id  sender  kind  name` (kind virus|banned)
+//! - `sent.YYYYMMDD`: one line per delivery outcome: `time  id  recipient  outcome  detail`
+//!
+//! Each line is appended with one write(2) on an O_APPEND file, so two runs at once never
+//! interleave inside a line. Fields are cleaned of tabs and newlines.
+
+use crate::error::{IoContext, Result};
+use crate::layout::Spool;
+use chrono::{DateTime, Local, NaiveDate};
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayFile {
+    Email,
+    Virus,
+    Sent,
+}
+
+impl DayFile {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            DayFile::Email => "email",
+            DayFile::Virus => "virus",
+            DayFile::Sent => "sent",
+        }
+    }
+
+    pub fn path(self, spool: &Spool, date: NaiveDate) -> PathBuf {
+        spool
+            .etc()
+            .join(format!("{}.{}", self.prefix(), date.format("%Y%m%d")))
+    }
+}
+
+/// What scanmail decided about a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    Clean,
+    Virus,
+    Banned,
+    Unscannable,
+    TooComplex,
+    Malformed,
+    Released,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Clean => "clean",
+            Verdict::Virus => "virus",
+            Verdict::Banned => "banned",
+            Verdict::Unscannable => "unscannable",
+            Verdict::TooComplex => "too-complex",
+            Verdict::Malformed => "malformed",
+            Verdict::Released => "released",
+        }
+    }
+
+    /// True for the verdicts that put the message in quarantine.
+    pub fn quarantines(self) -> bool {
+        !matches!(self, Verdict::Clean | Verdict::Released)
+    }
+}
+
+impl FromStr for Verdict {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        Ok(match s {
+            "clean" => Verdict::Clean,
+            "virus" => Verdict::Virus,
+            "banned" => Verdict::Banned,
+            "unscannable" => Verdict::Unscannable,
+            "too-complex" => Verdict::TooComplex,
+            "malformed" => Verdict::Malformed,
+            "released" => Verdict::Released,
+            _ => return Err(()),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailLine {
+    pub time: DateTime<Local>,
+    pub id: String,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub size: u64,
+    pub verdict: Verdict,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VirusLine {
+    pub time: DateTime<Local>,
+    pub id: String,
+    pub sender: String,
+    /// "virus" or "banned"
+    pub kind: String,
+    /// The virus name or the banned pattern.
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentLine {
+    pub time: DateTime<Local>,
+    pub id: String,
+    pub recipient: String,
+    /// "delivered", "bounced" or "quarantined"
+    pub outcome: String,
+    pub detail: String,
+}
+
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '\t' || c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn ts(t: &DateTime<Local>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// Append one line to a day file of the given date.
+pub fn append(spool: &Spool, file: DayFile, date: NaiveDate, fields: &[&str]) -> Result<()> {
+    let path = file.path(spool, date);
+    let mut line = fields.iter().map(|f| clean(f)).collect::<Vec<_>>().join("\t");
+    line.push('\n');
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .at(&path)?;
+    f.write_all(line.as_bytes()).at(&path)
+}
+
+impl EmailLine {
+    pub fn append(&self, spool: &Spool) -> Result<()> {
+        append(
+            spool,
+            DayFile::Email,
+            self.time.date_naive(),
+            &[
+                &ts(&self.time),
+                &self.id,
+                &self.sender,
+                &self.recipients.join(","),
+                &self.size.to_string(),
+                self.verdict.as_str(),
+                &self.detail,
+            ],
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 7 {
+            return None;
+        }
+        Some(EmailLine {
+            time: DateTime::parse_from_rfc3339(f[0]).ok()?.with_timezone(&Local),
+            id: f[1].into(),
+            sender: f[2].into(),
+            recipients: f[3]
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            size: f[4].parse().ok()?,
+            verdict: f[5].parse().ok()?,
+            detail: f[6].into(),
+        })
+    }
+}
+
+impl VirusLine {
+    pub fn append(&self, spool: &Spool) -> Result<()> {
+        append(
+            spool,
+            DayFile::Virus,
+            self.time.date_naive(),
+            &[&ts(&self.time), &self.id, &self.sender, &self.kind, &self.name],
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 5 {
+            return None;
+        }
+        Some(VirusLine {
+            time: DateTime::parse_from_rfc3339(f[0]).ok()?.with_timezone(&Local),
+            id: f[1].into(),
+            sender: f[2].into(),
+            kind: f[3].into(),
+            name: f[4].into(),
+        })
+    }
+}
+
+impl SentLine {
+    pub fn append(&self, spool: &Spool) -> Result<()> {
+        append(
+            spool,
+            DayFile::Sent,
+            self.time.date_naive(),
+            &[&ts(&self.time), &self.id, &self.recipient, &self.outcome, &self.detail],
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 5 {
+            return None;
+        }
+        Some(SentLine {
+            time: DateTime::parse_from_rfc3339(f[0]).ok()?.with_timezone(&Local),
+            id: f[1].into(),
+            recipient: f[2].into(),
+            outcome: f[3].into(),
+            detail: f[4].into(),
+        })
+    }
+}
+
+/// Lines of one day file; a missing file is an empty day. Returns the parsed lines and the number
+/// of lines that could not be parsed (reported, never fatal).
+fn read<T>(spool: &Spool, file: DayFile, date: NaiveDate, parse: fn(&str) -> Option<T>) -> Result<(Vec<T>, usize)> {
+    let path = file.path(spool, date);
+    let f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(crate::Error::io(path, e)),
+    };
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for line in BufReader::new(f).split(b'\n') {
+        let line = line.at(&path)?;
+        let line = String::from_utf8_lossy(&line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse(&line) {
+            Some(v) => out.push(v),
+            None => bad += 1,
+        }
+    }
+    Ok((out, bad))
+}
+
+pub fn read_email(spool: &Spool, date: NaiveDate) -> Result<(Vec<EmailLine>, usize)> {
+    read(spool, DayFile::Email, date, EmailLine::parse)
+}
+
+pub fn read_virus(spool: &Spool, date: NaiveDate) -> Result<(Vec<VirusLine>, usize)> {
+    read(spool, DayFile::Virus, date, VirusLine::parse)
+}
+
+pub fn read_sent(spool: &Spool, date: NaiveDate) -> Result<(Vec<SentLine>, usize)> {
+    read(spool, DayFile::Sent, date, SentLine::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn round_trip_and_dates() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let time = Local.with_ymd_and_hms(2026, 11, 27, 23, 59, 59).unwrap();
+        let e = EmailLine {
+            time,
+            id: "smtpdAb3xYz".into(),
+            sender: "<a@b>".into(),
+            recipients: vec!["<c@d>".into(), "<e@f>".into()],
+            size: 1234,
+            verdict: Verdict::Virus,
+            detail: "Eicar-Test-Signature\tFOUND\nx".into(),
+        };
+        e.append(&s).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(DayFile::Email.path(&s, time.date_naive()))
+            .unwrap()
+            .write_all(b"garbage line\n")
+            .unwrap();
+        let (lines, bad) = read_email(&s, time.date_naive()).unwrap();
+        assert_eq!(bad, 1);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].detail, "Eicar-Test-Signature FOUND x");
+        assert_eq!(lines[0].recipients.len(), 2);
+        assert!(s.etc().join("email.20261127").exists());
+        let next = time.date_naive().succ_opt().unwrap();
+        assert!(read_email(&s, next).unwrap().0.is_empty());
+    }
+}

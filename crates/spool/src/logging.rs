@@ -1,0 +1,105 @@
+//! Logging: one line per event, naming the program and the message id (`smtpdAb3xYz: queued ...`).
+//!
+//! Run by hand (stderr is a terminal) lines go to stderr; run as a daemon or from cron they go to
+//! syslog, facility mail, like Postfix and Obtuse smtpd. `GATEWAY_LOG=stderr` or `=syslog` forces
+//! one. The syslog socket is connected at start-up, so it keeps working after a chroot.
+//!
+//! Levels follow Postfix's grading: info, warning (odd but handled), error (counted, go on).
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use std::io::{IsTerminal, Write};
+use std::os::unix::net::UnixDatagram;
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// stderr when it is a terminal, else syslog (falling back to stderr without /dev/log).
+    Auto,
+    Stderr,
+    Syslog,
+}
+
+struct Logger {
+    program: &'static str,
+    syslog: Option<Mutex<UnixDatagram>>,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Install the logger once, at the start of `main`. `verbose` enables debug lines.
+pub fn init(program: &'static str, target: Target, verbose: bool) {
+    let target = match std::env::var("GATEWAY_LOG").as_deref() {
+        Ok("stderr") => Target::Stderr,
+        Ok("syslog") => Target::Syslog,
+        _ => target,
+    };
+    let want_syslog = match target {
+        Target::Stderr => false,
+        Target::Syslog => true,
+        Target::Auto => !std::io::stderr().is_terminal(),
+    };
+    let syslog = if want_syslog {
+        ["/dev/log", "/var/run/syslog"].iter().find_map(|p| {
+            let s = UnixDatagram::unbound().ok()?;
+            s.connect(p).ok()?;
+            Some(Mutex::new(s))
+        })
+    } else {
+        None
+    };
+    let logger = LOGGER.get_or_init(|| Logger { program, syslog });
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(if verbose {
+            LevelFilter::Debug
+        } else {
+            LevelFilter::Info
+        });
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, m: &Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let prefix = match r.level() {
+            Level::Error => "error: ",
+            Level::Warn => "warning: ",
+            _ => "",
+        };
+        let msg = format!("{prefix}{}", r.args());
+        // A log line is one line: hostile bytes from the network never forge a second one.
+        let msg: String = msg
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        if let Some(sock) = &self.syslog {
+            // Facility mail (2); severities err 3, warning 4, info 6, debug 7.
+            let sev = match r.level() {
+                Level::Error => 3,
+                Level::Warn => 4,
+                Level::Info => 6,
+                _ => 7,
+            };
+            let ts = chrono::Local::now().format("%b %e %H:%M:%S");
+            let line = format!(
+                "<{}>{ts} {}[{}]: {msg}",
+                2 * 8 + sev,
+                self.program,
+                std::process::id()
+            );
+            if let Ok(s) = sock.lock() {
+                if s.send(line.as_bytes()).is_ok() {
+                    return;
+                }
+            }
+        }
+        let _ = writeln!(std::io::stderr(), "{}: {msg}", self.program);
+    }
+
+    fn flush(&self) {}
+}

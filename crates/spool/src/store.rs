@@ -1,0 +1,441 @@
+//! Writing, locking, listing and moving queue files. Every file that appears in a queue is created
+//! here, and every move between queues happens here.
+//!
+//! The one commit point of each step:
+//! - new message: `.tmp.<id>` (mode 0600) written, fsynced, chmod 0750, renamed (never over an
+//!   existing file) to `<id>`, directory fsynced;
+//! - move: one no-replace rename of `<id>` into the other queue, then both directories fsynced;
+//! - envelope rewrite (smtpfwdd's `SENT` lines): a new version written beside it, renamed over it.
+
+use crate::envelope::Envelope;
+use crate::error::{Error, IoContext, Result};
+use crate::id::{self, MessageId};
+use crate::layout::{Queue, Spool};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, RenameFlags};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Mode of a complete queue file: readers take only files with the owner's execute bit.
+pub const COMPLETE_MODE: u32 = 0o750;
+const STAGING_MODE: u32 = 0o600;
+
+/// A message being written into a queue under its temp name. Dropped without [`Staged::commit`],
+/// the temp file is removed: a half-written file is never visible under its final name.
+pub struct Staged {
+    id: MessageId,
+    tmp: PathBuf,
+    dest: PathBuf,
+    dir: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl Staged {
+    /// Reserve a fresh id (unused in every queue) and create its temp file with O_EXCL.
+    pub fn create(spool: &Spool, queue: Queue) -> Result<Staged> {
+        let dir = spool.queue(queue);
+        let mut last = None;
+        for _ in 0..64 {
+            let id = MessageId::generate();
+            if Queue::ALL
+                .iter()
+                .any(|q| spool.message(*q, &id).exists() || spool.decoded_dir(*q, &id).exists())
+            {
+                continue;
+            }
+            let tmp = spool.temp(queue, &id);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(STAGING_MODE)
+                .open(&tmp)
+            {
+                Ok(f) => {
+                    return Ok(Staged {
+                        dest: spool.message(queue, &id),
+                        id,
+                        tmp,
+                        dir,
+                        out: Some(BufWriter::with_capacity(64 * 1024, f)),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(Error::io(tmp, e)),
+            }
+        }
+        Err(Error::io(
+            dir,
+            last.unwrap_or_else(|| io::Error::other("no free message id after 64 tries")),
+        ))
+    }
+
+    pub fn id(&self) -> &MessageId {
+        &self.id
+    }
+
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Write, fsync, chmod 0750, rename to the final name, fsync the directory. Only after this
+    /// returns Ok may the message be acknowledged.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let out = self.out.take().expect("commit once");
+        let f = out
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        f.sync_all().at(&self.tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))
+            .at(&self.tmp)?;
+        drop(f);
+        rename_noreplace(&self.tmp, &self.dest)?;
+        fsync_dir(&self.dir)?;
+        // The temp name is gone now; Drop must not touch anything.
+        self.tmp = PathBuf::new();
+        Ok(self.dest.clone())
+    }
+}
+
+impl Write for Staged {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.as_mut().expect("not committed").write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.as_mut().expect("not committed").write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            self.out.take();
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Write a whole message (envelope + body) durably into a queue; returns its id.
+/// Used for notices, alerts, bounces and summaries.
+pub fn write_message(spool: &Spool, queue: Queue, env: &Envelope, body: &[u8]) -> Result<MessageId> {
+    env.validate()?;
+    let mut st = Staged::create(spool, queue)?;
+    let tmp = st.temp_path().to_path_buf();
+    env.write_to(&mut st).at(&tmp)?;
+    st.write_all(body).at(&tmp)?;
+    let id = st.id().clone();
+    st.commit()?;
+    Ok(id)
+}
+
+/// Rename `from` to `to` unless `to` exists (never overwrite a queue file).
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    match nix::fcntl::renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST) => Err(Error::Exists(to.to_path_buf())),
+        // Filesystems without RENAME_NOREPLACE: link() refuses an existing target just as well.
+        Err(Errno::EINVAL) | Err(Errno::ENOSYS) => {
+            fs::hard_link(from, to).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Error::Exists(to.to_path_buf())
+                } else {
+                    Error::io(to, e)
+                }
+            })?;
+            fs::remove_file(from).at(from)
+        }
+        Err(e) => Err(Error::io(from, io::Error::from(e))),
+    }
+}
+
+/// fsync a directory so that a rename in it survives a crash.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+/// Move a message (and its `<id>_d` directory, if any) from one queue to another: one rename, then
+/// both directories fsynced. The caller holds the message's lock.
+pub fn move_message(spool: &Spool, id: &MessageId, from: Queue, to: Queue) -> Result<PathBuf> {
+    let src = spool.message(from, id);
+    let dst = spool.message(to, id);
+    rename_noreplace(&src, &dst)?;
+    let dsrc = spool.decoded_dir(from, id);
+    if dsrc.exists() {
+        let ddst = spool.decoded_dir(to, id);
+        if ddst.exists() {
+            fs::remove_dir_all(&ddst).at(&ddst)?;
+        }
+        fs::rename(&dsrc, &ddst).at(&dsrc)?;
+    }
+    fsync_dir(&spool.queue(to))?;
+    fsync_dir(&spool.queue(from))?;
+    Ok(dst)
+}
+
+/// Replace a message's envelope (smtpfwdd marks delivered recipients `SENT`): the new version is
+/// written beside the file, fsynced and renamed over it, so a crash leaves the old or the new one.
+pub fn rewrite_envelope(spool: &Spool, queue: Queue, id: &MessageId, env: &Envelope) -> Result<()> {
+    env.validate()?;
+    let path = spool.message(queue, id);
+    let (_, mut body) = Envelope::open(&path)?;
+    let tmp = spool.queue(queue).join(format!(".tmp.{id}.rw"));
+    let res = (|| {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(STAGING_MODE)
+            .open(&tmp)
+            .at(&tmp)?;
+        let mut w = BufWriter::new(f);
+        env.write_to(&mut w).at(&tmp)?;
+        io::copy(&mut body, &mut w).at(&tmp)?;
+        let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        f.sync_all().at(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))
+            .at(&tmp)?;
+        fs::rename(&tmp, &path).at(&path)?;
+        fsync_dir(&spool.queue(queue))
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Remove a delivered (or deleted by the admin) message and its `_d` directory and state file.
+pub fn remove_message(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()> {
+    let p = spool.message(queue, id);
+    fs::remove_file(&p).at(&p)?;
+    let d = spool.decoded_dir(queue, id);
+    if d.exists() {
+        fs::remove_dir_all(&d).at(&d)?;
+    }
+    let _ = fs::remove_file(spool.state_file(queue, id));
+    fsync_dir(&spool.queue(queue))
+}
+
+/// An exclusive, non-blocking lock on one queue file (flock). Released on drop.
+pub struct FileLock {
+    file: Flock<File>,
+    path: PathBuf,
+}
+
+impl FileLock {
+    /// Lock a queue file. `Ok(None)` when another process holds it or the file has moved away
+    /// (someone else already handled it) — the caller skips it.
+    pub fn try_acquire(path: &Path) -> Result<Option<FileLock>> {
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let file = match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
+            Err((_, e)) => return Err(Error::io(path, io::Error::from(e))),
+        };
+        // The holder before us may have renamed the file away while we waited for nothing:
+        // make sure the name still points at the inode we locked.
+        let held = file.metadata().at(path)?;
+        match fs::metadata(path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => Ok(Some(FileLock {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// A complete message found in a queue.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: MessageId,
+    pub path: PathBuf,
+    pub mtime: SystemTime,
+    pub size: u64,
+}
+
+/// The complete messages of a queue, oldest first: names that are ids, regular files, owner
+/// execute bit set (the Obtuse completion mark). Everything else (dot-files, `_d` directories,
+/// stray names) is ignored.
+pub fn list(spool: &Spool, queue: Queue) -> Result<Vec<Entry>> {
+    let dir = spool.queue(queue);
+    let mut out = Vec::new();
+    for de in fs::read_dir(&dir).at(&dir)? {
+        let de = de.at(&dir)?;
+        let name = de.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !id::is_valid(name) {
+            continue;
+        }
+        let md = match de.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(de.path(), e)),
+        };
+        if !md.is_file() || md.permissions().mode() & 0o100 == 0 {
+            continue;
+        }
+        out.push(Entry {
+            id: MessageId::parse(name)?,
+            path: de.path(),
+            mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            size: md.len(),
+        });
+    }
+    out.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// Remove `.tmp.*` files older than `max_age` (left by a crash); returns how many went.
+pub fn clean_stale_temps(spool: &Spool, queue: Queue, max_age: Duration) -> Result<usize> {
+    let dir = spool.queue(queue);
+    let now = SystemTime::now();
+    let mut n = 0;
+    for de in fs::read_dir(&dir).at(&dir)? {
+        let de = de.at(&dir)?;
+        if !de.file_name().to_string_lossy().starts_with(".tmp.") {
+            continue;
+        }
+        let Ok(md) = de.metadata() else { continue };
+        let old = md
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > max_age);
+        if old && md.is_file() && fs::remove_file(de.path()).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Bytes available to unprivileged writers on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Result<u64> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(|e| Error::io(path, io::Error::from(e)))?;
+    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn spool() -> (tempfile::TempDir, Spool) {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        (t, s)
+    }
+
+    #[test]
+    fn staged_is_invisible_until_commit() {
+        let (_t, s) = spool();
+        let mut st = Staged::create(&s, Queue::Incoming).unwrap();
+        st.write_all(b"FROM <a@b>\nRCPT <c@d>\nBODY\nhi\n").unwrap();
+        assert!(list(&s, Queue::Incoming).unwrap().is_empty());
+        let mode = fs::metadata(st.temp_path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let id = st.id().clone();
+        let p = st.commit().unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o750);
+        let l = list(&s, Queue::Incoming).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].id, id);
+        assert!(!s.temp(Queue::Incoming, &id).exists());
+    }
+
+    #[test]
+    fn dropped_stage_leaves_nothing() {
+        let (_t, s) = spool();
+        {
+            let mut st = Staged::create(&s, Queue::Incoming).unwrap();
+            st.write_all(b"partial").unwrap();
+        }
+        assert_eq!(fs::read_dir(s.queue(Queue::Incoming)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn list_skips_incomplete_and_foreign_names() {
+        let (_t, s) = spool();
+        let d = s.queue(Queue::Incoming);
+        fs::write(d.join("smtpdAAAAAA"), b"x").unwrap(); // mode 0644: not complete
+        fs::write(d.join("notmail"), b"x").unwrap();
+        fs::write(d.join(".tmp.smtpdBBBBBB"), b"x").unwrap();
+        fs::create_dir(d.join("smtpdCCCCCC")).unwrap();
+        assert!(list(&s, Queue::Incoming).unwrap().is_empty());
+    }
+
+    #[test]
+    fn move_and_lock() {
+        let (_t, s) = spool();
+        let env = Envelope::new("<a@b>", ["<c@d>".to_string()]);
+        let id = write_message(&s, Queue::Incoming, &env, b"body\n").unwrap();
+        fs::create_dir(s.decoded_dir(Queue::Incoming, &id)).unwrap();
+        fs::write(s.decoded_dir(Queue::Incoming, &id).join("part1"), b"p").unwrap();
+        let p = s.message(Queue::Incoming, &id);
+        let lock = FileLock::try_acquire(&p).unwrap().expect("lock");
+        assert!(FileLock::try_acquire(&p).unwrap().is_none(), "second lock");
+        move_message(&s, &id, Queue::Incoming, Queue::Quarantine).unwrap();
+        drop(lock);
+        assert!(!p.exists());
+        assert!(s.decoded_dir(Queue::Quarantine, &id).join("part1").exists());
+        assert!(FileLock::try_acquire(&p).unwrap().is_none(), "gone");
+    }
+
+    #[test]
+    fn move_never_overwrites() {
+        let (_t, s) = spool();
+        let env = Envelope::new("<a@b>", ["<c@d>".to_string()]);
+        let id = write_message(&s, Queue::Incoming, &env, b"one\n").unwrap();
+        fs::write(s.message(Queue::Outgoing, &id), b"other").unwrap();
+        let err = move_message(&s, &id, Queue::Incoming, Queue::Outgoing).unwrap_err();
+        assert!(matches!(err, Error::Exists(_)), "{err}");
+        assert!(s.message(Queue::Incoming, &id).exists());
+        assert_eq!(fs::read(s.message(Queue::Outgoing, &id)).unwrap(), b"other");
+    }
+
+    #[test]
+    fn rewrite_keeps_body() {
+        let (_t, s) = spool();
+        let mut env = Envelope::new("<a@b>", ["<c@d>".to_string(), "<e@f>".to_string()]);
+        let body = b"Subject: x\n\n\xff\x00binary\n.\n";
+        let id = write_message(&s, Queue::Outgoing, &env, body).unwrap();
+        env.recipients[0].sent = true;
+        rewrite_envelope(&s, Queue::Outgoing, &id, &env).unwrap();
+        let (got, mut r) = Envelope::open(&s.message(Queue::Outgoing, &id)).unwrap();
+        assert_eq!(got, env);
+        let mut b = Vec::new();
+        r.read_to_end(&mut b).unwrap();
+        assert_eq!(b, body);
+        assert_eq!(list(&s, Queue::Outgoing).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn stale_temps_go_fresh_ones_stay() {
+        let (_t, s) = spool();
+        let d = s.queue(Queue::Incoming);
+        fs::write(d.join(".tmp.smtpdAAAAAA"), b"x").unwrap();
+        assert_eq!(clean_stale_temps(&s, Queue::Incoming, Duration::from_secs(86400)).unwrap(), 0);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(clean_stale_temps(&s, Queue::Incoming, Duration::from_millis(1)).unwrap(), 1);
+        assert!(!d.join(".tmp.smtpdAAAAAA").exists());
+    }
+}
