@@ -312,11 +312,23 @@ impl Config {
             line: None,
             message: format!("{key}: {why}"),
         };
-        if self.hostname.is_empty() || self.hostname.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if self.hostname.is_empty()
+            || self
+                .hostname
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(bad("hostname", "must be a host name without spaces"));
         }
-        if self.admin.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
-            return Err(bad("admin", "must be a bare address such as postmaster@example.com"));
+        if self
+            .admin
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        {
+            return Err(bad(
+                "admin",
+                "must be a bare address such as postmaster@example.com",
+            ));
         }
         if self.smtpd.tls_cert.is_empty() != self.smtpd.tls_key.is_empty() {
             return Err(bad("smtpd.tls_cert", "tls_cert and tls_key go together"));
@@ -350,7 +362,10 @@ pub fn split_host_port(s: &str, default_port: u16) -> (String, u16) {
     let s = s.trim();
     if let Some(rest) = s.strip_prefix('[') {
         if let Some((h, p)) = rest.split_once(']') {
-            let port = p.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port);
+            let port = p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default_port);
             return (h.to_string(), port);
         }
     }
@@ -420,9 +435,12 @@ max_parallel   = 10
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let err = Config::parse("hostname = \"a\"\n\n[scan]\nscaner = \"clamd\"\n", Path::new("/x/gateway.conf"))
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(
+            "hostname = \"a\"\n\n[scan]\nscaner = \"clamd\"\n",
+            Path::new("/x/gateway.conf"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("/x/gateway.conf:4:"), "{err}");
         assert!(err.contains("scaner"), "{err}");
     }
@@ -436,7 +454,10 @@ max_parallel   = 10
         let err = Config::parse("[scan]\nscanner = \"norton\"\n", Path::new("g"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("norton") || err.contains("unknown variant"), "{err}");
+        assert!(
+            err.contains("norton") || err.contains("unknown variant"),
+            "{err}"
+        );
         let err = Config::parse("[smtpd]\ntls_cert = \"a.pem\"\n", Path::new("g"))
             .unwrap_err()
             .to_string();

@@ -132,7 +132,11 @@ fn ts(t: &DateTime<Local>) -> String {
 /// Append one line to a day file of the given date.
 pub fn append(spool: &Spool, file: DayFile, date: NaiveDate, fields: &[&str]) -> Result<()> {
     let path = file.path(spool, date);
-    let mut line = fields.iter().map(|f| clean(f)).collect::<Vec<_>>().join("\t");
+    let mut line = fields
+        .iter()
+        .map(|f| clean(f))
+        .collect::<Vec<_>>()
+        .join("\t");
     line.push('\n');
     let mut f = OpenOptions::new()
         .append(true)
@@ -167,7 +171,9 @@ impl EmailLine {
             return None;
         }
         Some(EmailLine {
-            time: DateTime::parse_from_rfc3339(f[0]).ok()?.with_timezone(&Local),
+            time: DateTime::parse_from_rfc3339(f[0])
+                .ok()?
+                .with_timezone(&Local),
             id: f[1].into(),
             sender: f[2].into(),
             recipients: f[3]
@@ -188,7 +194,13 @@ impl VirusLine {
             spool,
             DayFile::Virus,
             self.time.date_naive(),
-            &[&ts(&self.time), &self.id, &self.sender, &self.kind, &self.name],
+            &[
+                &ts(&self.time),
+                &self.id,
+                &self.sender,
+                &self.kind,
+                &self.name,
+            ],
         )
     }
 
@@ -198,7 +210,9 @@ impl VirusLine {
             return None;
         }
         Some(VirusLine {
-            time: DateTime::parse_from_rfc3339(f[0]).ok()?.with_timezone(&Local),
+            time: DateTime::parse_from_rfc3339(f[0])
+                .ok()?
+                .with_timezone(&Local),
             id: f[1].into(),
             sender: f[2].into(),
             kind: f[3].into(),
@@ -213,7 +227,13 @@ impl SentLine {
             spool,
             DayFile::Sent,
             self.time.date_naive(),
-            &[&ts(&self.time), &self.id, &self.recipient, &self.outcome, &self.detail],
+            &[
+                &ts(&self.time),
+                &self.id,
+                &self.recipient,
+                &self.outcome,
+                &self.detail,
+            ],
         )
     }
 
@@ -223,7 +243,9 @@ impl SentLine {
             return None;
         }
         Some(SentLine {
-            time: DateTime::parse_from_rfc3339(f[0]).ok()?.with_timezone(&Local),
+            time: DateTime::parse_from_rfc3339(f[0])
+                .ok()?
+                .with_timezone(&Local),
             id: f[1].into(),
             recipient: f[2].into(),
             outcome: f[3].into(),
@@ -234,7 +256,12 @@ impl SentLine {
 
 /// Lines of one day file; a missing file is an empty day. Returns the parsed lines and the number
 /// of lines that could not be parsed (reported, never fatal).
-fn read<T>(spool: &Spool, file: DayFile, date: NaiveDate, parse: fn(&str) -> Option<T>) -> Result<(Vec<T>, usize)> {
+fn read<T>(
+    spool: &Spool,
+    file: DayFile,
+    date: NaiveDate,
+    parse: fn(&str) -> Option<T>,
+) -> Result<(Vec<T>, usize)> {
     let path = file.path(spool, date);
     let f = match std::fs::File::open(&path) {
         Ok(f) => f,

@@ -100,13 +100,17 @@ impl Envelope {
                 .read_until(b'\n', &mut line)
                 .at(path)?;
             if n == 0 {
-                return Err(malformed(format!("no BODY line (file ends at line {lineno})")));
+                return Err(malformed(format!(
+                    "no BODY line (file ends at line {lineno})"
+                )));
             }
             if line.last() != Some(&b'\n') {
                 return Err(if n > MAX_LINE {
                     malformed(format!("line {lineno} longer than {MAX_LINE} bytes"))
                 } else {
-                    malformed(format!("line {lineno} truncated (no newline, no BODY line)"))
+                    malformed(format!(
+                        "line {lineno} truncated (no newline, no BODY line)"
+                    ))
                 });
             }
             offset += n as u64;
@@ -171,9 +175,7 @@ pub fn strip_brackets(addr: &str) -> &str {
 }
 
 fn check_value(what: &'static str, kw: &str, v: &str) -> Result<()> {
-    if v.is_empty()
-        || kw.len() + v.len() + 1 > MAX_LINE
-        || v.bytes().any(|b| b < 0x20 || b == 0x7f)
+    if v.is_empty() || kw.len() + v.len() + 1 > MAX_LINE || v.bytes().any(|b| b < 0x20 || b == 0x7f)
     {
         return Err(Error::Invalid {
             what,

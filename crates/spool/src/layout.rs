@@ -172,11 +172,17 @@ mod tests {
         assert!(err.contains("expected uid"), "{err}");
         fs::set_permissions(s.queue(Queue::Outgoing), fs::Permissions::from_mode(0o777)).unwrap();
         let err = s.check(Some(uid)).unwrap_err().to_string();
-        assert!(err.contains("outgoing") && err.contains("writable"), "{err}");
+        assert!(
+            err.contains("outgoing") && err.contains("writable"),
+            "{err}"
+        );
         fs::set_permissions(s.queue(Queue::Outgoing), fs::Permissions::from_mode(0o700)).unwrap();
         fs::remove_dir(s.queue(Queue::Quarantine)).unwrap();
         let err = s.check(None).unwrap_err().to_string();
-        assert!(err.contains("quarantine") && err.contains("missing"), "{err}");
+        assert!(
+            err.contains("quarantine") && err.contains("missing"),
+            "{err}"
+        );
     }
 
     #[test]

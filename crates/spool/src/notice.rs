@@ -128,7 +128,10 @@ impl Notice {
         h.push_str("Content-Type: text/plain; charset=utf-8\n");
         h.push_str("Content-Transfer-Encoding: 8bit\n");
         for (k, v) in &self.extra_headers {
-            let k: String = k.chars().filter(|c| c.is_ascii_graphic() && *c != ':').collect();
+            let k: String = k
+                .chars()
+                .filter(|c| c.is_ascii_graphic() && *c != ':')
+                .collect();
             h.push_str(&format!("{k}: {}\n", clean_header(v)));
         }
         h.push('\n');
@@ -158,7 +161,8 @@ pub fn submit_raw(
 ) -> Result<Option<MessageId>> {
     let env = Envelope::new(
         clean_header(envelope_from),
-        to.iter().map(|a| format!("<{}>", clean_header(a.trim_matches(['<', '>'])))),
+        to.iter()
+            .map(|a| format!("<{}>", clean_header(a.trim_matches(['<', '>'])))),
     );
     env.validate()?;
     if cfg.sendmail.is_empty() {
@@ -208,7 +212,12 @@ mod tests {
         };
         let m = n.to_message(&cfg);
         let headers = m.split("\n\n").next().unwrap();
-        assert!(!headers.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")), "{m}");
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
+            "{m}"
+        );
     }
 
     #[test]

@@ -15,17 +15,21 @@ pub fn is_root() -> bool {
 pub fn lookup(user: &str, group: &str) -> Result<(Uid, Gid)> {
     let uid = match user.parse::<u32>() {
         Ok(n) => Uid::from_raw(n),
-        Err(_) => User::from_name(user)
-            .map_err(|e| Error::Privileges(format!("user {user}: {e}")))?
-            .ok_or_else(|| Error::Privileges(format!("no such user: {user}")))?
-            .uid,
+        Err(_) => {
+            User::from_name(user)
+                .map_err(|e| Error::Privileges(format!("user {user}: {e}")))?
+                .ok_or_else(|| Error::Privileges(format!("no such user: {user}")))?
+                .uid
+        }
     };
     let gid = match group.parse::<u32>() {
         Ok(n) => Gid::from_raw(n),
-        Err(_) => Group::from_name(group)
-            .map_err(|e| Error::Privileges(format!("group {group}: {e}")))?
-            .ok_or_else(|| Error::Privileges(format!("no such group: {group}")))?
-            .gid,
+        Err(_) => {
+            Group::from_name(group)
+                .map_err(|e| Error::Privileges(format!("group {group}: {e}")))?
+                .ok_or_else(|| Error::Privileges(format!("no such group: {group}")))?
+                .gid
+        }
     };
     Ok((uid, gid))
 }
@@ -41,7 +45,9 @@ pub fn drop_to(uid: Uid, gid: Gid) -> Result<()> {
     unistd::setgid(gid).map_err(|e| Error::Privileges(format!("setgid {gid}: {e}")))?;
     unistd::setuid(uid).map_err(|e| Error::Privileges(format!("setuid {uid}: {e}")))?;
     if unistd::setuid(Uid::from_raw(0)).is_ok() || unistd::geteuid().is_root() {
-        return Err(Error::Privileges("root privileges could be regained".into()));
+        return Err(Error::Privileges(
+            "root privileges could be regained".into(),
+        ));
     }
     Ok(())
 }

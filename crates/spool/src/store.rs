@@ -122,7 +122,12 @@ impl Drop for Staged {
 
 /// Write a whole message (envelope + body) durably into a queue; returns its id.
 /// Used for notices, alerts, bounces and summaries.
-pub fn write_message(spool: &Spool, queue: Queue, env: &Envelope, body: &[u8]) -> Result<MessageId> {
+pub fn write_message(
+    spool: &Spool,
+    queue: Queue,
+    env: &Envelope,
+    body: &[u8],
+) -> Result<MessageId> {
     env.validate()?;
     let mut st = Staged::create(spool, queue)?;
     let tmp = st.temp_path().to_path_buf();
@@ -195,7 +200,9 @@ pub fn rewrite_envelope(spool: &Spool, queue: Queue, id: &MessageId, env: &Envel
         let mut w = BufWriter::new(f);
         env.write_to(&mut w).at(&tmp)?;
         io::copy(&mut body, &mut w).at(&tmp)?;
-        let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let f = w
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
         f.sync_all().at(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))
             .at(&tmp)?;
@@ -355,7 +362,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         let id = st.id().clone();
         let p = st.commit().unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o750);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o750
+        );
         let l = list(&s, Queue::Incoming).unwrap();
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].id, id);
@@ -433,9 +443,15 @@ mod tests {
         let (_t, s) = spool();
         let d = s.queue(Queue::Incoming);
         fs::write(d.join(".tmp.smtpdAAAAAA"), b"x").unwrap();
-        assert_eq!(clean_stale_temps(&s, Queue::Incoming, Duration::from_secs(86400)).unwrap(), 0);
+        assert_eq!(
+            clean_stale_temps(&s, Queue::Incoming, Duration::from_secs(86400)).unwrap(),
+            0
+        );
         std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(clean_stale_temps(&s, Queue::Incoming, Duration::from_millis(1)).unwrap(), 1);
+        assert_eq!(
+            clean_stale_temps(&s, Queue::Incoming, Duration::from_millis(1)).unwrap(),
+            1
+        );
         assert!(!d.join(".tmp.smtpdAAAAAA").exists());
     }
 }
