@@ -25,6 +25,8 @@ NO_CRONTAB=0
 SPOOL_USER=uucp
 SPOOL_GROUP=uucp
 DEMO_DIR="$HERE/demo"
+DEMO_PORT=2525
+PROFILE=release
 
 usage() {
     cat <<'EOF'
@@ -40,6 +42,8 @@ Modes:
                      server standing in for the internal mail server; send a clean and an EICAR
                      mail, scan, forward, print where each ended, the admin alert and the summary.
   --keep-running     With --demo: leave the daemons up for trying by hand (stop: --demo-stop).
+  --demo-dir DIR     With --demo: where the instance lives (default ./demo)
+  --demo-port PORT   With --demo: smtpd's port (default 2525; the mail server stand-in uses PORT+1)
   --demo-stop        Stop what --demo --keep-running left running.
   --uninstall        Remove the programs, units, crontab; never the mail in the spool.
 
@@ -54,6 +58,7 @@ Other:
   --no-deps          do not apt-get install ClamAV and cron
   --no-start         do not start or enable daemons
   --no-crontab       do not install the uucp crontab
+  --profile P        cargo build profile for the installed programs: release (default) or debug
   -h, --help         this text
 EOF
 }
@@ -66,6 +71,9 @@ while [ $# -gt 0 ]; do
         --demo) MODE=demo ;;
         --keep-running) KEEP_RUNNING=1 ;;
         --demo-stop) MODE=demo-stop ;;
+        --demo-dir) DEMO_DIR="${2:?--demo-dir needs a directory}"; shift ;;
+        --demo-port) DEMO_PORT="${2:?--demo-port needs a port}"; shift ;;
+        --profile) PROFILE="${2:?--profile needs release or debug}"; shift ;;
         --uninstall) MODE=uninstall ;;
         --domain) DOMAIN="${DOMAIN:+$DOMAIN }${2:?--domain needs a value}"; shift ;;
         --relay) RELAY="${2:?--relay needs a value}"; shift ;;
@@ -102,6 +110,7 @@ need_cargo() {
 build() {
     need_cargo
     local profile=$1
+    case "$profile" in release|debug) ;; *) die "--profile takes release or debug" ;; esac
     if [ "$profile" = release ]; then
         say "building release binaries (cargo build --release)"
         (cd "$HERE" && cargo build --release --workspace --bins --quiet)
@@ -284,7 +293,7 @@ do_install() {
     if [ -z "$ROOT" ] && ! is_root; then
         die "installing needs root (or --root DIR for a trial tree; or --demo)"
     fi
-    build release
+    build "$PROFILE"
     if [ "$NO_DEPS" = 0 ] && [ -z "$ROOT" ]; then
         local missing=()
         command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || missing+=(clamav clamav-daemon clamav-freshclam)
@@ -400,11 +409,12 @@ do_demo() {
     demo_stop_all
     rm -rf "$DEMO_DIR"
     mkdir -p "$DEMO_DIR"/{run,clamav,mailbox,mail}
+    DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
     trap demo_cleanup EXIT
     local spool=$DEMO_DIR/spool
     mkdir -p "$spool"/{etc,bin,incoming,outgoing,quarantine}
     chmod 700 "$spool" "$spool"/*
-    local smtp_port=2525 relay_port=2526
+    local smtp_port=$DEMO_PORT relay_port=$((DEMO_PORT + 1))
     cp "$HERE"/etc/matches.bad "$HERE"/etc/matches.doc "$spool/etc/"
     for f in "$HERE"/etc/*.tmpl; do [ -f "$f" ] && cp "$f" "$spool/etc/"; done
     cat > "$spool/etc/gateway.conf" <<EOF
@@ -447,7 +457,7 @@ EOF
     echo $! > "$DEMO_DIR/run/clamd.pid"
     /usr/bin/python3 "$HERE/tests/support/relay.py" "$DEMO_DIR/mailbox" --port "$relay_port" >/dev/null 2>"$DEMO_DIR/run/relay.log" &
     echo $! > "$DEMO_DIR/run/relay.pid"
-    GATEWAY_LOG=stderr "$BINDIR/smtpd" -D -l 127.0.0.1 -p "$smtp_port" -H --spool "$spool" -i "$DEMO_DIR/run/smtpd.pid" 2>>"$DEMO_DIR/run/smtpd.log"
+    GATEWAY_LOG=stderr "$BINDIR/smtpd" -D -l 127.0.0.1 -p "$smtp_port" -H --spool "$spool" -i "$DEMO_DIR/run/smtpd.pid" 2>>"$DEMO_DIR/run/smtpd.log" &
     wait_port "$smtp_port" || die "smtpd did not start: see $DEMO_DIR/run/smtpd.log"
     wait_port "$relay_port" || die "the SMTP sink did not start: see $DEMO_DIR/run/relay.log"
     local i
@@ -513,9 +523,11 @@ EOF
     GATEWAY_LOG=stderr "$BINDIR/daysumm" --spool "$spool" --stdout 2>&1 | sed 's/^/  | /' || true
     echo
     if [ "$KEEP_RUNNING" = 1 ]; then
+        GATEWAY_LOG=stderr "$BINDIR/smtpfwdd" --foreground --spool "$spool" 2>>"$DEMO_DIR/run/smtpfwdd.log" &
+        echo $! > "$DEMO_DIR/run/smtpfwdd.pid"
         say "still running: smtpd on 127.0.0.1:$smtp_port, the internal server stand-in on $relay_port"
         say "try:  swaks --server 127.0.0.1:$smtp_port --to bob@example.com"
-        say "then: $BINDIR/scanmail --spool $spool && $BINDIR/smtpfwdd --once --spool $spool"
+        say "then: $BINDIR/scanmail --spool $spool   (smtpfwdd is running and forwards within a second)"
         say "received mail lands in $DEMO_DIR/mailbox; stop everything with: ./install.sh --demo-stop"
     else
         say "done; every process the demo started is stopped. Files are in $DEMO_DIR"
