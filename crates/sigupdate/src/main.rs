@@ -1,7 +1,115 @@
-//! sigupdate: not written yet (see the open issues). It refuses to run rather than pretend.
+//! NAME
+//!     sigupdate - update the virus signatures and check that they are fresh
+//!
+//! SYNOPSIS
+//!     sigupdate [--spool DIR] [--config FILE] [--mirror DIR|URL] [--updater CMD] [-v]
+//!
+//! DESCRIPTION
+//!     Run weekly from the spool owner's crontab (Thursdays 16:00). Fetches new signatures by
+//!     running update.updater (default `freshclam`), or, with --mirror or update.mirror, copies
+//!     the signature files (*.cvd, *.cld, *.cdiff, *.ndb, *.hdb, ...) of a private mirror
+//!     directory into update.database_dir: each .cvd/.cld must pass `sigtool --info` and each text
+//!     database must load in clamscan, and each lands by a temp copy and one rename. An
+//!     http(s):// mirror is handed to the updater as freshclam's PrivateMirror.
+//!
+//!     Then it reads the database version and build date (clamd's VERSION reply over
+//!     scan.clamd_socket, `sigtool --info` on the signed databases, else the newest modification
+//!     time of the signature files), tells clamd to RELOAD, and mails the admin an alert
+//!     (etc/sigupdate-alert.tmpl, into outgoing/) when the update failed or the newest
+//!     signatures are older than update.max_signature_age_days. One log line per run.
+//!
+//! SECURITY
+//!     Runs as: the spool's owner (uucp); started as root it switches to that user first, so the
+//!     database directory must be writable by it. Trusts: the mirror only after sigtool/clamscan
+//!     accepted a file; the updater's exit status. Writes: update.database_dir (signature files,
+//!     a `.sigupdate.tmp` staging directory), outgoing/ (alerts). Network: the updater's, and
+//!     clamd's socket.
+//!
+//! EXIT STATUS
+//!     0 signatures fresh; 75 the update failed but the signatures are still fresh; 1 the
+//!     signatures are stale (or missing); 64 usage; 78 configuration error; 71 cannot switch user.
+//!
+//! FILES
+//!     DIR/etc/gateway.conf, DIR/etc/sigupdate-alert.tmpl, update.database_dir
 #![forbid(unsafe_code)]
 
-fn main() -> std::process::ExitCode {
-    eprintln!("sigupdate: not implemented yet");
-    std::process::ExitCode::from(69)
+use anyhow::Context;
+use clap::Parser;
+use sigupdate::Origin;
+use spool::logging::{self, Target};
+use spool::{Config, Spool};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigupdate",
+    version,
+    about = "Update the virus signatures and check they are fresh"
+)]
+struct Args {
+    /// The spool directory.
+    #[arg(long, default_value = spool::layout::DEFAULT_ROOT)]
+    spool: PathBuf,
+    /// Configuration file (default: SPOOL/etc/gateway.conf).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Copy signatures from this private mirror directory (or give this URL to the updater).
+    #[arg(long, value_name = "DIR|URL")]
+    mirror: Option<String>,
+    /// Updater command line instead of update.updater.
+    #[arg(long, value_name = "CMD")]
+    updater: Option<String>,
+    /// Debug lines in the log.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                spool::exit::USAGE
+            } else {
+                spool::exit::OK
+            });
+        }
+    };
+    logging::init("sigupdate", Target::Auto, args.verbose);
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<spool::Error>())
+                .map_or(spool::exit::SOFTWARE, spool::Error::exit_code);
+            log::error!("{e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let spool = Spool::new(&args.spool);
+    if let Some(line) = spool::privs::become_spool_owner(&spool)? {
+        log::debug!("{line}");
+    }
+    let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    let origin = Origin::choose(&cfg, args.mirror.as_deref(), args.updater.as_deref());
+    let report = sigupdate::check(&cfg, origin).context("checking the signatures")?;
+    let mut line = report.log_line();
+    if report.needs_alert() {
+        match report.alert(&spool, &cfg).submit(&spool, &cfg) {
+            Ok(Some(id)) => line.push_str(&format!("; alert {id} to {}", cfg.admin)),
+            Ok(None) => line.push_str(&format!("; alert to {} via sendmail", cfg.admin)),
+            Err(e) => line.push_str(&format!("; ALERT NOT SENT: {e}")),
+        }
+    }
+    match report.exit_code() {
+        spool::exit::OK => log::info!("{line}"),
+        _ => log::warn!("{line}"),
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }

@@ -1,0 +1,259 @@
+//! The scanner's signature database directory: which files are signatures, how to check one
+//! (sigtool for the signed .cvd/.cld containers, a trial load by clamscan for the text formats),
+//! and how old the newest signatures are.
+
+use crate::error::{Error, IoAt, Result};
+use chrono::{DateTime, Local};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+/// File name endings ClamAV loads or updates from (containers, diffs and the text formats).
+const EXTENSIONS: &[&str] = &[
+    "cvd", "cld", "cud", "cdiff", "ndb", "ndu", "hdb", "hdu", "hsb", "hsu", "mdb", "mdu", "msb",
+    "msu", "ldb", "ldu", "idb", "cdb", "crb", "cat", "cbc", "pdb", "gdb", "wdb", "fp", "sfp",
+    "ign", "ign2", "ftm", "yar", "yara", "pwdb", "imp", "info", "cfg",
+];
+
+/// True for the name of a signature file (never a dot-file, so our own temp files never count).
+pub fn is_signature_name(name: &str) -> bool {
+    if name.starts_with('.') {
+        return false;
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => EXTENSIONS.contains(&ext),
+        _ => false,
+    }
+}
+
+/// The signed container formats whose header sigtool reads.
+pub fn is_container(name: &str) -> bool {
+    name.ends_with(".cvd") || name.ends_with(".cld")
+}
+
+/// Signature files of a directory with their modification times, sorted by name.
+pub fn signature_files(dir: &Path) -> Result<Vec<(PathBuf, SystemTime)>> {
+    let mut out = Vec::new();
+    for de in std::fs::read_dir(dir).at(dir)? {
+        let de = de.at(dir)?;
+        let name = de.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_signature_name(name) {
+            continue;
+        }
+        let Ok(md) = de.metadata() else { continue };
+        if md.is_file() {
+            out.push((de.path(), md.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The header of a signed database, as `sigtool --info` prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerInfo {
+    pub version: Option<u64>,
+    pub built: Option<DateTime<Local>>,
+}
+
+/// Parse `sigtool --info` output (`Build time: 26 Nov 2026 09:23 -0500`, `Version: 27467`).
+pub fn parse_sigtool_info(out: &str) -> ContainerInfo {
+    let mut info = ContainerInfo {
+        version: None,
+        built: None,
+    };
+    for line in out.lines() {
+        if let Some(v) = line.strip_prefix("Version:") {
+            info.version = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("Build time:") {
+            info.built = DateTime::parse_from_str(v.trim(), "%d %b %Y %H:%M %z")
+                .ok()
+                .map(|d| d.with_timezone(&Local));
+        }
+    }
+    info
+}
+
+/// `sigtool --info FILE`: the file's header, or why sigtool refuses it.
+pub fn sigtool_info(sigtool: &str, file: &Path) -> Result<ContainerInfo> {
+    let out = Command::new(sigtool)
+        .arg("--info")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Updater {
+            program: sigtool.to_string(),
+            reason: format!("cannot run: {e}"),
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Rejected {
+            path: file.to_path_buf(),
+            reason: format!(
+                "sigtool --info: {}",
+                last_line(&err).unwrap_or("exited with an error")
+            ),
+        });
+    }
+    let info = parse_sigtool_info(&text);
+    if info.built.is_none() {
+        return Err(Error::Rejected {
+            path: file.to_path_buf(),
+            reason: "sigtool --info shows no build time".into(),
+        });
+    }
+    Ok(info)
+}
+
+fn last_line(s: &str) -> Option<&str> {
+    s.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// clamscan next to sigtool, else from PATH; None when ClamAV's scanner is not installed.
+fn clamscan_beside(sigtool: &str) -> Option<PathBuf> {
+    let beside = Path::new(sigtool).parent().map(|d| d.join("clamscan"));
+    if let Some(p) = beside.filter(|p| p.is_file()) {
+        return Some(p);
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join("clamscan"))
+        .find(|p| p.is_file())
+}
+
+/// Check a signature file before it enters the database: a container must pass `sigtool
+/// --info`; a text database must load in clamscan on its own (one malformed file would make
+/// every later clamd reload fail). Diffs are applied by freshclam, so they are only copied.
+pub fn check_file(sigtool: &str, file: &Path) -> Result<()> {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if is_container(name) {
+        return sigtool_info(sigtool, file).map(|_| ());
+    }
+    if name.ends_with(".cdiff") || name.ends_with(".info") || name.ends_with(".cfg") {
+        return Ok(());
+    }
+    let Some(clamscan) = clamscan_beside(sigtool) else {
+        log::debug!("{}: no clamscan to trial-load it", file.display());
+        return Ok(());
+    };
+    let empty = tempfile::NamedTempFile::new().at(std::env::temp_dir())?;
+    let out = Command::new(&clamscan)
+        .args(["--quiet", "--no-summary", "-d"])
+        .arg(file)
+        .arg(empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Updater {
+            program: clamscan.display().to_string(),
+            reason: format!("cannot run: {e}"),
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(Error::Rejected {
+            path: file.to_path_buf(),
+            reason: format!(
+                "clamscan cannot load it: {}",
+                last_line(&err).unwrap_or("exited with an error")
+            ),
+        })
+    }
+}
+
+/// Where the date of the newest signatures came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Clamd,
+    Sigtool,
+    Mtime,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Clamd => "clamd VERSION",
+            Source::Sigtool => "sigtool --info",
+            Source::Mtime => "file modification time",
+        }
+    }
+}
+
+/// The newest signatures known: their version (when a signed database says) and build time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Newest {
+    pub version: Option<u64>,
+    pub built: DateTime<Local>,
+    pub source: Source,
+}
+
+/// The newest signatures on disk: the latest build time among the signed containers, else the
+/// latest modification time of any signature file. None when the directory has none.
+pub fn newest_on_disk(sigtool: &str, dir: &Path) -> Result<Option<Newest>> {
+    let files = signature_files(dir)?;
+    let mut best: Option<Newest> = None;
+    for (path, _) in files.iter().filter(|(p, _)| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_container)
+    }) {
+        match sigtool_info(sigtool, path) {
+            Ok(ContainerInfo {
+                version,
+                built: Some(built),
+            }) => {
+                if best.as_ref().is_none_or(|b| built > b.built) {
+                    best = Some(Newest {
+                        version,
+                        built,
+                        source: Source::Sigtool,
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+    if best.is_some() {
+        return Ok(best);
+    }
+    Ok(files.iter().map(|(_, m)| *m).max().map(|m| Newest {
+        version: None,
+        built: DateTime::<Local>::from(m),
+        source: Source::Mtime,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, Timelike};
+
+    #[test]
+    fn names() {
+        assert!(is_signature_name("daily.cvd"));
+        assert!(is_signature_name("daily-27001.cdiff"));
+        assert!(is_signature_name("local.ndb"));
+        assert!(!is_signature_name(".local.ndb"));
+        assert!(!is_signature_name("freshclam.dat"));
+        assert!(!is_signature_name("clamd.log"));
+        assert!(!is_signature_name("ndb"));
+        assert!(is_container("main.cld"));
+    }
+
+    #[test]
+    fn sigtool_output() {
+        let i = parse_sigtool_info(
+            "File: daily.cvd\nBuild time: 26 Nov 2026 09:23 -0500\nVersion: 27467\nSignatures: 2071034\n",
+        );
+        assert_eq!(i.version, Some(27467));
+        let b = i.built.unwrap().with_timezone(&chrono::Utc);
+        assert_eq!((b.year(), b.month(), b.day(), b.hour()), (2026, 11, 26, 14));
+    }
+}

@@ -1,0 +1,39 @@
+//! Typed errors of sigupdate. Each names the file, program or socket it concerns.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The updater could not be started, timed out, or exited with a failure.
+    #[error("{program}: {reason}")]
+    Updater { program: String, reason: String },
+    /// A signature file the mirror offers that sigtool or clamscan refuses.
+    #[error("{path}: rejected: {reason}")]
+    Rejected { path: PathBuf, reason: String },
+    /// clamd did not answer as expected.
+    #[error("clamd at {addr}: {reason}")]
+    Clamd { addr: String, reason: String },
+    #[error(transparent)]
+    Spool(#[from] spool::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) trait IoAt<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoAt<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}
