@@ -1,7 +1,303 @@
-//! smtpd: not written yet (see the open issues). It refuses to run rather than pretend.
+//! NAME
+//!     smtpd — the SMTP store daemon of the e-mail virus firewall (Obtuse smtpd 2.0, modernised)
+//!
+//! SYNOPSIS
+//!     smtpd [-H] [-D] [-q] [-c dir] [-d dir] [-u user] [-g group] [-m hostname] [-s bytes]
+//!           [-p port] [-l addr] [-i pidfile] [--spool dir] [--config file]
+//!
+//! DESCRIPTION
+//!     Receives mail by SMTP (RFC 5321 with SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES and,
+//!     when a certificate is configured, STARTTLS) and writes each message into the spool's
+//!     `incoming/` queue in the Obtuse format (`FROM`/`RCPT`/`BODY` then the message, with a
+//!     Received: line). It answers `250` only once the file is fsynced under its final name.
+//!     Recipients are accepted only in the configured `domains` unless `etc/smtpd_check_rules`
+//!     allows them: the gateway is never an open relay.
+//!
+//!     Ways to run: from inetd (the default; the session is stdin/stdout, e.g. the inetd.conf line
+//!     `smtp stream tcp nowait root /usr/local/sbin/smtpd smtpd`); as a daemon with `-D` (a thread
+//!     per connection, at most `smtpd.max_clients`); under systemd socket activation (`LISTEN_FDS`:
+//!     with `Accept=yes` fd 3 is the connection, with `Accept=no` a listening socket).
+//!
+//! SECURITY
+//!     Runs as: started as root it reads its configuration and rules, binds its port, chroots into
+//!     the spool root (`-c`), and switches to uucp:uucp (`-u`/`-g`; never uid or gid 0); if any
+//!     of these steps fails it stops, so no SMTP byte is ever read as root. Started as another
+//!     user it runs as that user without chroot and says so in the log.
+//!     Trusts: nothing that comes from the network. Command lines are limited to 512 bytes,
+//!     addresses with control characters are refused, DATA is streamed to disk (memory per
+//!     session is constant), and every log line has control characters replaced.
+//!     Writes: only `incoming/.tmp.<id>` files, renamed to `incoming/<id>` when complete.
+//!
+//! EXIT STATUS
+//!     0 after a session (inetd) or a clean shutdown (daemon); 64 usage; 69 cannot bind;
+//!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors.
+//!
+//! FILES
+//!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits and timeouts
+//!     /var/spool/smtpd/etc/smtpd_check_rules access rules (Obtuse format)
+//!     /var/spool/smtpd/etc/{hosts,resolv.conf,nsswitch.conf,localtime}  used inside the chroot
+//!     /var/spool/smtpd/incoming/            where messages are written
 #![forbid(unsafe_code)]
 
-fn main() -> std::process::ExitCode {
-    eprintln!("smtpd: not implemented yet");
-    std::process::ExitCode::from(69)
+use anyhow::Context as _;
+use clap::Parser;
+use log::{info, warn};
+use smtpd::server::{self, Activation};
+use smtpd::session::{Context, Settings};
+use smtpd::transport::FdTransport;
+use spool::{exit, Config, Queue, Spool};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// SMTP store daemon: receives mail and writes each message into the spool's incoming queue.
+#[derive(Parser, Debug)]
+#[command(name = "smtpd", version, about, long_about = None)]
+struct Options {
+    /// Spool root to chroot into when started as root (Obtuse's chroot directory).
+    #[arg(short = 'c', long = "chroot", value_name = "DIR")]
+    chroot: Option<PathBuf>,
+    /// Spool root (same as -c; the default is /var/spool/smtpd).
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Configuration file (default: <spool>/etc/gateway.conf).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Queue directory inside the spool that receives mail (only `incoming` is supported).
+    #[arg(
+        short = 'd',
+        long = "queue",
+        value_name = "DIR",
+        default_value = "incoming"
+    )]
+    queue: String,
+    /// User to run as when started as root (default: `user` in gateway.conf, uucp).
+    #[arg(short = 'u', long, value_name = "USER")]
+    user: Option<String>,
+    /// Group to run as when started as root (default: `group` in gateway.conf, uucp).
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    group: Option<String>,
+    /// Host name for the banner and the Received: line (default: `hostname` in gateway.conf).
+    #[arg(short = 'm', long = "hostname", value_name = "NAME")]
+    hostname: Option<String>,
+    /// Largest message accepted, in bytes; 0 = no limit (default: smtpd.max_size).
+    #[arg(short = 's', long = "max-size", value_name = "BYTES")]
+    max_size: Option<u64>,
+    /// Do not look up client names in DNS.
+    #[arg(short = 'H', long = "no-dns")]
+    no_dns: bool,
+    /// Run as a daemon listening on a port, instead of serving one session on stdin/stdout.
+    #[arg(short = 'D', long)]
+    daemon: bool,
+    /// Port to listen on with -D.
+    #[arg(short = 'p', long, default_value_t = 25)]
+    port: u16,
+    /// Address to listen on with -D (default: all); from inetd, refuse (521) connections that
+    /// came to any other local address.
+    #[arg(short = 'l', long = "listen", value_name = "ADDR")]
+    listen: Option<IpAddr>,
+    /// Write the daemon's process id to this file.
+    #[arg(short = 'i', long = "pidfile", value_name = "FILE")]
+    pidfile: Option<PathBuf>,
+    /// Quiet: one log line per message, none per session.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e:#}");
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<Failure>().map(|f| f.0))
+                .unwrap_or(exit::SOFTWARE);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// An error carrying its exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("{1}")]
+struct Failure(u8, String);
+
+fn fail(code: u8, msg: impl Into<String>) -> anyhow::Error {
+    Failure(code, msg.into()).into()
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // systemd's descriptors first, before anything else opens a file on fd 3.
+    let activation = server::socket_activation().context("socket activation")?;
+    let opts = match Options::try_parse() {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 }));
+        }
+    };
+    // The syslog socket is connected here, before the chroot hides /dev/log.
+    spool::logging::init("smtpd", spool::logging::Target::Auto, false);
+
+    let root = match (&opts.chroot, &opts.spool) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(fail(
+                exit::USAGE,
+                "-c and --spool name different spool roots",
+            ))
+        }
+        (Some(a), _) | (None, Some(a)) => a.clone(),
+        (None, None) => PathBuf::from(spool::layout::DEFAULT_ROOT),
+    };
+    let queue = match opts.queue.trim_matches('/') {
+        "incoming" => Queue::Incoming,
+        other => {
+            return Err(fail(
+                exit::USAGE,
+                format!("-d {other}: smtpd writes only into the spool's incoming queue"),
+            ))
+        }
+    };
+    let outside = Spool::new(&root);
+    let cfg = Config::for_spool(&outside, opts.config.as_deref())
+        .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+    let rules_path = spool::config::etc_relative(&outside, &cfg.smtpd.check_rules);
+    let rules = smtpd::rules::Rules::load(&rules_path)
+        .map_err(|e| fail(exit::CONFIG, format!("{e} (smtpd refuses to start)")))?;
+    let tls = if cfg.smtpd.tls_cert.is_empty() {
+        None
+    } else {
+        let cert = spool::config::etc_relative(&outside, &cfg.smtpd.tls_cert);
+        let key = spool::config::etc_relative(&outside, &cfg.smtpd.tls_key);
+        Some(Arc::new(
+            smtpd::session::load_tls(&cert, &key).map_err(|e| fail(exit::CONFIG, e))?,
+        ))
+    };
+    let dns = !opts.no_dns && cfg.smtpd.dns_lookups;
+    let settings = Settings {
+        hostname: opts
+            .hostname
+            .clone()
+            .unwrap_or_else(|| cfg.hostname.clone()),
+        max_size: opts.max_size.unwrap_or(cfg.smtpd.max_size),
+        max_recipients: cfg.smtpd.max_recipients,
+        command_timeout: Duration::from_secs(cfg.smtpd.command_timeout.max(1)),
+        data_timeout: Duration::from_secs(cfg.smtpd.data_timeout.max(1)),
+        min_free_bytes: cfg.smtpd.min_free_bytes,
+        domains: cfg.domains.clone(),
+        delay: Duration::from_secs(cfg.smtpd.delay_seconds),
+        quiet: opts.quiet,
+    };
+
+    let as_root = spool::privs::is_root();
+    let ids = if as_root {
+        let user = opts.user.as_deref().unwrap_or(&cfg.user);
+        let group = opts.group.as_deref().unwrap_or(&cfg.group);
+        let ids =
+            spool::privs::lookup(user, group).map_err(|e| fail(exit::OSERR, e.to_string()))?;
+        outside
+            .check(Some(ids.0.as_raw()))
+            .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+        Some(ids)
+    } else {
+        outside
+            .check(None)
+            .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+        None
+    };
+
+    let conn_activated = matches!(activation, Activation::Connection);
+    let listener =
+        match activation {
+            Activation::Listener(l) => Some(l),
+            _ if opts.daemon => {
+                let addr =
+                    SocketAddr::new(opts.listen.unwrap_or(IpAddr::from([0, 0, 0, 0])), opts.port);
+                Some(TcpListener::bind(addr).map_err(|e| {
+                    fail(exit::UNAVAILABLE, format!("cannot listen on {addr}: {e}"))
+                })?)
+            }
+            _ => None,
+        };
+    if let (Some(p), Some(_)) = (&opts.pidfile, &listener) {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| fail(exit::CANTCREAT, format!("{}: {e}", p.display())))?;
+    }
+
+    // Make the time zone known before the chroot hides /etc/localtime.
+    let _ = spool::clock::now();
+    let spool = match ids {
+        Some((uid, gid)) => {
+            spool::privs::chroot(&root).map_err(|e| fail(exit::OSERR, e.to_string()))?;
+            spool::privs::drop_to(uid, gid).map_err(|e| fail(exit::OSERR, e.to_string()))?;
+            Spool::new("/")
+        }
+        None => {
+            if listener.is_some() {
+                info!(
+                    "running as uid {} (not root): no chroot, no user switch",
+                    nix::unistd::getuid()
+                );
+            }
+            outside
+        }
+    };
+
+    let ctx = Context {
+        settings,
+        spool,
+        queue,
+        rules,
+        tls,
+    };
+    match listener {
+        Some(listener) => {
+            server::install_shutdown_handler().context("signal handling")?;
+            if let Ok(n) =
+                spool::store::clean_stale_temps(&ctx.spool, queue, Duration::from_secs(86_400))
+            {
+                if n > 0 {
+                    warn!("removed {n} stale temp file(s) left by a crash");
+                }
+            }
+            info!(
+                "listening on {} ({} rule(s), max {} clients)",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| "?".into()),
+                ctx.rules.len(),
+                cfg.smtpd.max_clients
+            );
+            server::serve_listener(Arc::new(ctx), listener, cfg.smtpd.max_clients, dns)
+                .context("accept loop")?;
+            info!("stopped");
+        }
+        None => {
+            let peer = server::stdin_peer();
+            if let (Some(want), Some(local)) = (opts.listen, server::stdin_local()) {
+                if local.ip() != want {
+                    use std::io::Write;
+                    let _ = write!(
+                        std::io::stdout(),
+                        "521 5.3.2 {} does not accept mail on this address\r\n",
+                        ctx.settings.hostname
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            let t = if conn_activated {
+                FdTransport::stdin_both()
+            } else {
+                FdTransport::stdio()
+            }
+            .context("stdin/stdout")?;
+            server::serve_one(&ctx, t, peer, dns);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

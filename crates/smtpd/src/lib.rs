@@ -1,0 +1,15 @@
+//! smtpd, the SMTP store daemon of the e-mail virus firewall: a drop-in replica of Obtuse smtpd
+//! 2.0 with modern SMTP. The binary (`main.rs`) parses options, drops privileges and picks the way
+//! of running; everything else lives here:
+//! - [`session`]: one SMTP session over any byte stream, storing mail into the spool;
+//! - [`rules`]: Obtuse's `etc/smtpd_check_rules`;
+//! - [`transport`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
+//! - [`server`]: the daemon's accept loop, inetd and systemd socket activation;
+//! - [`dns`]: the client's name from reverse DNS.
+#![forbid(unsafe_code)]
+
+pub mod dns;
+pub mod rules;
+pub mod server;
+pub mod session;
+pub mod transport;

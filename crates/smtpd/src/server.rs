@@ -1,0 +1,208 @@
+//! The ways smtpd is started, and the daemon's accept loop.
+//!
+//! - inetd: one session on stdin/stdout (the article's `/etc/inetd.conf` line);
+//! - systemd `Accept=yes` (`smtpd@.service`): fd 3 is the connection, served like inetd;
+//! - systemd daemon unit (`smtpd.service` + `smtpd.socket`, `Accept=no`): fd 3 is a listening
+//!   socket, served like `-D`;
+//! - `-D`: bind the port ourselves, a thread per connection, at most `max_clients` at once.
+//!
+//! SIGTERM and SIGINT are taken by a dedicated thread with sigwait(2): sessions then answer
+//! `421` at their next read, the listener stops accepting, and the process exits once they are done.
+
+use crate::rules::Client;
+use crate::session::{Context, End, Session};
+use crate::transport::{self, FdTransport, Transport};
+use log::{info, warn};
+use nix::sys::signal::{SigSet, Signal};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What systemd handed us (sd_listen_fds(3): `LISTEN_PID` is us and `LISTEN_FDS` ≥ 1).
+pub enum Activation {
+    /// Not socket-activated.
+    None,
+    /// `Accept=yes`: the connection, moved onto fd 0.
+    Connection,
+    /// `Accept=no`: a listening socket.
+    Listener(TcpListener),
+}
+
+const SD_LISTEN_FDS_START: i32 = 3;
+
+/// Look for systemd socket activation and take fd 3 over. Call before anything opens files.
+pub fn socket_activation() -> io::Result<Activation> {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    let fds = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    if !pid_ok || fds < 1 {
+        return Ok(Activation::None);
+    }
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+    // Safe Rust cannot adopt a bare descriptor number; moving it onto fd 0 lets std's stdin
+    // handle lend it to us.
+    nix::unistd::dup2(SD_LISTEN_FDS_START, 0).map_err(io::Error::from)?;
+    let _ = nix::unistd::close(SD_LISTEN_FDS_START);
+    let stdin = io::stdin();
+    let listening =
+        nix::sys::socket::getsockopt(&stdin.as_fd(), nix::sys::socket::sockopt::AcceptConn)
+            .map_err(io::Error::from)?;
+    if !listening {
+        return Ok(Activation::Connection);
+    }
+    let fd: OwnedFd = stdin.as_fd().try_clone_to_owned()?;
+    // Keep fd 0 open (on /dev/null) so that nothing else lands on it.
+    let null = std::fs::File::open("/dev/null")?;
+    nix::unistd::dup2(null.as_raw_fd(), 0).map_err(io::Error::from)?;
+    Ok(Activation::Listener(TcpListener::from(fd)))
+}
+
+/// The peer of the socket on stdin (inetd), if stdin is a socket.
+pub fn stdin_peer() -> Option<SocketAddr> {
+    sock_addr(nix::sys::socket::getpeername(io::stdin().as_raw_fd()).ok()?)
+}
+
+/// The local address of the socket on stdin (for `-l` in inetd mode).
+pub fn stdin_local() -> Option<SocketAddr> {
+    sock_addr(nix::sys::socket::getsockname(io::stdin().as_raw_fd()).ok()?)
+}
+
+fn sock_addr(s: nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(SocketAddr::new(IpAddr::V4(v4.ip()), v4.port()));
+    }
+    s.as_sockaddr_in6()
+        .map(|v6| SocketAddr::new(IpAddr::V6(v6.ip()), v6.port()))
+}
+
+/// What the rules and the Received: line know about a peer.
+pub fn client_for(peer: Option<SocketAddr>, dns: bool) -> Client {
+    let ip = peer.map(|p| match p.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(p.ip()),
+        v4 => v4,
+    });
+    Client {
+        name: if dns {
+            ip.and_then(crate::dns::client_name)
+        } else {
+            None
+        },
+        ip,
+    }
+}
+
+/// Serve one session on an already connected transport (inetd, `Accept=yes`).
+pub fn serve_one<T: Transport>(ctx: &Context, t: T, peer: Option<SocketAddr>, dns: bool) -> End {
+    let client = client_for(peer, dns);
+    log::debug!(
+        "connect from {}[{}]",
+        client.name_or_unknown(),
+        client.ip_or_unknown()
+    );
+    Session::new(ctx, t, client).run()
+}
+
+/// Block SIGTERM/SIGINT in every thread and turn them into [`transport::SHUTDOWN`].
+/// Call before any other thread is started.
+pub fn install_shutdown_handler() -> io::Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGHUP);
+    set.thread_block().map_err(io::Error::from)?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            if let Ok(sig) = set.wait() {
+                info!("{sig}: shutting down");
+                transport::SHUTDOWN.store(true, Ordering::SeqCst);
+            }
+        })?;
+    Ok(())
+}
+
+/// Counts live sessions; the guard gives the slot back however the session ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The daemon loop: accept, one thread per connection, `421` beyond `max_clients`, until shutdown.
+pub fn serve_listener(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    max_clients: usize,
+    dns: bool,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let active = Arc::new(AtomicUsize::new(0));
+    while !transport::shutting_down() {
+        let mut fds = [nix::poll::PollFd::new(
+            listener.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // EMFILE and friends: log, breathe, go on; the daemon must not die of a burst.
+                warn!("accept: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let _ = stream.set_nonblocking(false);
+        let t = match FdTransport::from_tcp(stream) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!("{peer}: {e}");
+                continue;
+            }
+        };
+        if active.fetch_add(1, Ordering::SeqCst) >= max_clients {
+            active.fetch_sub(1, Ordering::SeqCst);
+            let client = client_for(Some(peer), false);
+            Session::new(&ctx, t, client).refuse("Too many connections, try again later");
+            continue;
+        }
+        let slot = Slot(active.clone());
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("session".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let _slot = slot;
+                serve_one(&ctx, t, Some(peer), dns);
+            });
+        if let Err(e) = spawned {
+            warn!("{peer}: cannot start a session thread: {e}");
+        }
+    }
+    drop(listener);
+    // Sessions notice the shutdown at their next read (within half a second) and answer 421.
+    let end = Instant::now() + Duration::from_secs(30);
+    while active.load(Ordering::SeqCst) > 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
