@@ -1,7 +1,260 @@
-//! smtpfwdd: not written yet (see the open issues). It refuses to run rather than pretend.
+//! NAME
+//!     smtpfwdd — deliver every complete message in the gateway's outgoing queue to the internal
+//!     mail server, deleting each only after success
+//!
+//! SYNOPSIS
+//!     smtpfwdd [-d DIR] [-u USER] [-g GROUP] [-s PROG] [-M N] [-P SECONDS] [-q]
+//!              [--spool DIR] [--config FILE] [--relay HOST[:PORT]] [--once] [--foreground]
+//!              [--retry-base-secs N] [--mx-port PORT] [-v]
+//!
+//! DESCRIPTION
+//!     A replica of Obtuse smtpfwdd. It takes the lock `.smtpfwdd.lock` in the outgoing directory
+//!     (a second instance says it is already running and exits 75), then scans the directory
+//!     every -P seconds and delivers each complete file (`smtpd` + 6 id characters, mode 0750),
+//!     oldest first, up to -M at once, never the same file twice at once.
+//!
+//!     Delivery is SMTP to `[forward] relay` (or --relay): EHLO (HELO fallback), STARTTLS as
+//!     `[forward] tls` says (opportunistic: when offered, certificate not checked; require:
+//!     mandatory and verified against `ca_file` or the system roots; off), MAIL FROM with SIZE=
+//!     and BODY=8BITMIME when offered, one RCPT per recipient, DATA with CRLF and dot-stuffing,
+//!     PIPELINING when offered, one connection reused for the following messages. With
+//!     `relay = ""` each recipient domain's MX hosts are used (`[forward] resolver` names the DNS
+//!     server; A/AAAA when there is no MX). `etc/transport` (`domain host[:port]` lines) wins over
+//!     both for the domains it names. With -s PROG, the Obtuse way: `PROG -oi -f FROM RCPT...`
+//!     with the message on stdin, at most 98 recipients per run.
+//!
+//!     Accepted recipients are marked `SENT` in the file at once, so a retry never sends them
+//!     again; the file is deleted only when no `RCPT` line is left. A 5xx for a recipient bounces
+//!     it at once (an RFC 3464 report from <> to the sender, written into outgoing). 4xx, refused
+//!     connections, timeouts and connections dropped mid-DATA keep the file; the next try waits
+//!     1 minute, doubling up to 1 hour (kept in `.<id>.state`, so a restart honours it), until
+//!     `[forward] max_age`, then the recipient is bounced. Mail from <> is never bounced: when it
+//!     cannot be delivered it goes to quarantine and the admin is alerted. A file that cannot be
+//!     parsed goes to quarantine with an alert: never sent, never silently deleted. Every outcome
+//!     is appended to `etc/sent.YYYYMMDD`.
+//!
+//!     SIGTERM or SIGINT: the deliveries in flight finish, then smtpfwdd exits. SIGHUP: the
+//!     configuration (and etc/transport) is reread for the following deliveries.
+//!
+//! OPTIONS
+//!     -d DIR        the outgoing directory (default /var/spool/smtpd/outgoing); a spool root
+//!                   (a directory holding outgoing/) is accepted too
+//!     --spool DIR   the spool root (default /var/spool/smtpd); -d wins when both are given
+//!     --config FILE configuration (default SPOOL/etc/gateway.conf)
+//!     -u, -g        user and group to run as when started as root (default: the configuration's
+//!                   `user`/`group`, uucp)
+//!     -s PROG       deliver through a sendmail-compatible program instead of SMTP
+//!     -M N          most deliveries at once (default `[forward] max_parallel`, 10)
+//!     -P SECONDS    seconds between scans (default `[forward] poll_seconds`, 10)
+//!     -q            one log line per message instead of one per recipient
+//!     --relay H[:P] the internal mail server (overrides `[forward] relay`; "" = MX delivery)
+//!     --once        one pass over the directory, then exit (for cron and tests)
+//!     --foreground  do not detach (systemd, tests); --once never detaches
+//!     --retry-base-secs N  first retry delay (default 60; tests shorten it; the cap is 60 × N)
+//!     --mx-port PORT       SMTP port of MX hosts (default 25; tests point it at a local server)
+//!     -v            debug log lines
+//!
+//! SECURITY
+//!     Runs as: started as root it switches to the user (default uucp) before it reads the queue,
+//!     and never delivers as root; started as another user it runs as that user.
+//!     Trusts: the spool files (written by smtpd and scanmail as the same user); their envelope is
+//!     checked and a malformed file is quarantined. Replies of the relay or MX hosts are parsed
+//!     with bounded line lengths and counts; text after the STARTTLS reply is refused.
+//!     Writes: outgoing/ (SENT rewrites, state files, bounces, alerts; deletion after delivery),
+//!     quarantine/ (malformed or undeliverable bounces), etc/sent.YYYYMMDD.
+//!     Network: connects out to the relay, the transport map's hosts or MX hosts only; never listens.
+//!
+//! EXIT STATUS
+//!     0 stopped cleanly (or --once: every message of the pass delivered or bounced); 64 usage;
+//!     71 cannot switch user; 74 I/O error; 75 another instance runs, or (--once) messages left
+//!     for a later try; 78 configuration error.
+//!
+//! FILES
+//!     SPOOL/outgoing/smtpdXXXXXX           messages to deliver
+//!     SPOOL/outgoing/.smtpfwdd.lock        the one-instance lock
+//!     SPOOL/outgoing/.smtpdXXXXXX.state    retry state (next try, attempts, first seen)
+//!     SPOOL/etc/gateway.conf               [forward] relay, tls, ca_file, max_age, resolver, ...
+//!     SPOOL/etc/transport                  per-domain routes (`domain host[:port]`)
+//!     SPOOL/etc/bounce.tmpl                the text part of bounces
+//!     SPOOL/etc/sent.YYYYMMDD              one line per recipient outcome (read by daysumm)
 #![forbid(unsafe_code)]
 
-fn main() -> std::process::ExitCode {
-    eprintln!("smtpfwdd: not implemented yet");
-    std::process::ExitCode::from(69)
+use anyhow::Context as _;
+use clap::Parser;
+use smtpfwdd::daemon::{self, DaemonError, LoopOptions};
+use smtpfwdd::deliver::{Context, Options};
+use spool::{exit, Config, Spool};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smtpfwdd",
+    version,
+    about = "Deliver every complete message in outgoing/ to the internal mail server"
+)]
+struct Args {
+    /// The outgoing directory (or a spool root holding outgoing/)
+    #[arg(short = 'd', long = "directory", value_name = "DIR")]
+    directory: Option<PathBuf>,
+    /// The spool root
+    #[arg(long, value_name = "DIR", default_value = spool::layout::DEFAULT_ROOT)]
+    spool: PathBuf,
+    /// Configuration file (default SPOOL/etc/gateway.conf)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// User to run as when started as root (default: the configuration's user, uucp)
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Group to run as when started as root (default: the configuration's group, uucp)
+    #[arg(short = 'g', long = "group")]
+    group: Option<String>,
+    /// Deliver through this sendmail-compatible program instead of SMTP
+    #[arg(short = 's', long = "sendmail", value_name = "PROG")]
+    sendmail: Option<PathBuf>,
+    /// Most deliveries at once
+    #[arg(short = 'M', long = "max-parallel", value_name = "N")]
+    max_parallel: Option<usize>,
+    /// Seconds between scans of the directory
+    #[arg(short = 'P', long = "poll-seconds", value_name = "SECONDS")]
+    poll_seconds: Option<u64>,
+    /// One log line per message
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// The internal mail server, HOST[:PORT] ("" = MX delivery)
+    #[arg(long, value_name = "HOST[:PORT]")]
+    relay: Option<String>,
+    /// One pass over the directory, then exit (0: all delivered or bounced; 75: some left)
+    #[arg(long)]
+    once: bool,
+    /// Do not detach from the terminal
+    #[arg(long)]
+    foreground: bool,
+    /// First retry delay in seconds (tests shorten it)
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    retry_base_secs: u64,
+    /// SMTP port of MX hosts (tests point it at a local server)
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    mx_port: u16,
+    /// Debug log lines
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("smtpfwdd: {e:#}");
+            log::error!("{e:#}");
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<spool::Error>().map(|s| s.exit_code()))
+                .unwrap_or(exit::SOFTWARE);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The spool root from -d (an outgoing directory or a spool root) or --spool.
+fn spool_root(args: &Args) -> PathBuf {
+    match &args.directory {
+        Some(d) if daemon::is_outgoing_dir(d) => d
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/")),
+        Some(d) => d.clone(),
+        None => args.spool.clone(),
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return Ok(ExitCode::from(if usage { exit::USAGE } else { exit::OK }));
+        }
+    };
+    let spool = Spool::new(spool_root(&args));
+
+    // Root: switch user before anything else touches the queue. The configuration is read first
+    // only to learn the user when -u/-g are not given.
+    if spool::privs::is_root() {
+        let (user, group) = match (&args.user, &args.group) {
+            (Some(u), Some(g)) => (u.clone(), g.clone()),
+            _ => {
+                let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+                (
+                    args.user.clone().unwrap_or(cfg.user),
+                    args.group.clone().unwrap_or(cfg.group),
+                )
+            }
+        };
+        let (uid, gid) = spool::privs::lookup(&user, &group)?;
+        spool::privs::drop_to(uid, gid).with_context(|| format!("switching to {user}:{group}"))?;
+    }
+    spool::logging::init("smtpfwdd", spool::logging::Target::Auto, args.verbose);
+
+    let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool.check(None)?;
+    let lock = match daemon::program_lock(&spool) {
+        Ok(l) => l,
+        Err(e @ DaemonError::AlreadyRunning(_)) => {
+            eprintln!("smtpfwdd: {e}");
+            log::warn!("{e}");
+            return Ok(ExitCode::from(exit::TEMPFAIL));
+        }
+        Err(e) => {
+            eprintln!("smtpfwdd: {e}");
+            return Ok(ExitCode::from(exit::IOERR));
+        }
+    };
+    let opts = Options {
+        relay: args.relay.clone(),
+        sendmail: args.sendmail.clone(),
+        retry_base: Duration::from_secs(args.retry_base_secs.max(1)),
+        mx_port: args.mx_port,
+        quiet: args.quiet,
+    };
+    let max_parallel = args.max_parallel.unwrap_or(cfg.forward.max_parallel).max(1);
+    let poll = Duration::from_secs(args.poll_seconds.unwrap_or(cfg.forward.poll_seconds).max(1));
+    let ctx = match Context::new(spool.clone(), cfg, opts.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("smtpfwdd: configuration: {e}");
+            return Ok(ExitCode::from(exit::CONFIG));
+        }
+    };
+    if !args.once && !args.foreground {
+        // Detach before any thread exists (fork keeps only the calling thread). The program lock
+        // is an open file description and stays held by the child.
+        nix::unistd::daemon(true, false).context("detaching")?;
+    }
+    let signals = daemon::block_signals();
+    let config_path = args.config.clone();
+    let reload_spool = spool.clone();
+    let reload: daemon::Reloader = Box::new(move || {
+        let cfg =
+            Config::for_spool(&reload_spool, config_path.as_deref()).map_err(|e| e.to_string())?;
+        Context::new(reload_spool.clone(), cfg, opts.clone())
+    });
+    let all_done = daemon::run(
+        ctx,
+        reload,
+        LoopOptions {
+            once: args.once,
+            poll,
+            max_parallel,
+        },
+        signals,
+    )?;
+    drop(lock);
+    Ok(ExitCode::from(if args.once && !all_done {
+        exit::TEMPFAIL
+    } else {
+        exit::OK
+    }))
 }

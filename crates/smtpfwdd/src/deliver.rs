@@ -1,0 +1,681 @@
+//! Delivering one message of `outgoing/`: lock it, read its envelope, send to the recipients still
+//! pending, record what happened, and let the file go only when nothing is left to do.
+//!
+//! The rules (never lose, never send twice):
+//! - a recipient the next server accepted (2xx after the final dot, or sendmail exit 0) is marked
+//!   `SENT` in the file at once (new version renamed over it), so a retry never sends it again;
+//! - a recipient refused with 5xx (or sendmail 67 and other permanent statuses) is bounced: the DSN
+//!   is written into outgoing first, then the recipient is dropped from the file;
+//! - anything else (4xx, refused connection, timeout, connection dropped mid-DATA, DNS trouble)
+//!   keeps the recipient; the next try waits 1 minute, doubling up to 1 hour (the base can be
+//!   shortened for tests), kept in `.<id>.state`; after `[forward] max_age` the recipient is
+//!   bounced;
+//! - the file is removed only when no `RCPT` line is left;
+//! - a file that cannot be parsed, and mail from `<>` that cannot be delivered, go to quarantine
+//!   with an admin alert: never sent, never bounced, never silently deleted.
+
+use crate::dsn::{self, Failure};
+use crate::mx::{self, Host, Resolver, RouteError, Transport};
+use crate::sendmail::{self, RunResult};
+use crate::smtp_client::{self, Client, ClientOptions, SmtpError, Timeouts, TlsPolicy};
+use crate::state::{self, RetryState};
+use spool::config::TlsMode;
+use spool::daylog::SentLine;
+use spool::{store, Config, Envelope, FileLock, MessageId, Queue, Spool};
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// What the command line adds to the configuration.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `--relay` (overrides `[forward] relay`).
+    pub relay: Option<String>,
+    /// `-s PROG`: deliver through a sendmail-compatible program instead of SMTP.
+    pub sendmail: Option<PathBuf>,
+    /// First retry delay (1 minute; `--retry-base-secs` for tests).
+    pub retry_base: Duration,
+    /// Port of MX hosts (25; `--mx-port` for tests).
+    pub mx_port: u16,
+    /// `-q`: one log line per message instead of one per recipient.
+    pub quiet: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            relay: None,
+            sendmail: None,
+            retry_base: Duration::from_secs(60),
+            mx_port: 25,
+            quiet: false,
+        }
+    }
+}
+
+/// Everything a delivery needs, built once per configuration (SIGHUP builds a new one).
+pub struct Context {
+    pub spool: Spool,
+    pub cfg: Config,
+    pub opts: Options,
+    /// The effective relay: `--relay`, else `[forward] relay`; "" = MX delivery.
+    pub relay: String,
+    pub transport: Transport,
+    pub client: ClientOptions,
+    resolver: OnceLock<Result<Arc<Resolver>, String>>,
+}
+
+impl Context {
+    pub fn new(spool: Spool, cfg: Config, opts: Options) -> Result<Context, String> {
+        let transport = Transport::load(&spool.etc_file("transport"))?;
+        let tls = match cfg.forward.tls {
+            TlsMode::Opportunistic => TlsPolicy::Opportunistic,
+            TlsMode::Require => TlsPolicy::Require,
+            TlsMode::Off => TlsPolicy::Off,
+        };
+        let tls_verified = match tls {
+            TlsPolicy::Require => {
+                let ca = if cfg.forward.ca_file.is_empty() {
+                    String::new()
+                } else {
+                    spool::config::etc_relative(&spool, &cfg.forward.ca_file)
+                        .display()
+                        .to_string()
+                };
+                Some(smtp_client::tls::verified(&ca)?)
+            }
+            _ => None,
+        };
+        let client = ClientOptions {
+            helo: cfg.helo_name().to_string(),
+            tls,
+            tls_verified,
+            tls_unverified: smtp_client::tls::unverified(),
+            timeouts: Timeouts::from_secs(cfg.forward.connect_timeout, cfg.forward.timeout),
+        };
+        let relay = opts
+            .relay
+            .clone()
+            .unwrap_or_else(|| cfg.forward.relay.clone());
+        Ok(Context {
+            spool,
+            cfg,
+            opts,
+            relay,
+            transport,
+            client,
+            resolver: OnceLock::new(),
+        })
+    }
+
+    fn resolver(&self) -> Result<Arc<Resolver>, String> {
+        self.resolver
+            .get_or_init(|| Resolver::new(&self.cfg.forward.resolver).map(Arc::new))
+            .clone()
+    }
+
+    /// Where the mail goes: `-s PROG`, the relay, or "MX".
+    pub fn describe(&self) -> String {
+        match (&self.opts.sendmail, self.relay.as_str()) {
+            (Some(p), _) => format!("program {}", p.display()),
+            (None, "") => "MX delivery".into(),
+            (None, r) => format!("relay {r}"),
+        }
+    }
+}
+
+/// How a delivery attempt of one message ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every recipient delivered or bounced: the file is gone.
+    Done,
+    /// Some recipients wait for a later try.
+    Deferred,
+    /// Locked by someone else, gone, or not due yet: nothing was done.
+    Skipped,
+    /// Moved to quarantine (malformed, or an undeliverable message from `<>`).
+    Quarantined,
+    /// A local error (disk, permissions): logged, tried again on the next scan.
+    Failed,
+}
+
+/// A delivery thread's state: the open connection kept for the next message to the same place.
+#[derive(Default)]
+pub struct Worker {
+    conn: Option<(String, Client)>,
+}
+
+impl Worker {
+    /// QUIT the kept connection (when the queue runs dry or the configuration changes).
+    pub fn close(&mut self) {
+        if let Some((_, c)) = self.conn.take() {
+            let _ = c.quit();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[derive(Clone, Debug)]
+enum RcptResult {
+    Delivered(String),
+    Transient(String),
+    Permanent(Failure),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Route {
+    Fixed(String, u16),
+    Mx(String),
+}
+
+impl Route {
+    fn key(&self) -> String {
+        match self {
+            Route::Fixed(h, p) => format!("{h}:{p}"),
+            Route::Mx(d) => format!("MX of {d}"),
+        }
+    }
+}
+
+fn route_of(ctx: &Context, rcpt: &str) -> Route {
+    let d = mx::domain_of(rcpt);
+    if let Some((h, p)) = ctx.transport.lookup(&d) {
+        return Route::Fixed(h, p);
+    }
+    if !ctx.relay.is_empty() {
+        let (h, p) = spool::config::split_host_port(&ctx.relay, 25);
+        return Route::Fixed(h, p);
+    }
+    Route::Mx(d)
+}
+
+fn hosts_of(ctx: &Context, route: &Route) -> Result<Vec<Host>, RouteError> {
+    match route {
+        Route::Fixed(h, p) => mx::system_host(h, *p).map(|h| vec![h]),
+        Route::Mx(d) if d.is_empty() => Err(RouteError::Permanent(
+            "recipient has no domain and no relay is set".into(),
+        )),
+        Route::Mx(d) => ctx
+            .resolver()
+            .map_err(RouteError::Transient)?
+            .mx_hosts(d, ctx.opts.mx_port),
+    }
+}
+
+fn now_secs() -> i64 {
+    spool::clock::now().timestamp()
+}
+
+fn sent_line(ctx: &Context, id: &MessageId, rcpt: &str, outcome: &str, detail: &str) {
+    let l = SentLine {
+        time: spool::clock::now(),
+        id: id.to_string(),
+        recipient: rcpt.to_string(),
+        outcome: outcome.into(),
+        detail: detail.into(),
+    };
+    if let Err(e) = l.append(&ctx.spool) {
+        log::warn!("{id}: cannot append to the sent day file: {e}");
+    }
+}
+
+/// Deliver one message. Never panics on bad input; every outcome is logged.
+pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
+    let spool = &ctx.spool;
+    let path = spool.message(Queue::Outgoing, id);
+    let _lock = match FileLock::try_acquire(&path) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Outcome::Skipped,
+        Err(e) => {
+            log::error!("{id}: cannot lock: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let now = now_secs();
+    let prior = RetryState::load(spool, id);
+    if prior.as_ref().is_some_and(|s| s.next_try > now) {
+        return Outcome::Skipped;
+    }
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Skipped,
+        Err(e) => {
+            log::error!("{id}: cannot open: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let mtime = file.metadata().map(|m| m.mtime()).unwrap_or(now);
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let (mut env, body_off) = match Envelope::read_from(&mut reader, &path) {
+        Ok(v) => v,
+        Err(spool::Error::Malformed { reason, .. }) => {
+            return quarantine_malformed(ctx, id, &reason);
+        }
+        Err(e) => {
+            log::error!("{id}: cannot read: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let queued = prior.as_ref().map(|s| s.queued).unwrap_or(mtime);
+    let attempts = prior.as_ref().map(|s| s.attempts).unwrap_or(0) + 1;
+    let body_size = size.saturating_sub(body_off);
+    let pending: Vec<usize> = (0..env.recipients.len())
+        .filter(|&i| !env.recipients[i].sent)
+        .collect();
+
+    // Group the pending recipients by where they go, keeping each group's results.
+    let mut results: Vec<(usize, RcptResult, String)> = Vec::new();
+    let mut groups: Vec<(String, Vec<usize>, Option<Route>)> = Vec::new();
+    if ctx.opts.sendmail.is_some() {
+        for chunk in pending.chunks(sendmail::MAX_RCPTS) {
+            groups.push((String::new(), chunk.to_vec(), None));
+        }
+    } else {
+        let mut by_route: Vec<(Route, Vec<usize>)> = Vec::new();
+        for &i in &pending {
+            let r = route_of(ctx, &env.recipients[i].addr);
+            match by_route.iter_mut().find(|(x, _)| *x == r) {
+                Some((_, v)) => v.push(i),
+                None => by_route.push((r, vec![i])),
+            }
+        }
+        for (r, v) in by_route {
+            groups.push((r.key(), v, Some(r)));
+        }
+    }
+
+    for (key, idx, route) in groups {
+        let rcpts: Vec<String> = idx
+            .iter()
+            .map(|&i| env.recipients[i].addr.clone())
+            .collect();
+        if let Err(e) = reader.seek(SeekFrom::Start(body_off)) {
+            log::error!("{id}: cannot read the body: {e}");
+            return Outcome::Failed;
+        }
+        let (res, relay) = match (&ctx.opts.sendmail, route) {
+            (Some(prog), _) => {
+                let r = sendmail::run(prog, &env.from, &rcpts, &mut reader);
+                let one = match r {
+                    RunResult::Delivered => RcptResult::Delivered("exit 0".into()),
+                    RunResult::Transient(m) => RcptResult::Transient(m),
+                    RunResult::Permanent { status, diag } => RcptResult::Permanent(Failure {
+                        rcpt: String::new(),
+                        status: status.into(),
+                        diagnostic: format!("x-unix; {diag}"),
+                        remote_mta: None,
+                    }),
+                };
+                (vec![one; rcpts.len()], prog.display().to_string())
+            }
+            (None, Some(route)) => smtp_group(
+                ctx,
+                w,
+                &key,
+                &route,
+                &env.from,
+                &rcpts,
+                &mut reader,
+                body_off,
+                body_size,
+            ),
+            (None, None) => unreachable!("SMTP groups carry a route"),
+        };
+        let mut delivered_any = false;
+        for (&i, r) in idx.iter().zip(res) {
+            if let RcptResult::Delivered(_) = r {
+                env.recipients[i].sent = true;
+                delivered_any = true;
+            }
+            results.push((i, r, relay.clone()));
+        }
+        if delivered_any {
+            // Record at once: a crash from here on must not send these again.
+            if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, &env) {
+                log::error!("{id}: delivered, but cannot mark SENT (a retry may duplicate): {e}");
+            }
+        }
+    }
+
+    // Sort out the results.
+    let delay = now_secs() - queued;
+    let expired = delay > ctx.cfg.forward.max_age as i64;
+    let mut failures: Vec<(usize, Failure)> = Vec::new();
+    let mut logs: Vec<LogEntry> = Vec::new();
+    for (i, r, relay) in &results {
+        let addr = &env.recipients[*i].addr;
+        match r {
+            RcptResult::Delivered(d) => {
+                sent_line(ctx, id, addr, "delivered", d);
+                logs.push((addr.clone(), "sent", relay.clone(), d.clone()));
+            }
+            RcptResult::Permanent(f) => {
+                let mut f = f.clone();
+                f.rcpt = addr.clone();
+                logs.push((addr.clone(), "bounced", relay.clone(), f.diagnostic.clone()));
+                failures.push((*i, f));
+            }
+            RcptResult::Transient(d) if expired => {
+                let status = d
+                    .split_whitespace()
+                    .find(|w| w.starts_with("4.") && w.split('.').count() == 3)
+                    .unwrap_or("4.4.7")
+                    .to_string();
+                let days = ctx.cfg.forward.max_age as f64 / 86400.0;
+                let diag = format!(
+                    "x-gateway; delivery time expired after {days:.1} days; last error: {d}"
+                );
+                logs.push((addr.clone(), "expired", relay.clone(), diag.clone()));
+                failures.push((
+                    *i,
+                    Failure {
+                        rcpt: addr.clone(),
+                        status,
+                        diagnostic: diag,
+                        remote_mta: None,
+                    },
+                ));
+            }
+            RcptResult::Transient(d) => {
+                logs.push((addr.clone(), "deferred", relay.clone(), d.clone()));
+            }
+        }
+    }
+
+    let mut outcome = Outcome::Done;
+    if !failures.is_empty() {
+        if env.is_null_sender() {
+            outcome = quarantine_undeliverable_bounce(ctx, id, &env, &failures);
+            log_attempt(ctx, id, &env, &logs, delay, None);
+            return outcome;
+        }
+        match bounce(ctx, id, &env, queued, &failures, &mut reader, body_off) {
+            Ok(dsn_id) => {
+                for (_, f) in &failures {
+                    sent_line(ctx, id, &f.rcpt, "bounced", &f.diagnostic);
+                }
+                if let Some(d) = dsn_id {
+                    log::info!("{id}: bounce {d} queued for {}", env.from);
+                }
+                let failed: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
+                let mut i = 0;
+                env.recipients.retain(|_| {
+                    let keep = !failed.contains(&i);
+                    i += 1;
+                    keep
+                });
+            }
+            Err(e) => {
+                log::error!("{id}: cannot write the bounce, will try again: {e}");
+                outcome = Outcome::Failed;
+            }
+        }
+    }
+
+    if env.pending().next().is_none() {
+        if let Err(e) = store::remove_message(spool, Queue::Outgoing, id) {
+            log::error!("{id}: delivered but cannot remove: {e}");
+            return Outcome::Failed;
+        }
+        log_attempt(ctx, id, &env, &logs, delay, None);
+        return outcome;
+    }
+    if !failures.is_empty() && outcome != Outcome::Failed {
+        if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, &env) {
+            log::error!("{id}: cannot drop bounced recipients (a retry may bounce again): {e}");
+        }
+    }
+    let wait = state::backoff(attempts, ctx.opts.retry_base);
+    let st = RetryState {
+        queued,
+        attempts,
+        next_try: now_secs() + wait.as_secs().max(1) as i64,
+    };
+    if let Err(e) = st.save(spool, id) {
+        log::warn!("{id}: cannot save the retry state: {e}");
+    }
+    log_attempt(ctx, id, &env, &logs, delay, Some(wait));
+    if outcome == Outcome::Failed {
+        Outcome::Failed
+    } else {
+        Outcome::Deferred
+    }
+}
+
+/// One recipient's line: address, status word, relay, reply or reason.
+type LogEntry = (String, &'static str, String, String);
+
+fn log_attempt(
+    ctx: &Context,
+    id: &MessageId,
+    env: &Envelope,
+    logs: &[LogEntry],
+    delay: i64,
+    next: Option<Duration>,
+) {
+    let next = next
+        .map(|d| format!(", next try in {}s", d.as_secs()))
+        .unwrap_or_default();
+    if ctx.opts.quiet {
+        let sent = logs.iter().filter(|l| l.1 == "sent").count();
+        log::info!(
+            "{id}: from={} rcpts={} sent={sent} delay={delay}s{next}",
+            env.from,
+            logs.len()
+        );
+        return;
+    }
+    for (to, status, relay, detail) in logs {
+        log::info!(
+            "{id}: from={} to={to} relay={relay} delay={delay}s status={status} ({detail}){}",
+            env.from,
+            if *status == "deferred" {
+                next.as_str()
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn smtp_group(
+    ctx: &Context,
+    w: &mut Worker,
+    key: &str,
+    route: &Route,
+    from: &str,
+    rcpts: &[String],
+    body: &mut BufReader<File>,
+    body_off: u64,
+    size: u64,
+) -> (Vec<RcptResult>, String) {
+    let all = |r: RcptResult| vec![r; rcpts.len()];
+    // A kept connection to the same place: use it; if it died while idle (the server closed it),
+    // nothing of this message went out, so open a fresh one.
+    if let Some((k, mut c)) = w.conn.take() {
+        if k == key {
+            let peer = c.peer.clone();
+            match c.send(from, rcpts, body, size) {
+                Ok(tx) => {
+                    w.conn = Some((k, c));
+                    return (results_of(&tx, rcpts, &peer), peer);
+                }
+                Err(SmtpError::Io { stage, .. } | SmtpError::Timeout { stage })
+                    if matches!(stage, "RSET" | "MAIL") =>
+                {
+                    if body.seek(SeekFrom::Start(body_off)).is_err() {
+                        return (all(RcptResult::Transient("spool read error".into())), peer);
+                    }
+                }
+                Err(e) => return (all(error_result(&e, &peer)), peer),
+            }
+        } else {
+            let _ = c.quit();
+        }
+    }
+    let hosts = match hosts_of(ctx, route) {
+        Ok(h) => h,
+        Err(RouteError::Permanent(m)) => {
+            return (
+                all(RcptResult::Permanent(Failure {
+                    rcpt: String::new(),
+                    status: "5.1.2".into(),
+                    diagnostic: format!("x-gateway; {m}"),
+                    remote_mta: None,
+                })),
+                key.to_string(),
+            )
+        }
+        Err(RouteError::Transient(m)) => return (all(RcptResult::Transient(m)), key.to_string()),
+    };
+    let mut last: Option<SmtpError> = None;
+    for h in &hosts {
+        let mut c = match Client::connect(&h.addrs, &h.name, &ctx.client) {
+            Ok(c) => c,
+            Err(e) => {
+                log::debug!("{key}: {}: {e}", h.name);
+                last = Some(e);
+                continue;
+            }
+        };
+        let peer = format!("{}[{}]", h.name, c.peer);
+        return match c.send(from, rcpts, body, size) {
+            Ok(tx) => {
+                w.conn = Some((key.to_string(), c));
+                (results_of(&tx, rcpts, &peer), peer)
+            }
+            Err(e) => {
+                let _ = c.quit();
+                (all(error_result(&e, &peer)), peer)
+            }
+        };
+    }
+    let e = last.expect("at least one host was tried");
+    (all(error_result(&e, key)), key.to_string())
+}
+
+fn error_result(e: &SmtpError, peer: &str) -> RcptResult {
+    match e.reply() {
+        Some(r) if e.is_permanent() => RcptResult::Permanent(Failure {
+            rcpt: String::new(),
+            status: r.enhanced().unwrap_or_else(|| "5.0.0".into()),
+            diagnostic: format!("smtp; {r}"),
+            remote_mta: Some(peer.split('[').next().unwrap_or(peer).to_string()),
+        }),
+        _ => RcptResult::Transient(e.to_string()),
+    }
+}
+
+fn results_of(tx: &smtp_client::Transaction, rcpts: &[String], peer: &str) -> Vec<RcptResult> {
+    (0..rcpts.len())
+        .map(|i| {
+            let r = tx.outcome(i);
+            if r.code / 100 == 2 {
+                RcptResult::Delivered(r.to_string())
+            } else if r.is_permanent() {
+                RcptResult::Permanent(Failure {
+                    rcpt: String::new(),
+                    status: r.enhanced().unwrap_or_else(|| "5.0.0".into()),
+                    diagnostic: format!("smtp; {r}"),
+                    remote_mta: Some(peer.split('[').next().unwrap_or(peer).to_string()),
+                })
+            } else {
+                RcptResult::Transient(r.to_string())
+            }
+        })
+        .collect()
+}
+
+fn bounce(
+    ctx: &Context,
+    id: &MessageId,
+    env: &Envelope,
+    queued: i64,
+    failures: &[(usize, Failure)],
+    reader: &mut BufReader<File>,
+    body_off: u64,
+) -> spool::Result<Option<MessageId>> {
+    let path = ctx.spool.message(Queue::Outgoing, id);
+    reader
+        .seek(SeekFrom::Start(body_off))
+        .map_err(|e| spool::Error::io(&path, e))?;
+    let headers = dsn::original_headers(reader);
+    let arrival = chrono::DateTime::from_timestamp(queued, 0)
+        .map(|t| t.with_timezone(&chrono::Local))
+        .unwrap_or_else(spool::clock::now);
+    let f: Vec<Failure> = failures.iter().map(|(_, f)| f.clone()).collect();
+    let msg = dsn::build(&ctx.spool, &ctx.cfg, id, &env.from, arrival, &f, &headers);
+    dsn::submit(&ctx.spool, &ctx.cfg, &env.from, &msg)
+}
+
+fn quarantine_malformed(ctx: &Context, id: &MessageId, reason: &str) -> Outcome {
+    match store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(ctx.spool.state_file(Queue::Outgoing, id));
+            log::error!("{id}: malformed spool file moved to quarantine: {reason}");
+            sent_line(ctx, id, "-", "quarantined", &format!("malformed: {reason}"));
+            dsn::alert_admin(
+                &ctx.spool,
+                &ctx.cfg,
+                id,
+                &format!("smtpfwdd: malformed spool file {id} quarantined"),
+                &format!(
+                    "smtpfwdd found a file in outgoing/ that is not a valid spool file.\n\
+                     It was not sent and was moved to quarantine/{id}.\n\nReason: {reason}\n"
+                ),
+                &[],
+            );
+            Outcome::Quarantined
+        }
+        Err(e) => {
+            log::error!("{id}: malformed ({reason}) and cannot be moved to quarantine: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
+fn quarantine_undeliverable_bounce(
+    ctx: &Context,
+    id: &MessageId,
+    env: &Envelope,
+    failures: &[(usize, Failure)],
+) -> Outcome {
+    match store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(ctx.spool.state_file(Queue::Outgoing, id));
+            let mut list = String::new();
+            for (_, f) in failures {
+                sent_line(ctx, id, &f.rcpt, "quarantined", &f.diagnostic);
+                list.push_str(&format!("{}: {}\n", f.rcpt, f.diagnostic));
+            }
+            log::warn!("{id}: undeliverable mail from <> moved to quarantine (never bounced)");
+            let rcpts: Vec<String> = env.recipients.iter().map(|r| r.addr.clone()).collect();
+            dsn::alert_admin(
+                &ctx.spool,
+                &ctx.cfg,
+                id,
+                &format!("smtpfwdd: undeliverable bounce {id} quarantined"),
+                &format!(
+                    "A message from <> (a bounce or notice) could not be delivered.\n\
+                     Bounces are never bounced, so it was moved to quarantine/{id}.\n\n{list}"
+                ),
+                &rcpts,
+            );
+            Outcome::Quarantined
+        }
+        Err(e) => {
+            log::error!("{id}: undeliverable bounce cannot be moved to quarantine: {e}");
+            Outcome::Failed
+        }
+    }
+}
