@@ -73,9 +73,16 @@ pub fn bar_chart(title: &str, w: &Window, series: &[Series]) -> String {
          <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"#fbfbfd\"/>",
         t = escape(title)
     );
-    for k in 0..=4 {
-        let v = scale * k / 4;
-        let y = TOP + plot_h - plot_h * k as f64 / 4.0;
+    // Grid lines at whole numbers only: 1 → 0,1; 2 → 0,1,2; 10 → 0,2,..,10; 20 → 0,5,..,20.
+    let ticks: u64 = match (scale, scale.to_string().as_bytes()[0]) {
+        (1, _) => 1,
+        (2, _) => 2,
+        (_, b'2') => 4,
+        _ => 5,
+    };
+    for k in 0..=ticks {
+        let v = scale * k / ticks;
+        let y = TOP + plot_h - plot_h * k as f64 / ticks as f64;
         let _ = write!(
             o,
             "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#d0d4dc\" \
