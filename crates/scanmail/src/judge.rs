@@ -1,0 +1,194 @@
+//! One message's verdict: the article's two passes, hardened.
+//!
+//! 1. Banned names: `matches.bad` against every header line and every presented name of every
+//!    part (see [`crate::mime`]). A hit quarantines the message; nothing else is needed.
+//! 2. Risky documents and the virus scan: with `scan_all` (the default) every message is scanned,
+//!    the whole message and each decoded part; without it (the article exactly) only messages
+//!    that match `matches.doc` are, over their decoded parts.
+//!
+//! Preparing (decoding) and finishing (reading the scanner's outcome) are separate steps so that a
+//! command scanner can run once over a whole batch.
+
+use crate::decode::DecodedDir;
+use crate::mime::{self, Limits, MimeError, Sink};
+use crate::patterns::PatternSet;
+use crate::scan::{Job, Object, Outcome};
+use spool::daylog::Verdict;
+use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
+
+/// A decision about a message that moves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// One line for logs and the day file: the virus, the pattern, the reason.
+    pub detail: String,
+    /// The virus name (virus) or the pattern (banned).
+    pub name: String,
+    /// The part that matched or was infected.
+    pub part: String,
+}
+
+impl Decision {
+    pub fn new(verdict: Verdict, detail: impl Into<String>) -> Decision {
+        Decision {
+            verdict,
+            detail: detail.into(),
+            name: String::new(),
+            part: String::new(),
+        }
+    }
+}
+
+/// Facts about the message that notices need.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub envelope: Option<Envelope>,
+    pub subject: String,
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    pub size: u64,
+}
+
+pub enum Prepared {
+    /// Decided without a scan (banned, too complex, malformed, or clean by the article's rule).
+    Decided(Decision),
+    /// Needs the scanner.
+    Scan(Job),
+    /// Could not judge now: the message waits.
+    Retry(String),
+}
+
+pub struct Judge {
+    pub cfg: Config,
+    pub spool: Spool,
+    pub bad: PatternSet,
+    pub doc: PatternSet,
+}
+
+struct DirSink<'a>(&'a mut DecodedDir);
+
+impl Sink for DirSink<'_> {
+    fn part(&mut self, label: &str, name: &str, ctype: &str, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(label, name, ctype, data).map(|_| ())
+    }
+}
+
+impl Judge {
+    /// Load both pattern files; an invalid line is an error (and then nothing is judged).
+    pub fn new(cfg: Config, spool: Spool) -> Result<Judge, crate::patterns::PatternError> {
+        let bad = PatternSet::load(&spool.etc_file("matches.bad"))?;
+        let doc = PatternSet::load(&spool.etc_file("matches.doc"))?;
+        Ok(Judge {
+            cfg,
+            spool,
+            bad,
+            doc,
+        })
+    }
+
+    fn limits(&self, size: u64) -> Limits {
+        let s = &self.cfg.scan;
+        Limits {
+            max_depth: s.max_depth,
+            max_parts: s.max_parts,
+            max_decoded_bytes: s.max_decoded_bytes.min(size.saturating_mul(10)),
+            max_archive_members: s.max_archive_members,
+        }
+    }
+
+    /// Read, walk and decode one message (its lock is held by the caller).
+    pub fn prepare(&self, id: &MessageId, wants_dir: bool, facts: &mut Facts) -> Prepared {
+        let path = self.spool.message(Queue::Incoming, id);
+        let (env, body) = match Envelope::read_body(&path) {
+            Ok(x) => x,
+            Err(SpoolError::Malformed { reason, .. }) => {
+                return Prepared::Decided(Decision::new(Verdict::Malformed, reason))
+            }
+            Err(e) => return Prepared::Retry(e.to_string()),
+        };
+        let offset = std::fs::metadata(&path)
+            .map(|m| m.len().saturating_sub(body.len() as u64))
+            .unwrap_or(0);
+        facts.size = body.len() as u64;
+        facts.envelope = Some(env);
+        let ddir = self.spool.decoded_dir(Queue::Incoming, id);
+        let mut dd = match DecodedDir::new(&ddir) {
+            Ok(d) => d,
+            Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
+        };
+        let limits = self.limits(body.len() as u64);
+        let analysis = match mime::analyze(&body, &limits, &mut DirSink(&mut dd)) {
+            Ok(a) => a,
+            Err(MimeError::TooComplex(why)) => {
+                let _ = dd.finish();
+                return Prepared::Decided(Decision::new(Verdict::TooComplex, why));
+            }
+            Err(e) => return Prepared::Retry(e.to_string()),
+        };
+        facts.subject = analysis.header("subject").unwrap_or("").to_string();
+        facts.auto_submitted = analysis.header("auto-submitted").map(String::from);
+        facts.precedence = analysis.header("precedence").map(String::from);
+
+        let texts = analysis.lines.iter().map(|l| l.text.as_str());
+        if let Some((n, hit)) = self.bad.first_match(texts) {
+            let _ = dd.finish();
+            let part = analysis.lines[n].part.clone();
+            return Prepared::Decided(Decision {
+                verdict: Verdict::Banned,
+                detail: format!("{} matched {:?} in part {part}", hit.pattern, hit.line),
+                name: hit.pattern,
+                part,
+            });
+        }
+        let doc_hit = self
+            .doc
+            .first_match(analysis.lines.iter().map(|l| l.text.as_str()))
+            .is_some();
+        if !self.cfg.scan.scan_all && !doc_hit {
+            return Prepared::Decided(Decision::new(Verdict::Clean, "no risky document"));
+        }
+        let mut objects: Vec<Object> = dd.files().iter().cloned().map(Object::File).collect();
+        let raw_too = self.cfg.scan.scan_all || objects.is_empty();
+        if raw_too {
+            if wants_dir {
+                if let Err(e) = dd.write_named("message.eml", &mut &body[..]) {
+                    return Prepared::Retry(format!("{}: {e}", ddir.display()));
+                }
+            } else {
+                objects.insert(
+                    0,
+                    Object::Raw {
+                        path: path.clone(),
+                        offset,
+                    },
+                );
+            }
+        }
+        if let Err(e) = dd.finish() {
+            return Prepared::Retry(format!("{}: {e}", ddir.display()));
+        }
+        Prepared::Scan(Job {
+            id: id.clone(),
+            objects,
+            dir: ddir,
+        })
+    }
+
+    /// The decision from the scanner's outcome; Err for "wait and retry".
+    pub fn finish(outcome: Outcome) -> Result<Decision, String> {
+        match outcome {
+            Outcome::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
+            Outcome::Virus { name, object } => Ok(Decision {
+                verdict: Verdict::Virus,
+                detail: if object.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name} in {object}")
+                },
+                name,
+                part: object,
+            }),
+            Outcome::Error(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! scanmail's library: the article's scanmail script rebuilt. It judges every message in the
+//! spool's `incoming/` and moves it to `outgoing/` (clean) or `quarantine/` (virus, banned name,
+//! unscannable, too complex, malformed), never passing mail it could not judge.
+//!
+//! - [`patterns`]: the grep BRE pattern files `matches.bad` and `matches.doc`;
+//! - [`mime`]: the walk over every MIME part, presenting names, headers and real types;
+//! - [`decode`]: transfer decodings and the `<id>_d/` directory of decoded parts;
+//! - [`scan`]: the virus scanners (clamd spoken directly, or a command per batch);
+//! - [`judge`]: one message's verdict;
+//! - [`pass`]: a pass over `incoming/` with locks, retries and moves;
+//! - [`notify`]: admin alerts and sender notices;
+//! - [`quarantine`]: the admin's tools for the quarantine.
+#![forbid(unsafe_code)]
+
+pub mod decode;
+pub mod judge;
+pub mod mime;
+pub mod notify;
+pub mod pass;
+pub mod patterns;
+pub mod quarantine;
+pub mod scan;
+pub mod state;

@@ -1,0 +1,829 @@
+//! Walking a message's MIME tree, every part at every depth, to present what the pattern files are
+//! matched against, and to hand decoded parts to the scanner.
+//!
+//! For each part the walker presents (as lines, the way `grep` saw the article's files):
+//! - each header line, unfolded, as written;
+//! - the part's decoded name as `filename=<name>` and `name=<name>`: from Content-Disposition
+//!   `filename` and Content-Type `name`, with RFC 2231 (charsets, continuations) and RFC 2047
+//!   encoded words undone, trailing dots and spaces removed as Windows does;
+//! - names of uuencoded files inside text parts, and of zip members (recursively);
+//! - the real type: bytes of a Windows or ELF executable, or a script with a shebang, are also
+//!   presented as `filename=<name>.exe` (`.elf`, `.sh`), so a program called `photo.jpg` still meets
+//!   the `.exe` line.
+//!
+//! Body text is never presented. Structure a client could read in two ways (two different
+//! boundaries, two content types) is an error: the mail waits rather than pass on a guess.
+//! Headers are split here (mailparse decodes the RFC 2047 words): hostile mail must not make the
+//! whole message unreadable by one broken header line.
+
+use crate::decode::{self, Encoding};
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+
+/// Limits against decompression and nesting bombs.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_parts: usize,
+    pub max_decoded_bytes: u64,
+    pub max_archive_members: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MimeError {
+    /// The structure can be read in more than one way: the message waits (fail closed).
+    #[error("conflicting MIME structure: {0}")]
+    Conflict(String),
+    /// A limit was exceeded: the message is quarantined as too complex.
+    #[error("too complex: {0}")]
+    TooComplex(String),
+    /// Writing a decoded part failed.
+    #[error("writing decoded part: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One line presented to the pattern files, and the part it came from.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub text: String,
+    pub part: String,
+}
+
+/// What the walk found.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    pub lines: Vec<Line>,
+    /// Top-level header values (decoded), by lower-case name: first occurrence.
+    pub headers: BTreeMap<String, String>,
+    /// Parts that are attachments: named, not text, or disposition attachment.
+    pub attachments: usize,
+    pub parts: usize,
+    pub decoded_bytes: u64,
+}
+
+impl Analysis {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// Receives each decoded leaf part that should be scanned.
+pub trait Sink {
+    fn part(&mut self, label: &str, name: &str, ctype: &str, data: &[u8]) -> std::io::Result<()>;
+}
+
+/// A sink that keeps nothing (pattern checks only).
+pub struct Discard;
+impl Sink for Discard {
+    fn part(&mut self, _: &str, _: &str, _: &str, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Walk a message (headers + body, as after `BODY` in the spool file).
+pub fn analyze(raw: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<Analysis, MimeError> {
+    let mut w = Walker {
+        limits,
+        sink,
+        out: Analysis::default(),
+        members: 0,
+    };
+    w.entity(raw, 0, "1".into(), "text/plain", true)?;
+    Ok(w.out)
+}
+
+struct Walker<'a> {
+    limits: &'a Limits,
+    sink: &'a mut dyn Sink,
+    out: Analysis,
+    members: usize,
+}
+
+/// A header: name and unfolded raw value.
+struct Header {
+    name: String,
+    value: String,
+}
+
+impl Walker<'_> {
+    fn push(&mut self, text: String, part: &str) {
+        self.out.lines.push(Line {
+            text,
+            part: part.to_string(),
+        });
+    }
+
+    fn push_name(&mut self, name: &str, part: &str) {
+        for n in name_variants(name) {
+            self.push(format!("filename={n}"), part);
+            self.push(format!("name={n}"), part);
+        }
+    }
+
+    fn count_bytes(&mut self, n: usize) -> Result<(), MimeError> {
+        self.out.decoded_bytes += n as u64;
+        if self.out.decoded_bytes > self.limits.max_decoded_bytes {
+            return Err(MimeError::TooComplex(format!(
+                "more than {} decoded bytes",
+                self.limits.max_decoded_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn entity(
+        &mut self,
+        data: &[u8],
+        depth: usize,
+        label: String,
+        default_type: &str,
+        top: bool,
+    ) -> Result<(), MimeError> {
+        if depth > self.limits.max_depth {
+            return Err(MimeError::TooComplex(format!(
+                "nested deeper than {}",
+                self.limits.max_depth
+            )));
+        }
+        self.out.parts += 1;
+        if self.out.parts > self.limits.max_parts {
+            return Err(MimeError::TooComplex(format!(
+                "more than {} parts",
+                self.limits.max_parts
+            )));
+        }
+        let (headers, body) = split_headers(data);
+        for h in &headers {
+            self.push(format!("{}: {}", h.name, h.value), &label);
+            if top {
+                self.out
+                    .headers
+                    .entry(h.name.to_ascii_lowercase())
+                    .or_insert_with(|| decode_words(h.value.trim()));
+            }
+        }
+        let get_all = |n: &str| -> Vec<&Header> {
+            headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(n))
+                .collect()
+        };
+
+        // Content-Type: several headers that disagree are a conflict.
+        let cts = get_all("content-type");
+        let mut mimetype = default_type.to_string();
+        let mut ct_params = Params::default();
+        if let Some(first) = cts.first() {
+            let (t, p) = parse_params(&first.value);
+            for other in &cts[1..] {
+                let (t2, p2) = parse_params(&other.value);
+                if t2 != t || p2.values("boundary") != p.values("boundary") {
+                    return Err(MimeError::Conflict(format!(
+                        "part {label}: two different Content-Type headers"
+                    )));
+                }
+            }
+            if t.contains('/') {
+                mimetype = t;
+            }
+            ct_params = p;
+        }
+        let cds = get_all("content-disposition");
+        let mut attachment_disp = false;
+        let mut names: Vec<String> = Vec::new();
+        for cd in &cds {
+            let (disp, p) = parse_params(&cd.value);
+            attachment_disp |= disp == "attachment";
+            names.extend(p.values("filename"));
+            names.extend(p.values("name"));
+        }
+        names.extend(ct_params.values("name"));
+        names.extend(ct_params.values("filename"));
+        let mut seen = Vec::new();
+        for n in names {
+            if !seen.contains(&n) {
+                seen.push(n);
+            }
+        }
+        let names = seen;
+        for n in &names {
+            self.push_name(n, &label);
+        }
+        let ctes = get_all("content-transfer-encoding");
+        let encoding = match ctes.first() {
+            Some(h) => Encoding::parse(&h.value),
+            None => Encoding::Identity,
+        };
+        if ctes.iter().any(|h| Encoding::parse(&h.value) != encoding) {
+            return Err(MimeError::Conflict(format!(
+                "part {label}: two different Content-Transfer-Encoding headers"
+            )));
+        }
+
+        if mimetype.starts_with("multipart/") {
+            let boundaries = ct_params.values("boundary");
+            if boundaries.len() > 1 {
+                return Err(MimeError::Conflict(format!(
+                    "part {label}: {} different boundary= parameters",
+                    boundaries.len()
+                )));
+            }
+            if let Some(boundary) = boundaries.first() {
+                if !encoding.is_identity() {
+                    return Err(MimeError::Conflict(format!(
+                        "part {label}: multipart with a transfer encoding"
+                    )));
+                }
+                let child_type = if mimetype == "multipart/digest" {
+                    "message/rfc822"
+                } else {
+                    "text/plain"
+                };
+                let split = split_multipart(body, boundary.as_bytes())
+                    .map_err(|e| MimeError::Conflict(format!("part {label}: {e}")))?;
+                // Preamble and epilogue are text a client may show: uuencoded files count.
+                self.text_extras(split.preamble, depth, &label)?;
+                self.text_extras(split.epilogue, depth, &label)?;
+                for (k, p) in split.parts.iter().enumerate() {
+                    let child = if top {
+                        format!("{}", k + 1)
+                    } else {
+                        format!("{label}.{}", k + 1)
+                    };
+                    self.entity(p, depth + 1, child, child_type, false)?;
+                }
+                return Ok(());
+            }
+            // A multipart without a boundary is one opaque part: scanned, not trusted.
+            mimetype = "application/octet-stream".into();
+        }
+
+        let decoded = decode::decode(&encoding, body);
+        self.count_bytes(decoded.len())?;
+
+        if mimetype == "message/rfc822" || mimetype == "message/global" {
+            self.out.attachments += 1;
+            let child = if top {
+                "1.1".into()
+            } else {
+                format!("{label}.1")
+            };
+            return self.entity(&decoded, depth + 1, child, "text/plain", false);
+        }
+
+        let is_text = mimetype.starts_with("text/");
+        let attachment = !names.is_empty() || !is_text || attachment_disp;
+        if attachment {
+            self.out.attachments += 1;
+        }
+        let shown = names
+            .first()
+            .map(|n| clean_name(n))
+            .unwrap_or_else(|| format!("part{label}"));
+        let part_desc = if names.is_empty() {
+            label.clone()
+        } else {
+            format!("{label} ({})", decode::printable_name(&shown))
+        };
+        self.sniff(&decoded, &shown, attachment, &part_desc);
+        if is_text {
+            self.text_extras(&decoded, depth, &part_desc)?;
+        }
+        if is_zip(&decoded) {
+            self.zip(&decoded, depth + 1, &part_desc)?;
+        }
+        if attachment || !encoding.is_identity() {
+            self.sink.part(&part_desc, &shown, &mimetype, &decoded)?;
+        }
+        Ok(())
+    }
+
+    /// Present a part's real type when its bytes are a program.
+    fn sniff(&mut self, data: &[u8], name: &str, attachment: bool, part: &str) {
+        let ext = if data.starts_with(b"MZ") {
+            Some("exe")
+        } else if data.starts_with(b"\x7fELF") {
+            Some("elf")
+        } else if attachment && data.starts_with(b"#!") {
+            Some("sh")
+        } else {
+            None
+        };
+        if let Some(ext) = ext {
+            let n = format!("{name}.{ext}");
+            self.push(format!("filename={n}"), part);
+            self.push(format!("name={n}"), part);
+        }
+    }
+
+    /// uuencoded files inside a text.
+    fn text_extras(&mut self, text: &[u8], depth: usize, part: &str) -> Result<(), MimeError> {
+        if !contains_begin(text) {
+            return Ok(());
+        }
+        for b in decode::find_uuencoded(text) {
+            self.out.parts += 1;
+            if self.out.parts > self.limits.max_parts {
+                return Err(MimeError::TooComplex(format!(
+                    "more than {} parts",
+                    self.limits.max_parts
+                )));
+            }
+            self.count_bytes(b.data.len())?;
+            self.out.attachments += 1;
+            let desc = format!("{part} uuencoded ({})", decode::printable_name(&b.name));
+            self.push_name(&b.name, &desc);
+            let clean = clean_name(&b.name);
+            self.sniff(&b.data, &clean, true, &desc);
+            if is_zip(&b.data) {
+                self.zip(&b.data, depth + 1, &desc)?;
+            }
+            self.sink
+                .part(&desc, &b.name, "application/octet-stream", &b.data)?;
+        }
+        Ok(())
+    }
+
+    /// Names of zip members, recursively; members that are zips are opened in turn.
+    fn zip(&mut self, data: &[u8], depth: usize, part: &str) -> Result<(), MimeError> {
+        if depth > self.limits.max_depth {
+            return Err(MimeError::TooComplex(format!(
+                "archives nested deeper than {}",
+                self.limits.max_depth
+            )));
+        }
+        // Not a readable zip: the scanner still sees the bytes.
+        let Ok(mut za) = zip::ZipArchive::new(Cursor::new(data)) else {
+            return Ok(());
+        };
+        for i in 0..za.len() {
+            self.members += 1;
+            if self.members > self.limits.max_archive_members {
+                return Err(MimeError::TooComplex(format!(
+                    "more than {} archive members",
+                    self.limits.max_archive_members
+                )));
+            }
+            let Some(name) = za.name_for_index(i).map(str::to_string) else {
+                continue;
+            };
+            let desc = format!("{part} member {}", decode::printable_name(&name));
+            self.push_name(&name, &desc);
+            // Encrypted or damaged members: the name was checked, the content cannot be.
+            let Ok(mut f) = za.by_index(i) else { continue };
+            let mut head = Vec::with_capacity(4);
+            if (&mut f).take(4).read_to_end(&mut head).is_err() {
+                continue;
+            }
+            let clean = clean_name(&name);
+            if is_zip(&head) {
+                let budget = self
+                    .limits
+                    .max_decoded_bytes
+                    .saturating_sub(self.out.decoded_bytes);
+                let mut inner = head;
+                if (&mut f)
+                    .take(budget.saturating_add(1))
+                    .read_to_end(&mut inner)
+                    .is_err()
+                {
+                    continue;
+                }
+                drop(f);
+                self.count_bytes(inner.len())?;
+                self.zip(&inner, depth + 1, &desc)?;
+            } else {
+                drop(f);
+                self.sniff(&head, &clean, true, &desc);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn contains_begin(text: &[u8]) -> bool {
+    text.starts_with(b"begin") || text.windows(6).any(|w| w == b"\nbegin")
+}
+
+fn is_zip(data: &[u8]) -> bool {
+    data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06")
+}
+
+/// Windows drops trailing dots and spaces from file names: `evil.exe. .` is `evil.exe`.
+pub fn clean_name(name: &str) -> String {
+    name.trim_end_matches(['.', ' ', '\t']).to_string()
+}
+
+/// The names to present for one sender-supplied name: the cleaned name, and the part before a
+/// NUL (what C-string clients see) when there is one.
+fn name_variants(name: &str) -> Vec<String> {
+    let mut v = vec![clean_name(name)];
+    if let Some((before, _)) = name.split_once('\0') {
+        let b = clean_name(before);
+        if !v.contains(&b) {
+            v.push(b);
+        }
+    }
+    // A name decoded into a path: the last component is what gets saved.
+    if let Some(last) = name.rsplit(['/', '\\']).next() {
+        let l = clean_name(last);
+        if !v.contains(&l) {
+            v.push(l);
+        }
+    }
+    v
+}
+
+/// Split a part into headers (unfolded) and body. The header section ends at the first empty
+/// line; a line that is neither a header nor a continuation is kept as a nameless header.
+fn split_headers(data: &[u8]) -> (Vec<Header>, &[u8]) {
+    let mut headers: Vec<Header> = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let end = data[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| pos + i + 1)
+            .unwrap_or(data.len());
+        let line = &data[pos..end];
+        let content = line
+            .strip_suffix(b"\n")
+            .unwrap_or(line)
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| line.strip_suffix(b"\n").unwrap_or(line));
+        if content.is_empty() {
+            return (headers, &data[end..]);
+        }
+        let text = String::from_utf8_lossy(content);
+        if (content[0] == b' ' || content[0] == b'\t') && !headers.is_empty() {
+            // Unfolding removes only the line break.
+            headers.last_mut().expect("not empty").value.push_str(&text);
+        } else {
+            match text.split_once(':') {
+                Some((n, v)) if !n.is_empty() && !n.contains([' ', '\t']) => headers.push(Header {
+                    name: n.to_string(),
+                    value: v.strip_prefix(' ').unwrap_or(v).to_string(),
+                }),
+                _ => headers.push(Header {
+                    name: String::new(),
+                    value: text.into_owned(),
+                }),
+            }
+        }
+        pos = end;
+    }
+    (headers, &data[data.len()..])
+}
+
+/// Header parameters: every value of every key, RFC 2231 merged and decoded.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    map: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Every distinct decoded value given for `key`.
+    pub fn values(&self, key: &str) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for (k, val) in &self.map {
+            if k == key && !v.contains(val) {
+                v.push(val.clone());
+            }
+        }
+        v
+    }
+}
+
+/// Parse `type/subtype; key=value; key*=charset'lang'%xx; key*0*=...` (RFC 2045, 2231).
+pub fn parse_params(value: &str) -> (String, Params) {
+    let items = split_semicolons(value);
+    let mut it = items.into_iter();
+    let kind = it.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let kind = strip_comments(&kind).trim().to_string();
+    // Plain values, extended values, continuation segments (key → index → (extended, value)).
+    let mut plain: Vec<(String, String)> = Vec::new();
+    let mut segments: BTreeMap<String, BTreeMap<u32, (bool, String)>> = BTreeMap::new();
+    for item in it {
+        let Some((k, v)) = item.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().to_ascii_lowercase();
+        let v = unquote(v.trim());
+        if let Some((base, rest)) = k.split_once('*') {
+            let extended = rest.ends_with('*') || rest.is_empty();
+            let idx = rest.trim_end_matches('*');
+            let n: u32 = if idx.is_empty() {
+                0
+            } else {
+                match idx.parse() {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                }
+            };
+            let entry = segments.entry(base.to_string()).or_default();
+            if entry.contains_key(&n) {
+                // Two segments with one index: keep both readings visible.
+                plain.push((base.to_string(), decode_2231(&[(extended, v)])));
+            } else {
+                entry.insert(n, (extended, v));
+            }
+        } else {
+            plain.push((k, v));
+        }
+    }
+    let mut map: Vec<(String, String)> = plain
+        .into_iter()
+        .map(|(k, v)| (k, decode_words(&v)))
+        .collect();
+    for (k, segs) in segments {
+        let segs: Vec<(bool, String)> = segs.into_values().collect();
+        map.push((k, decode_2231(&segs)));
+    }
+    (kind, Params { map })
+}
+
+fn strip_comments(s: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn split_semicolons(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            '\\' if quoted => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            ';' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn unquote(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('"') else {
+        return strip_comments(v).trim().to_string();
+    };
+    let inner = inner.strip_suffix('"').unwrap_or(inner);
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Join RFC 2231 segments; extended ones are percent-decoded in the charset of the first.
+fn decode_2231(segs: &[(bool, String)]) -> String {
+    let mut charset = String::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    for (i, (ext, v)) in segs.iter().enumerate() {
+        let mut v = v.as_str();
+        if *ext {
+            if i == 0 {
+                if let Some((cs, rest)) = v.split_once('\'') {
+                    if let Some((_lang, rest)) = rest.split_once('\'') {
+                        charset = cs.to_string();
+                        v = rest;
+                    }
+                }
+            }
+            bytes.extend(percent_decode(v));
+        } else {
+            bytes.extend_from_slice(v.as_bytes());
+        }
+    }
+    let text = match charset::Charset::for_label(charset.as_bytes()) {
+        Some(cs) if !charset.is_empty() => cs.decode_without_bom_handling(&bytes).0.into_owned(),
+        _ => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    decode_words(&text)
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Undo RFC 2047 encoded words (with mailparse), wherever they stand.
+pub fn decode_words(v: &str) -> String {
+    if !v.contains("=?") {
+        return v.to_string();
+    }
+    let line = format!("X: {v}");
+    match mailparse::parse_header(line.as_bytes()) {
+        Ok((h, _)) => h.get_value(),
+        Err(_) => v.to_string(),
+    }
+}
+
+/// The parts of a multipart body.
+struct Multipart<'a> {
+    preamble: &'a [u8],
+    parts: Vec<&'a [u8]>,
+    epilogue: &'a [u8],
+}
+
+/// Split at delimiter lines `--boundary` (optionally `--boundary--`, trailing white space). A
+/// missing close delimiter ends the last part at the end of the data, as clients do. A line that
+/// starts with the delimiter but goes on is ambiguous (some clients split there) and refused.
+fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Multipart<'a>, String> {
+    if boundary.is_empty() || boundary.len() > 200 {
+        return Err("invalid boundary".into());
+    }
+    let mut delim = b"--".to_vec();
+    delim.extend_from_slice(boundary);
+    let mut starts: Vec<(usize, usize, bool)> = Vec::new(); // (line start, next line, closing)
+    let mut pos = 0;
+    while pos < body.len() {
+        let end = body[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| pos + i + 1)
+            .unwrap_or(body.len());
+        let line = &body[pos..end];
+        if line.starts_with(&delim) {
+            let rest = &line[delim.len()..];
+            let (closing, rest) = match rest.strip_prefix(b"--") {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            if rest.iter().all(|b| b.is_ascii_whitespace()) {
+                starts.push((pos, end, closing));
+                if closing {
+                    break;
+                }
+            } else {
+                return Err(format!(
+                    "a line starts with the boundary but goes on: {:?}",
+                    String::from_utf8_lossy(&line[..line.len().min(80)])
+                ));
+            }
+        }
+        pos = end;
+    }
+    let Some(&(first, _, _)) = starts.first() else {
+        return Err("no boundary line".into());
+    };
+    let trim_eol = |s: &'a [u8]| -> &'a [u8] {
+        let s = s.strip_suffix(b"\n").unwrap_or(s);
+        s.strip_suffix(b"\r").unwrap_or(s)
+    };
+    let mut parts = Vec::new();
+    for w in 0..starts.len() {
+        let (_, body_start, closing) = starts[w];
+        if closing {
+            break;
+        }
+        let end = starts.get(w + 1).map(|s| s.0).unwrap_or(body.len());
+        let part = &body[body_start..end];
+        parts.push(if w + 1 < starts.len() {
+            trim_eol(part)
+        } else {
+            part
+        });
+    }
+    let epilogue = match starts.last() {
+        Some(&(_, e, true)) => &body[e..],
+        _ => &body[body.len()..],
+    };
+    Ok(Multipart {
+        preamble: &body[..first],
+        parts,
+        epilogue,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_depth: 20,
+            max_parts: 1000,
+            max_decoded_bytes: 10 << 20,
+            max_archive_members: 1000,
+        }
+    }
+
+    fn lines(raw: &str) -> Vec<String> {
+        analyze(raw.as_bytes(), &limits(), &mut Discard)
+            .unwrap()
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect()
+    }
+
+    #[test]
+    fn params_rfc2231_and_2047() {
+        let (t, p) =
+            parse_params("attachment; filename*0*=utf-8''ev%69l; filename*1=\".e\"; filename*2=xe");
+        assert_eq!(t, "attachment");
+        assert_eq!(p.values("filename"), vec!["evil.exe"]);
+        let (_, p) = parse_params("application/x; name=\"=?utf-8?B?ZXZpbC5leGU=?=\"");
+        assert_eq!(p.values("name"), vec!["evil.exe"]);
+        let (_, p) = parse_params("a/b; name*=iso-8859-1'en'%E9t%E9.exe");
+        assert_eq!(p.values("name"), vec!["été.exe"]);
+        let (_, p) = parse_params("a/b; name=\"x;y.exe\"; boundary=a; BOUNDARY=b");
+        assert_eq!(p.values("name"), vec!["x;y.exe"]);
+        assert_eq!(p.values("boundary").len(), 2);
+    }
+
+    #[test]
+    fn names_and_headers_are_presented_body_is_not() {
+        let l = lines(
+            "Subject: hi\nContent-Type: multipart/mixed;\n\tboundary=\"b1\"\n\n\
+             --b1\nContent-Type: text/plain\n\nfilename=setup.exe in the text\n\
+             --b1\nContent-Type: application/octet-stream;\n name=\"EVIL.EXE. . \"\n\nabc\n--b1--\n",
+        );
+        assert!(
+            l.contains(&"Content-Type: multipart/mixed;\tboundary=\"b1\"".to_string()),
+            "{l:?}"
+        );
+        assert!(l.contains(&"filename=EVIL.EXE".to_string()), "{l:?}");
+        assert!(l.contains(&"name=EVIL.EXE".to_string()), "{l:?}");
+        assert!(!l.iter().any(|x| x.contains("setup.exe")), "{l:?}");
+    }
+
+    #[test]
+    fn conflicts() {
+        let r = analyze(
+            b"Content-Type: multipart/mixed; boundary=a; boundary=b\n\n--a\n\nx\n--a--\n",
+            &limits(),
+            &mut Discard,
+        );
+        assert!(matches!(r, Err(MimeError::Conflict(_))), "{r:?}");
+        let r = analyze(
+            b"Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--ab\n\ny\n--a--\n",
+            &limits(),
+            &mut Discard,
+        );
+        assert!(matches!(r, Err(MimeError::Conflict(_))), "{r:?}");
+    }
+
+    #[test]
+    fn depth_limit() {
+        let mut m = String::new();
+        for i in 0..30 {
+            m.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=x{i}y\n\n--x{i}y\n"
+            ));
+        }
+        m.push_str("\nx\n");
+        let r = analyze(m.as_bytes(), &limits(), &mut Discard);
+        assert!(matches!(r, Err(MimeError::TooComplex(_))), "{r:?}");
+    }
+
+    #[test]
+    fn sniffed_executable_under_harmless_name() {
+        let l = lines(
+            "Content-Type: image/jpeg; name=photo.jpg\nContent-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA\n",
+        );
+        assert!(l.contains(&"filename=photo.jpg.exe".to_string()), "{l:?}");
+    }
+}

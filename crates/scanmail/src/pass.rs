@@ -1,0 +1,304 @@
+//! One pass over `incoming/`, oldest first: lock each file (skip it when another run holds it or
+//! it is gone), prepare it, scan the batch, then act on each verdict with one rename.
+//!
+//! Fail closed: a message is renamed into `outgoing/` only after a "clean" verdict. Anything that
+//! prevents a verdict leaves the message in `incoming/` with its try count in a state file; after
+//! `max_tries` tries or `max_age` seconds it goes to quarantine as unscannable. One bad message
+//! never stops the batch.
+
+use crate::judge::{Decision, Facts, Judge, Prepared};
+use crate::notify;
+use crate::scan::{Job, Scanner};
+use crate::state::{self, State};
+use spool::daylog::{EmailLine, Verdict, VirusLine};
+use spool::store::{self, FileLock};
+use spool::{MessageId, Queue};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::time::{Duration, SystemTime};
+
+/// Counts of one pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub clean: usize,
+    pub quarantined: usize,
+    pub retry: usize,
+    pub skipped: usize,
+}
+
+/// Messages locked and judged together (a command scanner runs once per batch).
+const BATCH: usize = 100;
+
+struct Item {
+    id: MessageId,
+    _lock: FileLock,
+    mtime: SystemTime,
+    facts: Facts,
+}
+
+/// One pass over incoming/.
+pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summary> {
+    let mut sum = Summary::default();
+    let entries = store::list(&judge.spool, Queue::Incoming)?;
+    for chunk in entries.chunks(BATCH) {
+        let mut items: Vec<(Item, Prepared)> = Vec::new();
+        for e in chunk {
+            let lock = match FileLock::try_acquire(&e.path) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    sum.skipped += 1;
+                    continue;
+                }
+                Err(err) => {
+                    log::error!("{}: cannot lock: {err}", e.id);
+                    sum.retry += 1;
+                    continue;
+                }
+            };
+            let mut facts = Facts::default();
+            let prepared = judge.prepare(&e.id, scanner.wants_dir(), &mut facts);
+            items.push((
+                Item {
+                    id: e.id.clone(),
+                    _lock: lock,
+                    mtime: e.mtime,
+                    facts,
+                },
+                prepared,
+            ));
+        }
+        let jobs: Vec<Job> = items
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Prepared::Scan(j) => Some(j.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut outcomes = scanner.scan(&jobs).into_iter();
+        for (item, prepared) in items {
+            let result = match prepared {
+                Prepared::Decided(d) => Ok(d),
+                Prepared::Retry(why) => Err(why),
+                Prepared::Scan(_) => Judge::finish(
+                    outcomes
+                        .next()
+                        .unwrap_or_else(|| crate::scan::Outcome::Error("no outcome".into())),
+                ),
+            };
+            let done = match result {
+                Ok(d) => act(judge, &item, d),
+                Err(why) => retry_or_give_up(judge, &item, &why),
+            };
+            match done {
+                Ok(Some(v)) if v == Verdict::Clean => sum.clean += 1,
+                Ok(Some(_)) => sum.quarantined += 1,
+                Ok(None) => sum.retry += 1,
+                Err(e) => {
+                    log::error!("{}: {e}", item.id);
+                    sum.retry += 1;
+                }
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// Count a failed try; quarantine as unscannable after max_tries or max_age. Ok(None): waits.
+fn retry_or_give_up(judge: &Judge, item: &Item, why: &str) -> spool::Result<Option<Verdict>> {
+    let sp = &judge.spool;
+    let mut st = State::load(&sp.state_file(Queue::Incoming, &item.id));
+    let tries = st.num("tries") + 1;
+    st.set("tries", tries);
+    st.set("last_error", why);
+    let age = SystemTime::now()
+        .duration_since(item.mtime)
+        .unwrap_or(Duration::ZERO);
+    let cfg = &judge.cfg.scan;
+    let _ = fs::remove_dir_all(sp.decoded_dir(Queue::Incoming, &item.id));
+    if tries >= i64::from(cfg.max_tries) || age.as_secs() >= cfg.max_age {
+        let d = Decision::new(
+            Verdict::Unscannable,
+            format!(
+                "after {tries} tries ({}s in incoming): {why}",
+                age.as_secs()
+            ),
+        );
+        return act(judge, item, d);
+    }
+    log::warn!(
+        "{}: left for retry (try {tries} of {}): {why}",
+        item.id,
+        cfg.max_tries
+    );
+    st.save(sp, Queue::Incoming, &item.id)
+        .map_err(|e| spool::Error::io(sp.state_file(Queue::Incoming, &item.id), e))?;
+    Ok(None)
+}
+
+/// Carry out a decision: one rename, then the day files and the notices.
+fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>> {
+    let sp = &judge.spool;
+    let cfg = &judge.cfg;
+    let id = &item.id;
+    let ddir = sp.decoded_dir(Queue::Incoming, id);
+    if d.verdict == Verdict::Clean {
+        if ddir.exists() {
+            fs::remove_dir_all(&ddir).map_err(|e| spool::Error::io(&ddir, e))?;
+        }
+        if cfg.scan.x_virus_scanned {
+            pass_with_header(judge, id)?;
+        } else {
+            store::move_message(sp, id, Queue::Incoming, Queue::Outgoing)?;
+        }
+        state::remove(sp, Queue::Incoming, id);
+        log::info!("{id}: clean, passed to outgoing ({})", d.detail);
+    } else {
+        store::move_message(sp, id, Queue::Incoming, Queue::Quarantine)?;
+        state::remove(sp, Queue::Incoming, id);
+        let mut st = State::default();
+        st.set("time", spool::clock::now().to_rfc3339());
+        st.set("verdict", d.verdict.as_str());
+        st.set("detail", &d.detail);
+        st.set("part", &d.part);
+        if let Err(e) = st.save(sp, Queue::Quarantine, id) {
+            log::warn!("{id}: cannot write quarantine note: {e}");
+        }
+        log::info!("{id}: quarantined: {}: {}", d.verdict.as_str(), d.detail);
+    }
+    let env = item.facts.envelope.as_ref();
+    let line = EmailLine {
+        time: spool::clock::now(),
+        id: id.to_string(),
+        sender: env.map(|e| e.from.clone()).unwrap_or_default(),
+        recipients: env
+            .map(|e| e.recipients.iter().map(|r| r.addr.clone()).collect())
+            .unwrap_or_default(),
+        size: item.facts.size,
+        verdict: d.verdict,
+        detail: d.detail.clone(),
+    };
+    if let Err(e) = line.append(sp) {
+        log::error!("{id}: day file: {e}");
+    }
+    if matches!(d.verdict, Verdict::Virus | Verdict::Banned) {
+        let v = VirusLine {
+            time: spool::clock::now(),
+            id: id.to_string(),
+            sender: line.sender.clone(),
+            kind: if d.verdict == Verdict::Virus {
+                "virus"
+            } else {
+                "banned"
+            }
+            .into(),
+            name: d.name.clone(),
+        };
+        if let Err(e) = v.append(sp) {
+            log::error!("{id}: day file: {e}");
+        }
+    }
+    if d.verdict.quarantines() {
+        if let Err(e) = notify::alert(sp, cfg, id, &d, &item.facts) {
+            log::error!("{id}: admin alert not written: {e}");
+        }
+        match notify::sender_notice(sp, cfg, id, &d, &item.facts) {
+            Ok(true) => log::info!("{id}: sender notified"),
+            Ok(false) => {}
+            Err(e) => log::warn!("{id}: sender notice not written: {e}"),
+        }
+    }
+    Ok(Some(d.verdict))
+}
+
+/// Clean mail with an `X-Virus-Scanned:` header: a new file is written beside the target under
+/// the same id (the header goes first, the body is unchanged), committed with one no-replace
+/// rename, then the incoming file is removed. A crash in between leaves the message in both
+/// queues; the next run finds the outgoing copy and only removes the incoming one.
+fn pass_with_header(judge: &Judge, id: &MessageId) -> spool::Result<()> {
+    let sp = &judge.spool;
+    let src = sp.message(Queue::Incoming, id);
+    let dst = sp.message(Queue::Outgoing, id);
+    let tmp = sp.temp(Queue::Outgoing, id);
+    let (env, body) = spool::Envelope::read_body(&src)?;
+    let io = |e| spool::Error::io(&tmp, e);
+    let _ = fs::remove_file(&tmp);
+    let res = (|| -> spool::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        let mut buf = Vec::with_capacity(body.len() + 200);
+        env.write_to(&mut buf).map_err(io)?;
+        buf.extend_from_slice(
+            format!(
+                "X-Virus-Scanned: scanmail on {}\n",
+                spool::notice::clean_header(&judge.cfg.hostname)
+            )
+            .as_bytes(),
+        );
+        buf.extend_from_slice(&body);
+        f.write_all(&buf).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        f.set_permissions(fs::Permissions::from_mode(store::COMPLETE_MODE))
+            .map_err(io)?;
+        match store::rename_noreplace(&tmp, &dst) {
+            Ok(()) | Err(spool::Error::Exists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        store::fsync_dir(&sp.queue(Queue::Outgoing))
+    })();
+    let _ = fs::remove_file(&tmp);
+    res?;
+    fs::remove_file(&src).map_err(|e| spool::Error::io(&src, e))?;
+    store::fsync_dir(&sp.queue(Queue::Incoming))
+}
+
+/// Start-up clean-up: stale temp files, and `_d` directories and state files whose message is
+/// gone (a crash between decoding and the move). Only old ones: a running pass may be mid-way.
+pub fn clean_up(spool: &spool::Spool) -> spool::Result<()> {
+    let day = Duration::from_secs(86_400);
+    for q in [Queue::Incoming, Queue::Outgoing] {
+        let n = store::clean_stale_temps(spool, q, day)?;
+        if n > 0 {
+            log::info!("removed {n} stale temp files from {}", q.dir_name());
+        }
+    }
+    let dir = spool.queue(Queue::Incoming);
+    let now = SystemTime::now();
+    for de in fs::read_dir(&dir).map_err(|e| spool::Error::io(&dir, e))? {
+        let Ok(de) = de else { continue };
+        let name = de.file_name().to_string_lossy().into_owned();
+        let id = name.strip_suffix("_d").or_else(|| {
+            name.strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".state"))
+        });
+        let Some(id) = id.and_then(|i| MessageId::parse(i).ok()) else {
+            continue;
+        };
+        if spool.message(Queue::Incoming, &id).exists() {
+            continue;
+        }
+        let old = de
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|a| a > Duration::from_secs(3600));
+        if old {
+            let p = de.path();
+            let r = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            match r {
+                Ok(()) => log::info!("{id}: removed orphaned {name}"),
+                Err(e) => log::warn!("{id}: cannot remove orphaned {name}: {e}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Virus scanners. `clamd` is spoken directly over its socket, one connection per scanned object;
+//! the others are programs run once per batch of messages over their `_d` directories (clamscan
+//! with the full database takes 10-20 s just to start).
+//!
+//! Every answer that is not a clear "clean" or a clear "virus" is an [`Outcome::Error`]: the
+//! message waits and is retried (fail closed).
+
+pub mod clamd;
+pub mod command;
+
+use spool::config::{ScanConfig, Scanner as Kind};
+use spool::MessageId;
+use std::path::PathBuf;
+
+/// One thing to scan.
+#[derive(Clone, Debug)]
+pub enum Object {
+    /// A decoded part in `_d/`.
+    File(PathBuf),
+    /// The message itself: a spool file from the body offset on.
+    Raw { path: PathBuf, offset: u64 },
+}
+
+impl Object {
+    pub fn describe(&self) -> String {
+        match self {
+            Object::File(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Object::Raw { .. } => "the whole message".into(),
+        }
+    }
+}
+
+/// What one message needs scanned.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: MessageId,
+    /// For clamd: each object is streamed.
+    pub objects: Vec<Object>,
+    /// For command scanners: the `_d` directory (holding a copy of the message when needed).
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    /// The virus name and the object it was found in.
+    Virus {
+        name: String,
+        object: String,
+    },
+    /// Could not decide: the message waits.
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("scan.virus_name_regex: {0}")]
+    Regex(String),
+    #[error("scan.command: {0}")]
+    Command(String),
+}
+
+/// A scanner judges a batch of jobs; the result has one outcome per job, in order.
+pub trait Scanner {
+    fn scan(&mut self, jobs: &[Job]) -> Vec<Outcome>;
+    /// Command scanners read directories: the raw message must be copied into `_d`.
+    fn wants_dir(&self) -> bool;
+    fn name(&self) -> String;
+}
+
+/// The scanner named in the configuration.
+pub fn from_config(cfg: &ScanConfig) -> Result<Box<dyn Scanner>, ScanError> {
+    let timeout = std::time::Duration::from_secs(cfg.timeout.max(1));
+    Ok(match cfg.scanner {
+        Kind::Clamd => Box::new(clamd::Clamd::new(&cfg.clamd_socket, timeout)),
+        Kind::Clamdscan | Kind::Clamscan | Kind::Uvscan | Kind::Command => {
+            Box::new(command::CommandScanner::from_config(cfg, timeout)?)
+        }
+    })
+}
