@@ -549,6 +549,12 @@ fn smtp_group(
             }
         };
         let peer = format!("{}[{}]", h.name, c.peer);
+        log::debug!(
+            "connected to {peer}{}{}",
+            if c.extensions().esmtp { ", ESMTP" } else { "" },
+            if c.tls { ", TLS" } else { "" }
+        );
+        c.peer = peer.clone();
         return match c.send(from, rcpts, body, size) {
             Ok(tx) => {
                 w.conn = Some((key.to_string(), c));

@@ -705,11 +705,20 @@ impl Client {
     }
 }
 
+/// Longest line sent, without its CRLF (RFC 5321 §4.5.3.1.6: 1000 with CRLF).
+pub const MAX_LINE: usize = 998;
+
 /// LF → CRLF and dot-stuffing (RFC 5321 §4.5.2) on a byte stream, plus the final `.` line.
+///
+/// Lines up to [`MAX_LINE`] bytes go out unchanged. A longer line (smtpd keeps what the sender
+/// sent) would be refused by a conforming server, bouncing the whole message; it is broken by
+/// inserting CRLF and a space, which keeps a folded header a header and damages MIME bodies least
+/// (the same choice as other MTAs).
 #[derive(Debug)]
 pub struct DataEncoder {
     at_line_start: bool,
     empty: bool,
+    col: usize,
 }
 
 impl Default for DataEncoder {
@@ -723,22 +732,30 @@ impl DataEncoder {
         DataEncoder {
             at_line_start: true,
             empty: true,
+            col: 0,
         }
     }
 
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
         for &b in input {
             self.empty = false;
-            if self.at_line_start && b == b'.' {
-                out.push(b'.');
-            }
             if b == b'\n' {
                 out.extend_from_slice(b"\r\n");
                 self.at_line_start = true;
-            } else {
-                out.push(b);
-                self.at_line_start = false;
+                self.col = 0;
+                continue;
             }
+            if self.col >= MAX_LINE {
+                out.extend_from_slice(b"\r\n ");
+                self.col = 1;
+            }
+            if self.at_line_start && b == b'.' {
+                out.push(b'.');
+                self.col += 1;
+            }
+            out.push(b);
+            self.col += 1;
+            self.at_line_start = false;
         }
     }
 
@@ -880,6 +897,20 @@ mod tests {
         assert_eq!(enc(&[b".start"]), b"..start\r\n.\r\n");
         assert_eq!(enc(&[]), b".\r\n");
         assert_eq!(enc(&[b"x\rno\n"]), b"x\rno\r\n.\r\n");
+    }
+
+    #[test]
+    fn long_lines_are_folded_at_998() {
+        let exact = vec![b'a'; MAX_LINE];
+        let out = enc(&[&exact, b"\n"]);
+        assert_eq!(out.len(), MAX_LINE + 2 + 3, "a 998-byte line is kept");
+        let long = vec![b'b'; 2500];
+        let out = enc(&[&long[..1000], &long[1000..]]);
+        let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+        assert!(lines.iter().all(|l| l.len() <= MAX_LINE + 1), "CR counted");
+        assert_eq!(lines[1][0], b' ');
+        let body: usize = out.iter().filter(|&&b| b == b'b').count();
+        assert_eq!(body, 2500);
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! Shared helpers of smtpfwdd's end-to-end tests: run the real binary on a test spool.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use testkit::spool::Queue;
+use testkit::{Proc, TestSpool};
+
+pub const SENDER: &str = "<sender@example.org>";
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_smtpfwdd"))
+}
+
+/// gateway.conf for a relay at `relay` with `extra` lines added to [forward].
+pub fn conf(relay: &str, extra: &str) -> String {
+    format!(
+        "hostname = \"gw.test\"\nadmin = \"admin@example.com\"\ndomains = [\"example.com\"]\n\
+         [forward]\nrelay = \"{relay}\"\ntls = \"off\"\nconnect_timeout = 5\ntimeout = 20\n{extra}\n"
+    )
+}
+
+pub fn command(ts: &TestSpool, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.env("GATEWAY_LOG", "stderr")
+        .arg("--spool")
+        .arg(ts.root())
+        .arg("--retry-base-secs")
+        .arg("1")
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+/// One `--once` pass; returns the exit code and the log (stderr).
+pub fn once(ts: &TestSpool, args: &[&str]) -> (i32, String) {
+    let out = command(ts, &[&["--once"], args].concat())
+        .output()
+        .expect("run smtpfwdd");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("--- smtpfwdd {args:?} → {:?}\n{log}", out.status.code());
+    (out.status.code().unwrap_or(-1), log)
+}
+
+/// The daemon in the foreground, polling every second.
+pub fn daemon(ts: &TestSpool, args: &[&str]) -> Proc {
+    let log = ts.dir.path().join("daemon.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let p = Proc::spawn(
+        "smtpfwdd",
+        command(ts, &[&["--foreground", "-P", "1"], args].concat()).stderr(f),
+    );
+    // Ready once it holds the lock and logged its start.
+    let up = testkit::wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|l| l.contains("started"))
+    });
+    assert!(
+        up.is_some(),
+        "smtpfwdd did not start: {:?}",
+        std::fs::read_to_string(&log)
+    );
+    p
+}
+
+pub fn daemon_log(ts: &TestSpool) -> String {
+    std::fs::read_to_string(ts.dir.path().join("daemon.log")).unwrap_or_default()
+}
+
+pub fn outgoing(ts: &TestSpool) -> Vec<String> {
+    ts.ids(Queue::Outgoing)
+}
+
+pub fn exists(ts: &TestSpool, q: Queue, id: &str) -> bool {
+    ts.spool
+        .message(q, &testkit::spool::MessageId::parse(id).unwrap())
+        .exists()
+}
+
+pub fn state_file(ts: &TestSpool, id: &str) -> PathBuf {
+    ts.spool.state_file(
+        Queue::Outgoing,
+        &testkit::spool::MessageId::parse(id).unwrap(),
+    )
+}
+
+/// The spool file of a message (envelope and body) as text.
+pub fn read(ts: &TestSpool, q: Queue, id: &str) -> String {
+    String::from_utf8_lossy(
+        &std::fs::read(
+            ts.spool
+                .message(q, &testkit::spool::MessageId::parse(id).unwrap()),
+        )
+        .unwrap(),
+    )
+    .into_owned()
+}
+
+/// The body with LF turned into CRLF: what must arrive on the wire (after de-stuffing).
+pub fn crlf(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in body {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Today's sent.* day file.
+pub fn sent_lines(ts: &TestSpool) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(ts.spool.etc()).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("sent.") {
+            all.push_str(&std::fs::read_to_string(e.path()).unwrap());
+        }
+    }
+    all
+}
+
+/// Run a shell command line in `dir`, panicking on failure.
+pub fn sh(dir: &Path, script: &str) {
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{script}");
+}
