@@ -107,7 +107,7 @@ pub fn bar_chart(title: &str, w: &Window, series: &[Series]) -> String {
                 o,
                 "<rect x=\"{x:.2}\" y=\"{y:.2}\" width=\"{:.2}\" height=\"{h:.2}\" \
                  fill=\"{}\"><title>{} {}: {v}</title></rect>",
-                (bar * 0.85).max(0.8),
+                if bar > 4.0 { bar * 0.85 } else { bar },
                 s.color,
                 date.format("%Y-%m-%d"),
                 escape(s.label)
