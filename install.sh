@@ -203,6 +203,14 @@ setup_clamav() {
     [ -n "$ROOT" ] && return 0
     # clamd's socket is mode 666 on Debian; the group makes it work where the admin tightened it.
     getent group clamav >/dev/null && usermod -a -G clamav "$SPOOL_USER" 2>/dev/null || true
+    # sigupdate runs freshclam as uucp: the database and freshclam's log must be group-writable.
+    if [ -d /var/lib/clamav ]; then
+        chgrp clamav /var/lib/clamav && chmod g+rwx /var/lib/clamav || true
+    fi
+    if [ -d /var/log/clamav ]; then
+        touch /var/log/clamav/freshclam.log
+        chgrp clamav /var/log/clamav /var/log/clamav/freshclam.log && chmod g+rwx /var/log/clamav && chmod g+rw /var/log/clamav/freshclam.log || true
+    fi
     if command -v freshclam >/dev/null 2>&1; then
         if freshclam --quiet 2>/dev/null; then
             say "freshclam: signatures updated"
