@@ -221,7 +221,7 @@ pub struct DecodedDir {
     created: bool,
     count: usize,
     index: Vec<u8>,
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, String)>,
 }
 
 impl DecodedDir {
@@ -243,8 +243,8 @@ impl DecodedDir {
         &self.dir
     }
 
-    /// The decoded files written so far.
-    pub fn files(&self) -> &[PathBuf] {
+    /// The decoded files written so far, with the part each came from.
+    pub fn files(&self) -> &[(PathBuf, String)] {
         &self.files
     }
 
@@ -280,7 +280,8 @@ impl DecodedDir {
             printable_name(ctype),
             printable_name(name)
         )?;
-        self.files.push(path.clone());
+        self.files
+            .push((path.clone(), format!("part {}", printable_name(label))));
         Ok(path)
     }
 
@@ -297,7 +298,7 @@ impl DecodedDir {
             self.index,
             "{file}\tmessage\tmessage/rfc822\t(the whole message)"
         )?;
-        self.files.push(path.clone());
+        self.files.push((path.clone(), "the whole message".into()));
         Ok(path)
     }
 

@@ -147,7 +147,11 @@ impl Judge {
         if !self.cfg.scan.scan_all && !doc_hit {
             return Prepared::Decided(Decision::new(Verdict::Clean, "no risky document"));
         }
-        let mut objects: Vec<Object> = dd.files().iter().cloned().map(Object::File).collect();
+        let mut objects: Vec<Object> = dd
+            .files()
+            .iter()
+            .map(|(p, d)| Object::File(p.clone(), d.clone()))
+            .collect();
         let raw_too = self.cfg.scan.scan_all || objects.is_empty();
         if raw_too {
             if wants_dir {
@@ -155,13 +159,11 @@ impl Judge {
                     return Prepared::Retry(format!("{}: {e}", ddir.display()));
                 }
             } else {
-                objects.insert(
-                    0,
-                    Object::Raw {
-                        path: path.clone(),
-                        offset,
-                    },
-                );
+                // Last: a detection in a decoded part names the part.
+                objects.push(Object::Raw {
+                    path: path.clone(),
+                    offset,
+                });
             }
         }
         if let Err(e) = dd.finish() {

@@ -90,7 +90,7 @@ pub fn analyze(raw: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<Analy
         out: Analysis::default(),
         members: 0,
     };
-    w.entity(raw, 0, "1".into(), "text/plain", true)?;
+    w.entity(raw, 0, "0".into(), "text/plain", true)?;
     Ok(w.out)
 }
 
@@ -266,7 +266,7 @@ impl Walker<'_> {
         if mimetype == "message/rfc822" || mimetype == "message/global" {
             self.out.attachments += 1;
             let child = if top {
-                "1.1".into()
+                "1".into()
             } else {
                 format!("{label}.1")
             };

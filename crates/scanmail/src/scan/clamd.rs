@@ -233,7 +233,7 @@ impl Clamd {
     fn scan_job(&self, job: &Job) -> Outcome {
         for obj in &job.objects {
             let reply = match obj {
-                Object::File(p) => match File::open(p) {
+                Object::File(p, _) => match File::open(p) {
                     Ok(mut f) => self.scan_reader(&mut f),
                     Err(e) => Reply::Error(format!("{}: {e}", p.display())),
                 },

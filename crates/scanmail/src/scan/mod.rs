@@ -15,8 +15,8 @@ use std::path::PathBuf;
 /// One thing to scan.
 #[derive(Clone, Debug)]
 pub enum Object {
-    /// A decoded part in `_d/`.
-    File(PathBuf),
+    /// A decoded part in `_d/`, and which part of the message it is.
+    File(PathBuf, String),
     /// The message itself: a spool file from the body offset on.
     Raw { path: PathBuf, offset: u64 },
 }
@@ -24,10 +24,7 @@ pub enum Object {
 impl Object {
     pub fn describe(&self) -> String {
         match self {
-            Object::File(p) => p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            Object::File(_, desc) => desc.clone(),
             Object::Raw { .. } => "the whole message".into(),
         }
     }
