@@ -139,6 +139,15 @@ fn one_of_two_rejected_is_bounced_with_a_dsn() {
         assert!(dsn.contains(want), "missing {want:?} in\n{dsn}");
     }
     assert!(!dsn.contains("secret body text"), "{dsn}");
+    // Started as root, it ran as the spool's owner: the bounce it wrote belongs to uucp.
+    if let Some((uid, _)) = ts.owner {
+        let md = std::fs::metadata(ts.spool.queue(Queue::Outgoing).join(&out[0])).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&md),
+            uid,
+            "delivered as root?"
+        );
+    }
     assert!(!dsn.contains("good@example.com"), "{dsn}");
     // The next pass delivers the DSN itself, with the null sender.
     let (code, log) = once(&ts, &[]);

@@ -1,0 +1,133 @@
+//! The daemon: one instance per directory, relay down then up, SIGTERM lets deliveries in flight
+//! finish, SIGHUP rereads the configuration.
+
+mod common;
+use common::*;
+use nix::sys::signal::Signal;
+use std::time::Duration;
+use testkit::spool::Queue;
+use testkit::{free_port, wait_for, Relay, TestSpool};
+
+#[test]
+fn second_instance_says_already_running() {
+    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let mut d = daemon(&ts, &[]);
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 75, "{log}");
+    assert!(log.contains("already running"), "{log}");
+    d.signal(Signal::SIGTERM);
+    let st = d
+        .wait_timeout(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
+    assert_eq!(st.code(), Some(0));
+    // The lock is free again.
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn relay_down_then_up() {
+    let ts = TestSpool::new("");
+    let port = free_port();
+    ts.write_conf(&conf(&format!("127.0.0.1:{port}"), ""));
+    let mut d = daemon(&ts, &[]);
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: later\n\nx\n",
+    );
+    let deferred = wait_for(Duration::from_secs(10), || {
+        daemon_log(&ts).contains("status=deferred").then_some(())
+    });
+    assert!(deferred.is_some(), "{}", daemon_log(&ts));
+    assert!(exists(&ts, Queue::Outgoing, &id));
+    assert!(state_file(&ts, &id).exists());
+    let r = Relay::start_on(&ts.scratch("relay"), port, &[]);
+    let m = r.wait_messages(1, Duration::from_secs(20));
+    assert_eq!(m.len(), 1, "{}", daemon_log(&ts));
+    assert_eq!(m[0].data_lf(), b"Subject: later\n\nx\n");
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!exists(&ts, Queue::Outgoing, &id)).then_some(())
+    });
+    assert!(gone.is_some());
+    assert!(!state_file(&ts, &id).exists());
+    d.signal(Signal::SIGTERM);
+    assert_eq!(
+        d.wait_timeout(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+    // Exactly once, even after more scans.
+    assert_eq!(r.messages().len(), 1);
+}
+
+#[test]
+fn sigterm_finishes_the_delivery_in_flight() {
+    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let dir = ts.scratch("slow");
+    let prog = dir.join("sendmail");
+    std::fs::write(
+        &prog,
+        format!(
+            "#!/bin/sh\ntouch {d}/started\ncat > {d}/stdin\nsleep 2\nexit 0\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    ts.chown_all();
+    let mut d = daemon(&ts, &["-s", prog.to_str().unwrap()]);
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: slow\n\nx\n",
+    );
+    let started = wait_for(Duration::from_secs(10), || {
+        dir.join("started").exists().then_some(())
+    });
+    assert!(started.is_some(), "{}", daemon_log(&ts));
+    d.signal(Signal::SIGTERM);
+    let st = d.wait_timeout(Duration::from_secs(15)).expect("exits");
+    assert_eq!(st.code(), Some(0), "{}", daemon_log(&ts));
+    // It waited for the program: delivered and removed, not cut off and not left half-done.
+    assert!(!exists(&ts, Queue::Outgoing, &id), "{}", daemon_log(&ts));
+    assert!(
+        daemon_log(&ts).contains("status=sent"),
+        "{}",
+        daemon_log(&ts)
+    );
+}
+
+#[test]
+fn sighup_rereads_the_configuration() {
+    let ts = TestSpool::new("");
+    let a = Relay::start(&ts.scratch("a"), &[]);
+    let b = Relay::start(&ts.scratch("b"), &[]);
+    ts.write_conf(&conf(&a.addr(), ""));
+    let d = daemon(&ts, &[]);
+    ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<one@example.com>"],
+        b"Subject: 1\n\nx\n",
+    );
+    assert_eq!(a.wait_messages(1, Duration::from_secs(10)).len(), 1);
+    ts.write_conf(&conf(&b.addr(), ""));
+    d.signal(Signal::SIGHUP);
+    let reread = wait_for(Duration::from_secs(10), || {
+        daemon_log(&ts)
+            .contains("configuration reread")
+            .then_some(())
+    });
+    assert!(reread.is_some(), "{}", daemon_log(&ts));
+    ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<two@example.com>"],
+        b"Subject: 2\n\nx\n",
+    );
+    assert_eq!(b.wait_messages(1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(a.messages().len(), 1);
+}
