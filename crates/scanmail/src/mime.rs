@@ -523,11 +523,14 @@ pub fn parse_params(value: &str) -> (String, Params) {
                 }
             };
             let entry = segments.entry(base.to_string()).or_default();
-            if entry.contains_key(&n) {
+            match entry.entry(n) {
                 // Two segments with one index: keep both readings visible.
-                plain.push((base.to_string(), decode_2231(&[(extended, v)])));
-            } else {
-                entry.insert(n, (extended, v));
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    plain.push((base.to_string(), decode_2231(&[(extended, v)])))
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert((extended, v));
+                }
             }
         } else {
             plain.push((k, v));

@@ -91,7 +91,7 @@ pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summa
                 Err(why) => retry_or_give_up(judge, &item, &why),
             };
             match done {
-                Ok(Some(v)) if v == Verdict::Clean => sum.clean += 1,
+                Ok(Some(Verdict::Clean)) => sum.clean += 1,
                 Ok(Some(_)) => sum.quarantined += 1,
                 Ok(None) => sum.retry += 1,
                 Err(e) => {

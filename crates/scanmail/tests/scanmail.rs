@@ -1,0 +1,706 @@
+//! scanmail end to end: the real binary over a test spool, with a real clamd, clamscan as a
+//! command scanner, and stubs only for the failures (a clamd that hangs or answers garbage, a
+//! scanner that crashes, a missing socket).
+
+use spool::daylog::{read_email, read_virus, Verdict};
+use spool::{Envelope, Queue};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+use testkit::{Clamd, Proc, TestSpool, EICAR};
+
+const CLEAN: &[u8] = b"From: alice@example.org\nTo: bob@example.com\nSubject: hello\n\nHi Bob.\n";
+
+fn eicar_mail() -> Vec<u8> {
+    let b64 = "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=";
+    format!(
+        "From: alice@example.org\nTo: bob@example.com\nSubject: the report\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n\
+         --b\nContent-Type: application/octet-stream; name=\"report.dat\"\n\
+         Content-Transfer-Encoding: base64\n\n{b64}\n--b--\n"
+    )
+    .into_bytes()
+}
+
+fn exe_mail() -> Vec<u8> {
+    b"From: alice@example.org\nSubject: tool\nMIME-Version: 1.0\n\
+      Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nhi\n\
+      --b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"setup.exe\"\n\nxx\n--b--\n"
+        .to_vec()
+}
+
+fn conf(scan: &str) -> String {
+    format!("hostname = \"gw.example.com\"\nadmin = \"admin@example.com\"\n[scan]\n{scan}\n")
+}
+
+fn spool_with(scan: &str) -> TestSpool {
+    let ts = TestSpool::new(&conf(scan));
+    ts.install_etc("matches.bad");
+    ts.install_etc("matches.doc");
+    ts
+}
+
+fn scanmail(ts: &TestSpool, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scanmail"))
+        .arg("--spool")
+        .arg(ts.root())
+        .args(args)
+        .env("GATEWAY_LOG", "stderr")
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn log(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Notices in outgoing: (recipients, whole file text).
+fn notices(ts: &TestSpool) -> Vec<(Vec<String>, String)> {
+    ts.ids(Queue::Outgoing)
+        .into_iter()
+        .filter_map(|id| {
+            let p = ts.spool.message(Queue::Outgoing, &id.parse().unwrap());
+            let (env, body) = Envelope::read_body(&p).ok()?;
+            let text = String::from_utf8_lossy(&body).into_owned();
+            text.contains("Auto-Submitted: auto-generated").then(|| {
+                (
+                    env.recipients.iter().map(|r| r.addr.clone()).collect(),
+                    text,
+                )
+            })
+        })
+        .collect()
+}
+
+fn in_queue(ts: &TestSpool, q: Queue, id: &str) -> bool {
+    ts.spool.message(q, &id.parse().unwrap()).exists()
+}
+
+#[test]
+fn clamd_judges_clean_virus_and_banned_mail_with_notices_and_day_files() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let clean = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let virus = ts.inject(
+        Queue::Incoming,
+        "<carol@example.org>",
+        &["<bob@example.com>", "<dan@example.com>"],
+        &eicar_mail(),
+    );
+    let banned = ts.inject(
+        Queue::Incoming,
+        "<erin@example.org>",
+        &["<bob@example.com>"],
+        &exe_mail(),
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Outgoing, &clean));
+    assert!(in_queue(&ts, Queue::Quarantine, &virus));
+    assert!(in_queue(&ts, Queue::Quarantine, &banned));
+    assert!(
+        ts.all_names(Queue::Incoming).is_empty(),
+        "{:?}",
+        ts.all_names(Queue::Incoming)
+    );
+    // The clean message is byte for byte what came in; its _d is gone.
+    let (_, body) =
+        Envelope::read_body(&ts.spool.message(Queue::Outgoing, &clean.parse().unwrap())).unwrap();
+    assert_eq!(body, CLEAN);
+    assert!(!ts
+        .spool
+        .decoded_dir(Queue::Outgoing, &clean.parse().unwrap())
+        .exists());
+    // The virus's decoded parts went with it to quarantine, under generated names.
+    let qd = ts
+        .spool
+        .decoded_dir(Queue::Quarantine, &virus.parse().unwrap());
+    assert_eq!(fs::read(qd.join("part001.bin")).unwrap(), EICAR);
+    assert!(fs::read_to_string(qd.join("index"))
+        .unwrap()
+        .contains("report.dat"));
+
+    let n = notices(&ts);
+    let alerts: Vec<_> = n
+        .iter()
+        .filter(|(to, _)| to == &vec!["<admin@example.com>".to_string()])
+        .collect();
+    assert_eq!(alerts.len(), 2, "{n:?}");
+    let virus_alert = &alerts
+        .iter()
+        .find(|(_, t)| t.contains(&virus))
+        .expect("virus alert")
+        .1;
+    for want in [
+        "Eicar-Test-Signature",
+        "<carol@example.org>",
+        "<dan@example.com>",
+        "the report",
+        "report.dat",
+    ] {
+        assert!(
+            virus_alert.contains(want),
+            "{want} missing in {virus_alert}"
+        );
+    }
+    let to_carol = n
+        .iter()
+        .find(|(to, _)| to == &vec!["<carol@example.org>".to_string()])
+        .expect("notice to carol");
+    assert!(
+        to_carol.1.contains("Eicar-Test-Signature"),
+        "{}",
+        to_carol.1
+    );
+    assert!(n
+        .iter()
+        .any(|(to, _)| to == &vec!["<erin@example.org>".to_string()]));
+
+    let (emails, bad) = read_email(&ts.spool, spool::clock::today()).unwrap();
+    assert_eq!(bad, 0);
+    let verdict = |id: &str| emails.iter().find(|l| l.id == id).map(|l| l.verdict);
+    assert_eq!(verdict(&clean), Some(Verdict::Clean));
+    assert_eq!(verdict(&virus), Some(Verdict::Virus));
+    assert_eq!(verdict(&banned), Some(Verdict::Banned));
+    let (viruses, _) = read_virus(&ts.spool, spool::clock::today()).unwrap();
+    assert_eq!(viruses.len(), 2);
+    assert!(viruses
+        .iter()
+        .any(|v| v.id == virus && v.kind == "virus" && v.name.starts_with("Eicar-Test-Signature")));
+    assert!(viruses
+        .iter()
+        .any(|v| v.id == banned && v.kind == "banned" && v.name.contains("exe")));
+
+    // Started as root, it worked as the spool's owner: what it wrote belongs to uucp.
+    if let Some((uid, _)) = ts.owner {
+        for (q, id) in [(Queue::Outgoing, &clean), (Queue::Quarantine, &virus)] {
+            assert_eq!(
+                fs::metadata(ts.spool.message(q, &id.parse().unwrap()))
+                    .unwrap()
+                    .uid(),
+                uid
+            );
+        }
+        let alert_id = ts
+            .ids(Queue::Outgoing)
+            .into_iter()
+            .find(|i| i != &clean)
+            .unwrap();
+        assert_eq!(
+            fs::metadata(
+                ts.spool
+                    .message(Queue::Outgoing, &alert_id.parse().unwrap())
+            )
+            .unwrap()
+            .uid(),
+            uid
+        );
+    }
+}
+
+#[test]
+fn no_sender_notice_to_null_daemons_bulk_or_when_disabled() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let mut bulk = b"Precedence: bulk\n".to_vec();
+    bulk.extend(eicar_mail());
+    let mut auto = b"Auto-Submitted: auto-replied\n".to_vec();
+    auto.extend(eicar_mail());
+    ts.inject(Queue::Incoming, "<>", &["<bob@example.com>"], &eicar_mail());
+    ts.inject(
+        Queue::Incoming,
+        "<MAILER-DAEMON@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    ts.inject(
+        Queue::Incoming,
+        "<postmaster@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    ts.inject(
+        Queue::Incoming,
+        "<list@example.org>",
+        &["<bob@example.com>"],
+        &bulk,
+    );
+    ts.inject(
+        Queue::Incoming,
+        "<robot@example.org>",
+        &["<bob@example.com>"],
+        &auto,
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert_eq!(ts.ids(Queue::Quarantine).len(), 5);
+    let n = notices(&ts);
+    assert_eq!(n.len(), 5, "only the 5 admin alerts: {n:?}");
+    assert!(n
+        .iter()
+        .all(|(to, _)| to == &vec!["<admin@example.com>".to_string()]));
+
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nnotify_sender = false",
+        clamd.socket.display()
+    ));
+    ts.inject(
+        Queue::Incoming,
+        "<carol@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    let n = notices(&ts);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].0, vec!["<admin@example.com>".to_string()]);
+}
+
+/// Runs scanmail with a broken scanner twice (max_tries = 2): the first run leaves the mail in
+/// incoming (exit 75), the second quarantines it as unscannable with an alert.
+fn fail_closed(ts: &TestSpool, what: &str) {
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    let clean = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let o = scanmail(ts, &[]);
+    assert_eq!(code(&o), 75, "{what}: {}", log(&o));
+    assert!(in_queue(ts, Queue::Incoming, &id), "{what}: {}", log(&o));
+    assert!(
+        in_queue(ts, Queue::Incoming, &clean),
+        "{what}: unscanned mail passed: {}",
+        log(&o)
+    );
+    assert!(ts.ids(Queue::Outgoing).is_empty(), "{what}: {}", log(&o));
+    let st =
+        fs::read_to_string(ts.spool.state_file(Queue::Incoming, &id.parse().unwrap())).unwrap();
+    assert!(st.contains("tries=1"), "{st}");
+    let o = scanmail(ts, &[]);
+    assert_eq!(code(&o), 0, "{what}: {}", log(&o));
+    assert!(in_queue(ts, Queue::Quarantine, &id), "{what}: {}", log(&o));
+    assert!(
+        in_queue(ts, Queue::Quarantine, &clean),
+        "{what}: {}",
+        log(&o)
+    );
+    assert!(
+        ts.all_names(Queue::Incoming).is_empty(),
+        "{:?}",
+        ts.all_names(Queue::Incoming)
+    );
+    let (emails, _) = read_email(&ts.spool, spool::clock::today()).unwrap();
+    assert!(
+        emails
+            .iter()
+            .filter(|l| l.verdict == Verdict::Unscannable)
+            .count()
+            == 2,
+        "{emails:?}"
+    );
+    let n = notices(ts);
+    assert_eq!(
+        n.len(),
+        2,
+        "{what}: two admin alerts, no sender notice: {n:?}"
+    );
+    assert!(
+        n.iter()
+            .all(|(to, t)| to == &vec!["<admin@example.com>".to_string()]
+                && t.contains("unscannable"))
+    );
+}
+
+#[test]
+fn missing_clamd_socket_fails_closed() {
+    let ts = spool_with("clamd_socket = \"/nonexistent/clamd.sock\"\nmax_tries = 2");
+    fail_closed(&ts, "missing socket");
+}
+
+/// A fake clamd: answers PING, then treats each INSTREAM connection with `behave`.
+fn fake_clamd(dir: &Path, behave: fn(&mut std::os::unix::net::UnixStream)) -> PathBuf {
+    let sock = dir.join("fake.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut cmd = [0u8; 6];
+                if s.read_exact(&mut cmd).is_err() {
+                    return;
+                }
+                if &cmd == b"zPING\0" {
+                    let _ = s.write_all(b"PONG\0");
+                } else {
+                    behave(&mut s);
+                }
+            });
+        }
+    });
+    sock
+}
+
+#[test]
+fn hanging_clamd_times_out_and_fails_closed() {
+    let ts = spool_with("max_tries = 2\ntimeout = 1");
+    let sock = fake_clamd(&ts.scratch("clamd"), |s| {
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    ts.write_conf(&conf(&format!(
+        "clamd_socket = \"{}\"\nmax_tries = 2\ntimeout = 1",
+        sock.display()
+    )));
+    fail_closed(&ts, "hanging clamd");
+}
+
+#[test]
+fn garbage_clamd_reply_fails_closed() {
+    let ts = spool_with("max_tries = 2");
+    let sock = fake_clamd(&ts.scratch("clamd"), |s| {
+        let mut buf = [0u8; 4];
+        // Read the chunks up to the terminator, then answer something that is not a verdict.
+        loop {
+            if s.read_exact(&mut buf).is_err() {
+                return;
+            }
+            let n = u32::from_be_bytes(buf) as usize;
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0u8; n];
+            if s.read_exact(&mut chunk).is_err() {
+                return;
+            }
+        }
+        let _ = s.write_all(b"stream: PROBABLY FINE\0");
+    });
+    ts.write_conf(&conf(&format!(
+        "clamd_socket = \"{}\"\nmax_tries = 2",
+        sock.display()
+    )));
+    fail_closed(&ts, "garbage reply");
+}
+
+#[test]
+fn clamd_size_limit_is_not_clean() {
+    let clamd = Clamd::start_with(&["StreamMaxLength 1K"]);
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nmax_tries = 2",
+        clamd.socket.display()
+    ));
+    let mut big = CLEAN.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 200_000));
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &big,
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 75, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Incoming, &id));
+    assert!(log(&o).contains("limit"), "{}", log(&o));
+}
+
+#[test]
+fn crashing_command_scanner_fails_closed() {
+    let ts = spool_with("max_tries = 2");
+    let script = ts.scratch("bin").join("crash.sh");
+    fs::write(&script, "#!/bin/sh\nkill -SEGV $$\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    ts.write_conf(&conf(&format!(
+        "scanner = \"command\"\ncommand = \"{} {{}}\"\nmax_tries = 2",
+        script.display()
+    )));
+    fail_closed(&ts, "crashing scanner");
+}
+
+#[test]
+fn clamscan_as_command_scanner_judges_a_batch() {
+    let ts = spool_with("max_tries = 2");
+    let db = ts.scratch("db");
+    testkit::write_eicar_db(&db);
+    ts.chown_all();
+    ts.write_conf(&conf(&format!(
+        "scanner = \"clamscan\"\ncommand = \"-d {}\"\ntimeout = 120",
+        db.display()
+    )));
+    let c1 = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let v1 = ts.inject(
+        Queue::Incoming,
+        "<carol@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    let c2 = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail()[..200],
+    );
+    let v2 = ts.inject(
+        Queue::Incoming,
+        "<dan@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    let o = scanmail(&ts, &["-v"]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    for c in [&c1, &c2] {
+        assert!(in_queue(&ts, Queue::Outgoing, c), "{}", log(&o));
+    }
+    for v in [&v1, &v2] {
+        assert!(in_queue(&ts, Queue::Quarantine, v), "{}", log(&o));
+    }
+    let (viruses, _) = read_virus(&ts.spool, spool::clock::today()).unwrap();
+    assert_eq!(viruses.len(), 2);
+    assert!(
+        viruses
+            .iter()
+            .all(|v| v.name.starts_with("Eicar-Test-Signature")),
+        "{viruses:?}"
+    );
+}
+
+#[test]
+fn invalid_pattern_judges_nothing() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    ts.write_etc(
+        "matches.doc",
+        b"# ok\nfilename=.*\\.doc\nfilename=\\(broken\n",
+    );
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 78, "{}", log(&o));
+    assert!(log(&o).contains("matches.doc:3"), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Incoming, &id));
+    assert!(ts.ids(Queue::Outgoing).is_empty());
+}
+
+#[test]
+fn malformed_spool_file_is_quarantined_with_alert() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let p = ts.spool.queue(Queue::Incoming).join("smtpdBADBAD");
+    fs::write(&p, b"this is not a spool file\n").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
+    ts.chown_all();
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Quarantine, "smtpdBADBAD"));
+    let n = notices(&ts);
+    assert_eq!(n.len(), 1);
+    assert!(n[0].1.contains("malformed"), "{}", n[0].1);
+}
+
+#[test]
+fn two_runs_at_once_never_judge_one_file_twice() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let body = format!("From: a@example.org\nSubject: n{i}\n\nmessage {i}\n");
+        ids.push(ts.inject(
+            Queue::Incoming,
+            "<a@example.org>",
+            &["<b@example.com>"],
+            body.as_bytes(),
+        ));
+    }
+    let spawn = || {
+        Proc::spawn(
+            "scanmail",
+            Command::new(env!("CARGO_BIN_EXE_scanmail"))
+                .arg("--spool")
+                .arg(ts.root())
+                .env("GATEWAY_LOG", "stderr")
+                .stderr(std::process::Stdio::null()),
+        )
+    };
+    let mut a = spawn();
+    let mut b = spawn();
+    let sa = a
+        .wait_timeout(Duration::from_secs(120))
+        .expect("run a ends");
+    let sb = b
+        .wait_timeout(Duration::from_secs(120))
+        .expect("run b ends");
+    assert!(sa.success() && sb.success());
+    assert_eq!(ts.ids(Queue::Outgoing).len(), 150);
+    let (emails, _) = read_email(&ts.spool, spool::clock::today()).unwrap();
+    assert_eq!(emails.len(), 150, "each message judged exactly once");
+    for id in &ids {
+        assert_eq!(emails.iter().filter(|l| &l.id == id).count(), 1, "{id}");
+    }
+}
+
+#[test]
+fn quarantine_tools_list_show_release_delete_purge() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nnotify_sender = false",
+        clamd.socket.display()
+    ));
+    let a = ts.inject(
+        Queue::Incoming,
+        "<carol@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    let b = ts.inject(
+        Queue::Incoming,
+        "<erin@example.org>",
+        &["<bob@example.com>"],
+        &exe_mail(),
+    );
+    let c = ts.inject(
+        Queue::Incoming,
+        "<frank@example.org>",
+        &["<bob@example.com>"],
+        &exe_mail(),
+    );
+    assert_eq!(code(&scanmail(&ts, &[])), 0);
+    let before = ts.ids(Queue::Outgoing);
+
+    let o = scanmail(&ts, &["--list"]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&a) && l.contains("<carol@example.org>") && l.contains("virus")),
+        "{list}"
+    );
+
+    let o = scanmail(&ts, &["--show", &b]);
+    let show = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        show.contains("banned")
+            && show.contains("setup.exe")
+            && show.contains("<erin@example.org>"),
+        "{show}"
+    );
+
+    let o = scanmail(&ts, &["--release", &b, "--to", "admin@example.com"]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Outgoing, &b));
+    let (env, _) =
+        Envelope::read_body(&ts.spool.message(Queue::Outgoing, &b.parse().unwrap())).unwrap();
+    assert_eq!(env.recipients.len(), 1);
+    assert_eq!(env.recipients[0].addr, "<admin@example.com>");
+    let (emails, _) = read_email(&ts.spool, spool::clock::today()).unwrap();
+    assert!(emails
+        .iter()
+        .any(|l| l.id == b && l.verdict == Verdict::Released));
+
+    assert_eq!(code(&scanmail(&ts, &["--delete", &c])), 0);
+    assert!(!in_queue(&ts, Queue::Quarantine, &c));
+    assert!(!ts
+        .spool
+        .decoded_dir(Queue::Quarantine, &c.parse().unwrap())
+        .exists());
+    assert_eq!(code(&scanmail(&ts, &["--delete", &c])), 69);
+    assert_eq!(code(&scanmail(&ts, &["--show", "../../etc/passwd"])), 64);
+
+    assert_eq!(code(&scanmail(&ts, &["--purge-older", "1"])), 0);
+    assert!(in_queue(&ts, Queue::Quarantine, &a), "young message kept");
+    assert_eq!(code(&scanmail(&ts, &["--purge-older", "0"])), 0);
+    assert!(!in_queue(&ts, Queue::Quarantine, &a));
+    assert_eq!(ts.ids(Queue::Outgoing).len(), before.len() + 1);
+}
+
+#[test]
+fn watch_mode_judges_new_mail_quickly() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let _p = Proc::spawn(
+        "scanmail --watch",
+        Command::new(env!("CARGO_BIN_EXE_scanmail"))
+            .arg("--spool")
+            .arg(ts.root())
+            .arg("--watch")
+            .env("GATEWAY_LOG", "stderr")
+            .stderr(std::process::Stdio::null()),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let done = testkit::wait_for(Duration::from_secs(10), || {
+        in_queue(&ts, Queue::Outgoing, &id).then_some(())
+    });
+    assert!(done.is_some(), "not judged within 10 s");
+}
+
+#[test]
+fn root_owned_spool_is_refused_when_run_as_root() {
+    // Only meaningful as root (CI runs as root): a spool owned by root gives no user to become.
+    let t = tempfile::tempdir().unwrap();
+    let sp = spool::Spool::new(t.path().join("spool"));
+    sp.create().unwrap();
+    let env = Envelope::new("<a@example.org>", ["<b@example.com>".to_string()]);
+    let id = spool::store::write_message(&sp, Queue::Incoming, &env, CLEAN).unwrap();
+    fs::write(
+        sp.config_path(),
+        "[scan]\nclamd_socket = \"/nonexistent\"\nmax_tries = 1\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_scanmail"))
+        .arg("--spool")
+        .arg(sp.root())
+        .env("GATEWAY_LOG", "stderr")
+        .output()
+        .unwrap();
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(code(&o), 71, "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            sp.message(Queue::Incoming, &id).exists(),
+            "nothing judged as root"
+        );
+        assert!(spool::store::list(&sp, Queue::Quarantine)
+            .unwrap()
+            .is_empty());
+    } else {
+        // As an ordinary user it runs as that user: the unreachable scanner quarantines it.
+        assert_eq!(code(&o), 0);
+        assert!(sp.message(Queue::Quarantine, &id).exists());
+    }
+}
