@@ -199,6 +199,14 @@ fn run() -> anyhow::Result<ExitCode> {
         let group = opts.group.as_deref().unwrap_or(&cfg.group);
         let ids =
             spool::privs::lookup(user, group).map_err(|e| fail(exit::OSERR, e.to_string()))?;
+        if ids.0.is_root() || ids.1.as_raw() == 0 {
+            return Err(fail(
+                exit::OSERR,
+                format!(
+                    "refusing to run as uid 0 or gid 0 ({user}:{group}): pick the spool's owner"
+                ),
+            ));
+        }
         outside
             .check(Some(ids.0.as_raw()))
             .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
