@@ -9,7 +9,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::spool::Queue;
-use testkit::{wait_for, TestSpool};
+use testkit::TestSpool;
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
