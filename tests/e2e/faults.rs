@@ -85,7 +85,7 @@ fn smtpd_killed_mid_data_leaves_no_file_and_no_250() {
 fn scanmail_killed_mid_batch_then_rerun_loses_nothing_and_passes_nothing_unscanned() {
     let g = Gateway::start();
     let mut ids = Vec::new();
-    for i in 0..60 {
+    for i in 0..300 {
         let body = if i % 6 == 0 {
             with_attachment(&format!("msg-{i}"), "x.doc", "application/msword", EICAR)
         } else {
@@ -106,9 +106,15 @@ fn scanmail_killed_mid_batch_then_rerun_loses_nothing_and_passes_nothing_unscann
             .env("GATEWAY_LOG", "stderr")
             .stderr(Stdio::null()),
     );
-    std::thread::sleep(Duration::from_millis(150));
+    // Kill it as soon as it has judged something: in the middle of the batch.
+    let started = wait_for(Duration::from_secs(30), || {
+        (!g.ids(Queue::Outgoing).is_empty() || !g.ids(Queue::Quarantine).is_empty()).then_some(())
+    });
     child.signal(Signal::SIGKILL);
     child.wait_timeout(Duration::from_secs(5));
+    assert!(started.is_some(), "scanmail judged nothing");
+    let left = g.ids(Queue::Incoming).len();
+    assert!(left > 0, "killed mid-batch: {left} left");
     let out = g.scanmail();
     assert_eq!(
         out.status.code(),
@@ -328,7 +334,7 @@ fn relay_down_then_up_delivers_everything_once() {
     relay.proc.signal(Signal::SIGKILL);
     std::thread::sleep(Duration::from_millis(300));
     let out = Command::new(bin("smtpfwdd"))
-        .args(["--once", "--spool"])
+        .args(["--once", "--retry-base-secs", "1", "--spool"])
         .arg(g.ts.root())
         .env("GATEWAY_LOG", "stderr")
         .output()
