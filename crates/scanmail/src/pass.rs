@@ -76,6 +76,7 @@ pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summa
             })
             .collect();
         let mut outcomes = scanner.scan(&jobs).into_iter();
+        let mut pending_sync = false;
         for (item, prepared) in items {
             let result = match prepared {
                 Prepared::Decided(d) => Ok(d),
@@ -90,6 +91,7 @@ pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summa
                 Ok(d) => act(judge, &item, d),
                 Err(why) => retry_or_give_up(judge, &item, &why),
             };
+            pending_sync |= matches!(done, Ok(Some(Verdict::Clean)));
             match done {
                 Ok(Some(Verdict::Clean)) => sum.clean += 1,
                 Ok(Some(_)) => sum.quarantined += 1,
@@ -99,6 +101,13 @@ pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summa
                     sum.retry += 1;
                 }
             }
+        }
+        // Clean mail was renamed without a directory fsync each: one fsync per batch makes the
+        // renames durable. A crash before it can only put a message back into incoming/, where
+        // it is judged again; nothing unscanned can appear in outgoing/.
+        if pending_sync {
+            store::fsync_dir(&judge.spool.queue(Queue::Outgoing))?;
+            store::fsync_dir(&judge.spool.queue(Queue::Incoming))?;
         }
     }
     Ok(sum)
@@ -149,7 +158,11 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
         if cfg.scan.x_virus_scanned {
             pass_with_header(judge, id)?;
         } else {
-            store::move_message(sp, id, Queue::Incoming, Queue::Outgoing)?;
+            // One atomic rename; the directories are fsynced once per batch (see run_pass).
+            store::rename_noreplace(
+                &sp.message(Queue::Incoming, id),
+                &sp.message(Queue::Outgoing, id),
+            )?;
         }
         state::remove(sp, Queue::Incoming, id);
         log::info!("{id}: clean, passed to outgoing ({})", d.detail);

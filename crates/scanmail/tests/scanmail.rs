@@ -423,7 +423,10 @@ fn clamd_size_limit_is_not_clean() {
     let o = scanmail(&ts, &[]);
     assert_eq!(code(&o), 75, "{}", log(&o));
     assert!(in_queue(&ts, Queue::Incoming, &id));
-    assert!(log(&o).contains("limit"), "{}", log(&o));
+    // clamd answers "INSTREAM size limit exceeded" and closes; the kernel may drop that reply
+    // with the reset, so the reason in the log varies. What matters: never "clean".
+    assert!(log(&o).contains("left for retry"), "{}", log(&o));
+    assert!(ts.ids(Queue::Outgoing).is_empty());
 }
 
 #[test]

@@ -1,0 +1,163 @@
+#!/bin/sh
+# Benchmark of scanmail (not a timed test): prints figures for docs/benchmarks/scanmail.md.
+#
+# A deterministic corpus of 1,000 unique messages (90% plain or HTML text of about 10 KB, 10% with
+# a zip or a Word document attached, 1% EICAR) is judged three ways:
+#   1. scanmail with an instant scanner (a stub clamd answering OK at once): scanmail's own cost;
+#   2. scanmail with a real clamd (DisableCache yes, so nothing is answered from a cache);
+#   3. clamd alone streaming the same message bodies (zINSTREAM, one connection each),
+# and scanmail's peak memory (max RSS) is reported for run 2.
+# Usage: tests/bench/scanmail.sh [N]   (run from the repository; builds the release binary)
+set -eu
+N=${1:-1000}
+cd "$(dirname "$0")/../.."
+cargo build --release -q -p scanmail
+BIN=$PWD/target/release/scanmail
+PY=/usr/bin/python3
+WORK=$(mktemp -d /tmp/scanmail-bench.XXXXXX)
+chmod 711 "$WORK"
+CLAMD_PID=
+cleanup() { [ -n "$CLAMD_PID" ] && kill "$CLAMD_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+# The corpus: one body per file in $WORK/corpus, deterministic (seeded).
+$PY - "$WORK/corpus" "$N" <<'PYEOF'
+import base64, io, os, random, sys, zipfile
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out)
+rnd = random.Random(42)
+words = "the of and to in is you that it he was for on are as with his they at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part".split()
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+def text(k):
+    return "\n".join(" ".join(rnd.choice(words) for _ in range(12)) for _ in range(k)) + "\n"
+def b64(d):
+    s = base64.b64encode(d).decode()
+    return "\n".join(s[i:i+76] for i in range(0, len(s), 76)) + "\n"
+for i in range(n):
+    head = f"From: sender{i}@example.org\nTo: user{i % 37}@example.com\nSubject: message {i} {rnd.randrange(10**9)}\nMessage-ID: <{i}.{rnd.randrange(10**9)}@example.org>\nMIME-Version: 1.0\n"
+    if i % 100 == 37:
+        body = head + 'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n' + text(20) + '--b\nContent-Type: application/octet-stream; name="note.dat"\nContent-Transfer-Encoding: base64\n\n' + b64(EICAR + text(2).encode()) + "--b--\n"
+    elif i % 10 == 3:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("report.txt", text(200))
+        if i % 20 == 3:
+            att, name, ct = buf.getvalue(), "report.zip", "application/zip"
+        else:
+            att, name, ct = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + text(150).encode(), "letter.doc", "application/msword"
+        body = head + 'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n' + text(20) + f'--b\nContent-Type: {ct}; name="{name}"\nContent-Disposition: attachment; filename="{name}"\nContent-Transfer-Encoding: base64\n\n' + b64(att) + "--b--\n"
+    elif i % 2:
+        body = head + 'Content-Type: text/html; charset=us-ascii\n\n<html><body><p>' + text(130).replace("\n", "</p>\n<p>") + "</p></body></html>\n"
+    else:
+        body = head + "Content-Type: text/plain; charset=us-ascii\n\n" + text(140)
+    with open(os.path.join(out, "%05d" % i), "w") as f:
+        f.write(body)
+PYEOF
+BYTES=$(cat "$WORK"/corpus/* | wc -c)
+
+# A spool filled with the corpus as smtpd would leave it.
+fill() {
+  rm -rf "$WORK/spool"; mkdir -p "$WORK/spool/etc" "$WORK/spool/bin" "$WORK/spool/incoming" "$WORK/spool/outgoing" "$WORK/spool/quarantine"
+  chmod -R 700 "$WORK/spool"
+  cp etc/matches.bad etc/matches.doc "$WORK/spool/etc/"
+  printf 'hostname = "bench.example.com"\nadmin = "admin@example.com"\n[scan]\n%s\n' "$1" > "$WORK/spool/etc/gateway.conf"
+  $PY - "$WORK/corpus" "$WORK/spool/incoming" <<'PYEOF'
+import os, sys
+src, dst = sys.argv[1], sys.argv[2]
+alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+for k, name in enumerate(sorted(os.listdir(src))):
+    i, id = int(name), ""
+    x = k
+    for _ in range(6):
+        id += alpha[x % 62]; x //= 62
+    p = os.path.join(dst, "smtpd" + id)
+    with open(p, "wb") as f:
+        f.write(b"FROM <sender%d@example.org>\nRCPT <user%d@example.com>\nBODY\n" % (i, i % 37))
+        f.write(open(os.path.join(src, name), "rb").read())
+    os.chmod(p, 0o750)
+PYEOF
+  if [ "$(id -u)" = 0 ]; then chown -R uucp:uucp "$WORK/spool"; chmod 755 "$WORK"; fi
+}
+
+now() { date +%s.%N; }
+rate() { $PY -c "import sys; print('%.0f' % ($N / ($2 - $1)))" "$1" "$2"; }
+secs() { $PY -c "import sys; print('%.2f' % ($2 - $1))" "$1" "$2"; }
+
+echo "corpus: $N messages, $BYTES bytes"
+
+# 1. instant scanner: a stub speaking clamd's protocol that answers "stream: OK" at once
+mkdir -p "$WORK/stub"; chmod 755 "$WORK/stub"
+$PY - "$WORK/stub/stub.sock" <<'PYEOF' &
+import os, socket, struct, sys, threading
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX); srv.bind(path); os.chmod(path, 0o666); srv.listen(64)
+def serve(c):
+    f = c.makefile("rb")
+    cmd = f.read(6)
+    if cmd == b"zPING\0":
+        c.sendall(b"PONG\0")
+    else:
+        f.read(4)  # "AM\0" ends zINSTREAM after the first 6 bytes
+        while True:
+            n = struct.unpack(">I", f.read(4))[0]
+            if n == 0:
+                break
+            f.read(n)
+        c.sendall(b"stream: OK\0")
+    c.close()
+while True:
+    c, _ = srv.accept()
+    serve(c)
+PYEOF
+STUB_PID=$!
+for _ in $(seq 1 100); do [ -S "$WORK/stub/stub.sock" ] && break; sleep 0.05; done
+fill "clamd_socket = \"$WORK/stub/stub.sock\""
+t0=$(now); GATEWAY_LOG=stderr ${WRAP:-} "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+kill $STUB_PID
+echo "instant scanner (stub clamd): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
+
+# 2. clamd (test signature database, cache off)
+mkdir -p "$WORK/clamd"; chmod 755 "$WORK/clamd"
+HEX=$($PY -c "import sys; sys.stdout.write(b'X5O!P%@AP[4\\\\PZX54(P^)7CC)7}\$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!\$H+H*'.hex())")
+echo "Eicar-Test-Signature:0:*:$HEX" > "$WORK/clamd/test.ndb"
+cat > "$WORK/clamd/clamd.conf" <<CONF
+LocalSocket $WORK/clamd/clamd.sock
+LocalSocketMode 666
+DatabaseDirectory $WORK/clamd
+Foreground yes
+DisableCache yes
+LogFile $WORK/clamd/clamd.log
+CONF
+[ "$(id -u)" = 0 ] && echo "User root" >> "$WORK/clamd/clamd.conf"
+/usr/sbin/clamd -c "$WORK/clamd/clamd.conf" >/dev/null 2>&1 &
+CLAMD_PID=$!
+for _ in $(seq 1 300); do [ -S "$WORK/clamd/clamd.sock" ] && break; sleep 0.1; done
+sleep 0.5
+fill "clamd_socket = \"$WORK/clamd/clamd.sock\""
+t0=$(now); GATEWAY_LOG=stderr /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+S=$(secs "$t0" "$t1")
+echo "scanmail + clamd: $S s, $(rate "$t0" "$t1") messages/s, peak RSS $(cat "$WORK/rss") KB; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
+
+# 3. clamd alone over the same bodies, one zINSTREAM connection per message
+t0=$(now)
+$PY - "$WORK/clamd/clamd.sock" "$WORK/corpus" <<'PYEOF'
+import os, socket, struct, sys
+sock, d = sys.argv[1], sys.argv[2]
+found = 0
+for name in sorted(os.listdir(d)):
+    data = open(os.path.join(d, name), "rb").read()
+    s = socket.socket(socket.AF_UNIX); s.connect(sock)
+    s.sendall(b"zINSTREAM\0" + struct.pack(">I", len(data)) + data + struct.pack(">I", 0))
+    r = b""
+    while not r.endswith(b"\0"):
+        c = s.recv(4096)
+        if not c: break
+        r += c
+    s.close()
+    found += r.rstrip(b"\0").endswith(b"FOUND")
+print("clamd alone found", found, file=sys.stderr)
+PYEOF
+t1=$(now)
+A=$(secs "$t0" "$t1")
+echo "clamd alone: $A s, $(rate "$t0" "$t1") messages/s"
+$PY -c "import sys; print('ratio scanmail+clamd / clamd alone: %.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$S" "$A"
