@@ -707,3 +707,28 @@ fn root_owned_spool_is_refused_when_run_as_root() {
         assert!(sp.message(Queue::Quarantine, &id).exists());
     }
 }
+
+#[test]
+fn x_virus_scanned_header_only_when_configured_body_unchanged() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nx_virus_scanned = true",
+        clamd.socket.display()
+    ));
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    let (env, body) =
+        Envelope::read_body(&ts.spool.message(Queue::Outgoing, &id.parse().unwrap())).unwrap();
+    assert_eq!(env.from, "<alice@example.org>");
+    let mut want = b"X-Virus-Scanned: scanmail on gw.example.com\n".to_vec();
+    want.extend_from_slice(CLEAN);
+    assert_eq!(body, want);
+    assert!(ts.all_names(Queue::Incoming).is_empty());
+    assert_eq!(ts.all_names(Queue::Outgoing), vec![id]);
+}
