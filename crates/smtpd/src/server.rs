@@ -6,7 +6,7 @@
 //!   socket, served like `-D`;
 //! - `-D`: bind the port ourselves, a thread per connection, at most `max_clients` at once.
 //!
-//! SIGTERM and SIGINT are taken by a dedicated thread with sigwait(2): sessions then answer
+//! SIGTERM, SIGINT and SIGHUP are taken by a dedicated thread with sigwait(2): sessions then answer
 //! `421` at their next read, the listener stops accepting, and the process exits once they are done.
 
 use crate::rules::Client;
