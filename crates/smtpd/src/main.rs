@@ -141,7 +141,13 @@ fn run() -> anyhow::Result<ExitCode> {
         }
     };
     // The syslog socket is connected here, before the chroot hides /dev/log.
-    spool::logging::init("smtpd", spool::logging::Target::Auto, false);
+    // From inetd (no -D, no socket activation) stderr is the client's connection: syslog only.
+    let target = if opts.daemon || !matches!(activation, Activation::None) {
+        spool::logging::Target::Auto
+    } else {
+        spool::logging::Target::SyslogOnly
+    };
+    spool::logging::init("smtpd", target, false);
 
     let root = match (&opts.chroot, &opts.spool) {
         (Some(a), Some(b)) if a != b => {

@@ -17,11 +17,16 @@ pub enum Target {
     Auto,
     Stderr,
     Syslog,
+    /// Syslog, and nothing at all without /dev/log: for smtpd run from inetd, whose stderr is
+    /// the client's connection (a log line must never reach the client).
+    SyslogOnly,
 }
 
 struct Logger {
     program: &'static str,
     syslog: Option<Mutex<UnixDatagram>>,
+    /// Fall back to stderr when syslog is unavailable.
+    stderr: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -35,9 +40,10 @@ pub fn init(program: &'static str, target: Target, verbose: bool) {
     };
     let want_syslog = match target {
         Target::Stderr => false,
-        Target::Syslog => true,
+        Target::Syslog | Target::SyslogOnly => true,
         Target::Auto => !std::io::stderr().is_terminal(),
     };
+    let stderr = target != Target::SyslogOnly;
     let syslog = if want_syslog {
         ["/dev/log", "/var/run/syslog"].iter().find_map(|p| {
             let s = UnixDatagram::unbound().ok()?;
@@ -47,7 +53,11 @@ pub fn init(program: &'static str, target: Target, verbose: bool) {
     } else {
         None
     };
-    let logger = LOGGER.get_or_init(|| Logger { program, syslog });
+    let logger = LOGGER.get_or_init(|| Logger {
+        program,
+        syslog,
+        stderr,
+    });
     if log::set_logger(logger).is_ok() {
         log::set_max_level(if verbose {
             LevelFilter::Debug
@@ -98,7 +108,9 @@ impl Log for Logger {
                 }
             }
         }
-        let _ = writeln!(std::io::stderr(), "{}: {msg}", self.program);
+        if self.stderr {
+            let _ = writeln!(std::io::stderr(), "{}: {msg}", self.program);
+        }
     }
 
     fn flush(&self) {}
