@@ -323,7 +323,11 @@ do_install() {
     done
     configure_gateway_conf
     # The chroot needs its own resolver configuration and time zone.
-    [ -f /etc/resolv.conf ] && install -m 600 /etc/resolv.conf "$SPOOL/etc/resolv.conf"
+    # (glibc's built-in files and dns lookups read these relative to the chroot.)
+    local c
+    for c in resolv.conf hosts nsswitch.conf; do
+        [ -f "/etc/$c" ] && install -m 600 "/etc/$c" "$SPOOL/etc/$c"
+    done
     [ -e /etc/localtime ] && install -m 600 "$(readlink -f /etc/localtime)" "$SPOOL/etc/localtime"
     if is_root; then
         chown -R "$SPOOL_USER:$SPOOL_GROUP" "$SPOOL"
