@@ -368,8 +368,9 @@ DEMO_PIDS=()
 demo_stop_all() {
     local p
     for p in "$DEMO_DIR"/run/*.pid; do
-        [ -f "$p" ] && stop_pidfile "$p"
+        if [ -f "$p" ]; then stop_pidfile "$p"; fi
     done
+    return 0
 }
 
 demo_cleanup() {
@@ -446,6 +447,9 @@ clamd_socket = "$DEMO_DIR/clamav/clamd.sock"
 relay        = "127.0.0.1:$relay_port"
 poll_seconds = 1
 tls          = "off"
+
+[update]
+database_dir = "$DEMO_DIR/clamav"
 EOF
     # clamd with a test-only signature database: the EICAR test string.
     write_eicar_ndb "$DEMO_DIR/clamav/eicar-test-only.ndb"
