@@ -231,7 +231,7 @@ fn sent_line(ctx: &Context, id: &MessageId, rcpt: &str, outcome: &str, detail: &
 pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
     let spool = &ctx.spool;
     let path = spool.message(Queue::Outgoing, id);
-    let _lock = match FileLock::try_acquire(&path) {
+    let lock = match FileLock::try_acquire(&path) {
         Ok(Some(l)) => l,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
@@ -244,16 +244,15 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
     if prior.as_ref().is_some_and(|s| s.next_try > now) {
         return Outcome::Skipped;
     }
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Skipped,
+    // Read through the locked descriptor itself: it is the inode we hold the lock on.
+    let file: &File = lock.file();
+    let (mtime, size) = match file.metadata() {
+        Ok(m) => (m.mtime(), m.len()),
         Err(e) => {
-            log::error!("{id}: cannot open: {e}");
+            log::error!("{id}: cannot stat: {e}");
             return Outcome::Failed;
         }
     };
-    let mtime = file.metadata().map(|m| m.mtime()).unwrap_or(now);
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let (mut env, body_off) = match Envelope::read_from(&mut reader, &path) {
         Ok(v) => v,
@@ -293,7 +292,8 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
         }
     }
 
-    for (key, idx, route) in groups {
+    let ngroups = groups.len();
+    for (gi, (key, idx, route)) in groups.into_iter().enumerate() {
         let rcpts: Vec<String> = idx
             .iter()
             .map(|&i| env.recipients[i].addr.clone())
@@ -338,8 +338,11 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
             }
             results.push((i, r, relay.clone()));
         }
-        if delivered_any {
-            // Record at once: a crash from here on must not send these again.
+        let last_and_all_done = gi + 1 == ngroups && env.pending().next().is_none();
+        if delivered_any && !last_and_all_done {
+            // Record at once: a crash from here on must not send these again. (When this was the
+            // last group and everyone is delivered, the file is removed right below instead: one
+            // commit point, no rewrite of a file about to go.)
             if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, &env) {
                 log::error!("{id}: delivered, but cannot mark SENT (a retry may duplicate): {e}");
             }
@@ -495,7 +498,7 @@ fn smtp_group(
     route: &Route,
     from: &str,
     rcpts: &[String],
-    body: &mut BufReader<File>,
+    body: &mut BufReader<&File>,
     body_off: u64,
     size: u64,
 ) -> (Vec<RcptResult>, String) {
@@ -608,7 +611,7 @@ fn bounce(
     env: &Envelope,
     queued: i64,
     failures: &[(usize, Failure)],
-    reader: &mut BufReader<File>,
+    reader: &mut BufReader<&File>,
     body_off: u64,
 ) -> spool::Result<Option<MessageId>> {
     let path = ctx.spool.message(Queue::Outgoing, id);

@@ -284,6 +284,8 @@ pub struct Client {
     pub tls: bool,
     /// True when a transaction ended in a state that needs RSET before the next MAIL.
     dirty: bool,
+    /// The socket timeout now set (saves system calls when it does not change).
+    current_timeout: Option<Duration>,
 }
 
 impl Client {
@@ -341,6 +343,7 @@ impl Client {
             },
             tls: false,
             dirty: false,
+            current_timeout: None,
         };
         c.set_timeout(opts.timeouts.command)
             .map_err(|e| SmtpError::io("connect", e))?;
@@ -389,9 +392,14 @@ impl Client {
         &self.ext
     }
 
-    fn set_timeout(&self, t: Duration) -> io::Result<()> {
+    fn set_timeout(&mut self, t: Duration) -> io::Result<()> {
+        if self.current_timeout == Some(t) {
+            return Ok(());
+        }
         self.stream.tcp()?.set_read_timeout(Some(t))?;
-        self.stream.tcp()?.set_write_timeout(Some(t))
+        self.stream.tcp()?.set_write_timeout(Some(t))?;
+        self.current_timeout = Some(t);
+        Ok(())
     }
 
     fn hello(&mut self, helo: &str) -> Result<()> {
@@ -687,11 +695,13 @@ impl Client {
                     })
                 }
             };
-            out.clear();
+            // Keep up to one chunk back so the last one goes out with the final dot in one write.
+            if out.len() >= 64 * 1024 {
+                self.write_all(&out, "DATA body")?;
+                out.clear();
+            }
             enc.encode(&inbuf[..n], &mut out);
-            self.write_all(&out, "DATA body")?;
         }
-        out.clear();
         enc.finish(&mut out);
         self.write_all(&out, "DATA body")?;
         self.flush("DATA body")
@@ -699,6 +709,7 @@ impl Client {
 
     /// QUIT and close. Errors do not matter any more at this point.
     pub fn quit(mut self) -> Result<()> {
+        self.current_timeout = None;
         self.set_timeout(Duration::from_secs(10))
             .map_err(|e| SmtpError::io("QUIT", e))?;
         self.command("QUIT", "QUIT").map(|_| ())
