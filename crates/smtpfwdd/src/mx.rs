@@ -253,6 +253,13 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_parses_to_an_empty_map() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/transport");
+        let t = Transport::load(&p).unwrap();
+        assert!(t.exact.is_empty() && t.suffix.is_empty());
+    }
+
+    #[test]
     fn domains() {
         assert_eq!(domain_of("<a@Example.COM>"), "example.com");
         assert_eq!(domain_of("<postmaster>"), "");

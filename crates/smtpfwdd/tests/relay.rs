@@ -98,6 +98,7 @@ fn one_of_two_rejected_is_bounced_with_a_dsn() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
     ts.write_conf(&conf(&r.addr(), ""));
+    ts.install_etc("bounce.tmpl");
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -135,6 +136,8 @@ fn one_of_two_rejected_is_bounced_with_a_dsn() {
         "X-Original: yes",
         "Subject: bounce me",
         "From: Mail Delivery System <MAILER-DAEMON@gw.test>",
+        // The text part comes from the shipped etc/bounce.tmpl.
+        &format!("quote the queue id {id}"),
     ] {
         assert!(dsn.contains(want), "missing {want:?} in\n{dsn}");
     }
