@@ -139,7 +139,14 @@ pub fn run(
     let mut first_pass: Vec<MessageId> = Vec::new();
     let mut passes = 0u64;
     let mut counts = [0u64; 5];
+    let sync_outgoing = || {
+        if let Err(e) = store::fsync_dir(&spool.queue(Queue::Outgoing)) {
+            log::warn!("cannot fsync outgoing: {e}");
+        }
+    };
     while !terminate {
+        // Make the removals of the last interval durable (see deliver.rs).
+        sync_outgoing();
         // One scan: every complete file not in flight and due, oldest first.
         let now = spool::clock::now().timestamp();
         match store::list(&spool, Queue::Outgoing) {
@@ -221,6 +228,7 @@ pub fn run(
     for h in workers {
         let _ = h.join();
     }
+    sync_outgoing();
     log::info!(
         "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
         counts[Outcome::Done as usize],

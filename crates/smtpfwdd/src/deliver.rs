@@ -425,7 +425,9 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
     }
 
     if env.pending().next().is_none() {
-        if let Err(e) = store::remove_message(spool, Queue::Outgoing, id) {
+        // The daemon fsyncs outgoing/ once per scan (daemon.rs): a crash in between can only
+        // bring this file back for a second delivery, never lose it.
+        if let Err(e) = store::remove_message_unsynced(spool, Queue::Outgoing, id) {
             log::error!("{id}: delivered but cannot remove: {e}");
             return Outcome::Failed;
         }

@@ -217,6 +217,14 @@ pub fn rewrite_envelope(spool: &Spool, queue: Queue, id: &MessageId, env: &Envel
 
 /// Remove a delivered (or deleted by the admin) message and its `_d` directory and state file.
 pub fn remove_message(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()> {
+    remove_message_unsynced(spool, queue, id)?;
+    fsync_dir(&spool.queue(queue))
+}
+
+/// [`remove_message`] without the directory fsync, for a caller that fsyncs the queue directory
+/// itself once per batch. A crash before that fsync can only bring a delivered file back (one
+/// duplicate delivery), never lose one: that is why this is allowed for removals only.
+pub fn remove_message_unsynced(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()> {
     let p = spool.message(queue, id);
     fs::remove_file(&p).at(&p)?;
     let d = spool.decoded_dir(queue, id);
@@ -224,7 +232,7 @@ pub fn remove_message(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()>
         fs::remove_dir_all(&d).at(&d)?;
     }
     let _ = fs::remove_file(spool.state_file(queue, id));
-    fsync_dir(&spool.queue(queue))
+    Ok(())
 }
 
 /// An exclusive, non-blocking lock on one queue file (flock). Released on drop.
