@@ -19,6 +19,8 @@ use std::time::Duration;
 
 /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
 pub const MAX_COMMAND: usize = 512;
+/// Longest reply line, CRLF included (RFC 5321 4.5.3.1.5).
+const MAX_REPLY: usize = 512;
 /// Longest address inside the angle brackets (RFC 5321 4.5.3.1.3).
 const MAX_PATH: usize = 256;
 const INPUT_BUFFER: usize = 64 * 1024;
@@ -136,9 +138,21 @@ enum Stop {
 }
 
 impl<T: Transport> Conn<T> {
-    fn reply(&mut self, line: &str) {
-        self.out.extend_from_slice(line.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+    /// Queue a reply (several lines joined by CRLF for a multi-line one). Some replies echo the
+    /// client's text (the EHLO name, a parameter, rule replies quoting addresses), so every line
+    /// is made to fit RFC 5321 here, once for all: printable US-ASCII only (4.2), and at most
+    /// 512 bytes with its CRLF (4.5.3.1.5).
+    fn reply(&mut self, text: &str) {
+        for line in text.split("\r\n") {
+            for c in line.chars().take(MAX_REPLY - 2) {
+                self.out.push(if c == ' ' || c.is_ascii_graphic() {
+                    c as u8
+                } else {
+                    b'?'
+                });
+            }
+            self.out.extend_from_slice(b"\r\n");
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -155,7 +169,13 @@ impl<T: Transport> Conn<T> {
         if self.flush().is_err() {
             return Err(Stop::Eof);
         }
-        if self.start > 0 {
+        // Move the unread bytes to the front only when the tail is full: compacting on every
+        // read made a client that trickles a long line byte by byte cost a memmove of up to
+        // half the buffer per byte.
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -866,9 +886,14 @@ impl<'a, T: Transport> Session<'a, T> {
         };
         let conn = &mut self.conn;
         let mut at_line_start = true;
+        // How much of the unread bytes is known to hold no LF: a line that arrives in many
+        // small reads is searched once, not once per read.
+        let mut scanned = 0;
         loop {
             let avail = &conn.buf[conn.start..conn.end];
-            if let Some(pos) = avail.iter().position(|&b| b == b'\n') {
+            let lf = avail[scanned..].iter().position(|&b| b == b'\n');
+            if let Some(pos) = lf.map(|p| p + scanned) {
+                scanned = 0;
                 let mut line = &avail[..=pos];
                 conn.start += pos + 1;
                 if at_line_start {
@@ -896,8 +921,10 @@ impl<'a, T: Transport> Session<'a, T> {
                 }
                 emit(chunk, sink, &mut out);
                 conn.start = conn.end - keep;
+                scanned = 0;
                 at_line_start = false;
             } else {
+                scanned = avail.len();
                 conn.fill()?;
             }
         }
@@ -1165,6 +1192,37 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn replies_are_printable_ascii_and_short_whatever_is_echoed() {
+        // Found by tests/fuzz_session.rs: the EHLO name, a parameter and a rule's default reply
+        // quoting two long addresses were echoed as sent (UTF-8, over 512 bytes).
+        let t = tempfile::tempdir().unwrap();
+        let mut c = ctx(t.path());
+        c.rules = Rules::parse("noto:ALL:ALL:*@spam.example\n", "r").unwrap();
+        let long = "a".repeat(240);
+        let input = format!(
+            "EHLO h\u{e9}llo.example\r\nMAIL FROM:<{long}@example.org> X\u{e9}=1\r\n\
+             MAIL FROM:<{long}@example.org>\r\nRCPT TO:<{long}@spam.example>\r\nQUIT\r\n"
+        );
+        let (out, _) = talk(&c, input.as_bytes());
+        assert!(
+            out.contains("250-gw.example.com Hello h?llo.example\r\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("555 5.5.4 Unsupported parameter X?\r\n"),
+            "{out}"
+        );
+        for line in out.split_terminator("\r\n") {
+            assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len() + 2);
+            assert!(
+                line.bytes().all(|b| b == b' ' || b.is_ascii_graphic()),
+                "{line}"
+            );
+        }
+        assert_eq!(codes(&out), ["220", "250", "555", "250", "550", "221"]);
     }
 
     #[test]

@@ -1,0 +1,1033 @@
+//! Bounded grammar fuzzing (stable Rust, no cargo-fuzz) of smtpd's SMTP session, the parser of
+//! the most hostile bytes the gateway sees.
+//!
+//! Thousands of random dialogues are generated from an SMTP grammar (valid commands, pipelined
+//! batches, random case, random bytes, NULs, bare CR and LF, over-long lines, dot lines, random
+//! DATA bodies, STARTTLS without TLS, abrupt EOF, timeouts, shutdown, a client that stops
+//! reading) and run through the real session engine in-process ([`smtpd::session::Session`] over
+//! a transport that hands the bytes over in random slices), then a few hundred through the real
+//! binary in inetd mode (as root: chroot and uucp, as in production).
+//!
+//! The replies are walked in step with the input, as the server must read it, and the test
+//! asserts:
+//! - no panic (in-process) and no crash (binary: exit 0 or a sysexits code, never a signal);
+//! - every reply line matches `^[2-5][0-9][0-9][ -]`, is printable ASCII and fits in 512 bytes;
+//! - exactly one reply per command line, and none while DATA is read;
+//! - `250` after DATA ⇔ exactly one new complete file in incoming/, whose envelope is what was
+//!   accepted and whose body after the `Received:` header is the data sent (CRLF → LF,
+//!   dot-unstuffed); `552` exactly when the body is over the size limit;
+//! - no `.tmp.*` file left when the session has ended.
+//!
+//! Runs are reproducible (constant seed; `FUZZ_SEED` and `FUZZ_ITERS` change them), and the first
+//! failing dialogue is printed in full.
+
+mod common;
+
+use smtpd::rules::{Client, Rules};
+use smtpd::session::{parse_command, Command, Context, End, Session, Settings};
+use smtpd::transport::Transport;
+use spool::{Envelope, Queue, Spool};
+use std::io::{self, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEFAULT_SEED: u64 = 0x5eed_0000_5e55_10a5;
+
+/// splitmix64: small, fast, reproducible.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(salt: u64) -> Rng {
+        let seed = std::env::var("FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_SEED);
+        Rng(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+fn iterations(default: usize) -> usize {
+    std::env::var("FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dialogue grammar
+
+/// Random case for the letters of a keyword (SMTP verbs are case-insensitive).
+fn random_case(rng: &mut Rng, s: &str) -> String {
+    if rng.chance(70) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if rng.chance(50) {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
+}
+
+/// A line end: mostly CRLF, sometimes a bare LF, now and then something worse.
+fn eol(rng: &mut Rng) -> &'static [u8] {
+    match rng.below(100) {
+        0..=84 => b"\r\n",
+        85..=94 => b"\n",
+        95..=96 => b"\r\r\n",
+        97 => b" \r\n",
+        _ => b"\r\x00\n",
+    }
+}
+
+fn local_part(rng: &mut Rng) -> String {
+    match rng.below(20) {
+        0 => "a".repeat(240 + rng.below(30)),
+        1 => "\"john smith\"".into(),
+        2 => "j\u{f6}rg".into(),
+        3 => "a%b".into(),
+        4 => "a!b".into(),
+        5 => "".into(),
+        6 => "x\u{1}y".into(),
+        7 => "\"unterminated".into(),
+        _ => rng
+            .pick(&["alice", "bob", "Postmaster", "x.y+z", "o'brien"])
+            .to_string(),
+    }
+}
+
+fn domain(rng: &mut Rng) -> &'static str {
+    const DOMAINS: &[&str] = &[
+        "example.com",
+        "example.com",
+        "example.com",
+        "EXAMPLE.COM.",
+        "partner.org",
+        "elsewhere.org",
+        "slow.example",
+        "deny.example",
+        "spam.example",
+        "[192.0.2.1]",
+    ];
+    DOMAINS[rng.below(DOMAINS.len())]
+}
+
+fn address(rng: &mut Rng) -> String {
+    match rng.below(30) {
+        0 => String::new(),
+        1 => "postmaster".into(),
+        2 => format!("{}@{}", local_part(rng), "d".repeat(250)),
+        _ => format!("{}@{}", local_part(rng), domain(rng)),
+    }
+}
+
+/// A path as a client writes it: usually bracketed, sometimes not, sometimes broken.
+fn path(rng: &mut Rng) -> String {
+    let a = address(rng);
+    match rng.below(20) {
+        0 => a,
+        1 => format!("<{a}"),
+        2 => format!(" <{a}>"),
+        3 => format!("<{a}>>"),
+        4 => "<>".into(),
+        5 => format!("<<{a}>"),
+        _ => format!("<{a}>"),
+    }
+}
+
+fn mail_params(rng: &mut Rng) -> String {
+    let mut p = String::new();
+    for _ in 0..rng.below(3) {
+        p.push(' ');
+        p.push_str(&match rng.below(10) {
+            0 => format!("SIZE={}", rng.below(3000)),
+            1 => format!("size={}", rng.next()),
+            2 => "SIZE=x".into(),
+            3 => "BODY=8BITMIME".into(),
+            4 => "BODY=BINARYMIME".into(),
+            5 => format!("X{}=1", "Y".repeat(rng.below(500))),
+            6 => "SMTPUTF8".into(),
+            7 => "\u{e9}t\u{e9}=1".into(),
+            8 => "\x01=2".into(),
+            _ => "BODY=7BIT".into(),
+        });
+    }
+    p
+}
+
+fn text_line(rng: &mut Rng) -> Vec<u8> {
+    let n = rng.below(80);
+    (0..n).map(|_| b"abc XYZ:.-<>@\t"[rng.below(14)]).collect()
+}
+
+fn random_bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.next() as u8).collect()
+}
+
+/// One command line, with its line end.
+fn command(rng: &mut Rng) -> Vec<u8> {
+    let mut line: Vec<u8> = match rng.below(32) {
+        0..=2 => format!(
+            "{} {}",
+            random_case(rng, "EHLO"),
+            rng.pick(&[
+                "client.example.org",
+                "[192.0.2.9]",
+                "x",
+                "h\u{e9}llo.example"
+            ])
+        )
+        .into(),
+        3 => format!("{} client.example.org", random_case(rng, "HELO")).into(),
+        4 => rng
+            .pick(&[
+                "HELO".to_string(),
+                "EHLO ".to_string(),
+                format!("EHLO {}", "h".repeat(300)),
+                "EHLO a\u{85}b".to_string(),
+            ])
+            .clone()
+            .into(),
+        5..=8 => format!(
+            "{}{}{}",
+            random_case(rng, "MAIL FROM:"),
+            path(rng),
+            mail_params(rng)
+        )
+        .into(),
+        9..=14 => format!(
+            "{}{}{}",
+            random_case(rng, "RCPT TO:"),
+            path(rng),
+            if rng.chance(5) { " NOTIFY=NEVER" } else { "" }
+        )
+        .into(),
+        15..=16 => random_case(rng, "DATA").into(),
+        17 => {
+            let v = *rng.pick(&["RSET", "RSET x"]);
+            random_case(rng, v)
+        }
+        .into(),
+        18 => {
+            let v = *rng.pick(&["NOOP", "NOOP hello"]);
+            random_case(rng, v)
+        }
+        .into(),
+        19 => {
+            let v = *rng.pick(&["VRFY bob", "VRFY", "HELP", "HELP me"]);
+            random_case(rng, v)
+        }
+        .into(),
+        20 => {
+            let v = *rng.pick(&["STARTTLS", "STARTTLS now"]);
+            random_case(rng, v)
+        }
+        .into(),
+        21 => rng
+            .pick(&[
+                "EXPN staff",
+                "AUTH PLAIN AGJvYgBzZWNyZXQ=",
+                "BDAT 10 LAST",
+                "ETRN x",
+                "TURN",
+            ])
+            .to_string()
+            .into(),
+        22 => {
+            let n = 1 + rng.below(40);
+            random_bytes(rng, n)
+        }
+        23 => {
+            // NUL somewhere in a command.
+            let mut l = b"NOOP".to_vec();
+            l.insert(rng.below(5), 0);
+            l
+        }
+        24 => {
+            // Over-long: just over the 512 limit, or very much more.
+            let n = *rng.pick(&[509usize, 510, 511, 512, 600, 5000, 70_000]);
+            let mut l = b"NOOP ".to_vec();
+            l.extend(std::iter::repeat_n(b'x', n));
+            l
+        }
+        25 => Vec::new(),
+        26 => b"QUIT".to_vec(),
+        27 => text_line(rng),
+        28 => b"MAIL FROM:<a@b>\rRCPT TO:<c@example.com>".to_vec(),
+        29 => b".".to_vec(),
+        30 => format!("MAIL FROM: <{}> SIZE=1", "\u{e9}".repeat(120)).into(),
+        _ => b"\t NOOP".to_vec(),
+    };
+    line.extend_from_slice(eol(rng));
+    line
+}
+
+/// A DATA body as sent, with or without its terminating dot line.
+fn body(rng: &mut Rng) -> Vec<u8> {
+    let mut b = Vec::new();
+    let lines = match rng.below(10) {
+        0 => 0,
+        1..=6 => rng.below(20),
+        _ => rng.below(200),
+    };
+    for _ in 0..lines {
+        let mut line = match rng.below(20) {
+            0 => b".".to_vec(),
+            1 => b"..".to_vec(),
+            2 => b". ".to_vec(),
+            3 => b".\r".to_vec(),
+            4 => {
+                let n = rng.below(100);
+                random_bytes(rng, n)
+            }
+            5 => {
+                // Longer than the session's half buffer (32 KiB), so it is passed on in chunks.
+                let n = *rng.pick(&[1000usize, 32_767, 32_768, 40_000, 70_000, 140_000]);
+                let mut l = vec![if rng.chance(50) { b'.' } else { b'L' }];
+                l.extend(std::iter::repeat_n(b'y', n));
+                if rng.chance(30) {
+                    l.push(b'\r');
+                }
+                l
+            }
+            6 => b"\0NUL\0".to_vec(),
+            7 => b"bare\rCR".to_vec(),
+            8 => b"From: a@b\r\nSubject: embedded CRLF".to_vec(),
+            9 => b"Received: from nowhere".to_vec(),
+            _ => text_line(rng),
+        };
+        // The lone dot is the end of the message: only the terminator below may be one.
+        if line == b"." || line == b".\r" {
+            line.insert(0, b'.');
+        }
+        b.extend_from_slice(&line);
+        b.extend_from_slice(match rng.below(10) {
+            0 => b"\n",
+            1 => b"\r\r\n",
+            _ => b"\r\n",
+        });
+    }
+    match rng.below(40) {
+        0 => {}                                              // EOF in the middle of DATA
+        1 => b.extend_from_slice(b"no line end at the end"), // EOF inside a line
+        2..=5 => b.extend_from_slice(b".\n"),
+        _ => b.extend_from_slice(b".\r\n"),
+    }
+    b
+}
+
+/// A transaction that a well-behaved client would send (so that many dialogues reach DATA).
+fn transaction(rng: &mut Rng, out: &mut Vec<u8>) {
+    let mail = format!(
+        "{}<{}@{}>{}\r\n",
+        random_case(rng, "MAIL FROM:"),
+        rng.pick(&["alice", "", "spammer", &"s".repeat(250)]),
+        domain(rng),
+        if rng.chance(20) { " BODY=8BITMIME" } else { "" }
+    );
+    out.extend_from_slice(mail.as_bytes());
+    for _ in 0..1 + rng.below(4) {
+        let to = if rng.chance(80) {
+            format!("<{}@example.com>", local_part(rng))
+        } else {
+            path(rng)
+        };
+        out.extend_from_slice(format!("{}{to}\r\n", random_case(rng, "RCPT TO:")).as_bytes());
+    }
+    out.extend_from_slice(random_case(rng, "DATA").as_bytes());
+    out.extend_from_slice(eol(rng));
+    out.extend_from_slice(&body(rng));
+}
+
+/// A whole dialogue, as the client's bytes.
+fn dialogue(rng: &mut Rng) -> Vec<u8> {
+    let mut out = Vec::new();
+    if rng.chance(65) {
+        // Mostly valid: greet, one to three transactions with noise, then (usually) QUIT.
+        out.extend_from_slice(if rng.chance(50) {
+            b"EHLO client.example.org\r\n"
+        } else {
+            b"HELO client.example.org\r\n"
+        });
+        for _ in 0..1 + rng.below(3) {
+            while rng.chance(15) {
+                out.extend_from_slice(&command(rng));
+            }
+            transaction(rng, &mut out);
+        }
+        if rng.chance(75) {
+            out.extend_from_slice(b"QUIT\r\n");
+        }
+    } else {
+        // Chaos: random commands, with a body after every DATA (taken as commands if refused).
+        for _ in 0..1 + rng.below(30) {
+            let c = command(rng);
+            let is_data = c.len() >= 4 && c[..4].eq_ignore_ascii_case(b"DATA");
+            out.extend_from_slice(&c);
+            if is_data || rng.chance(5) {
+                out.extend_from_slice(&body(rng));
+            }
+        }
+    }
+    if rng.chance(10) {
+        // Byte-level damage anywhere: the reply walk follows whatever the server made of it.
+        for _ in 0..1 + rng.below(3) {
+            if out.is_empty() {
+                break;
+            }
+            let i = rng.below(out.len());
+            match rng.below(3) {
+                0 => out[i] ^= 1 << rng.below(8),
+                1 => {
+                    out.remove(i);
+                }
+                _ => out.insert(i, *rng.pick(b"\0\r\n.\xff")),
+            }
+        }
+    }
+    if rng.chance(5) {
+        out.truncate(rng.below(out.len() + 1));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transport: the client's bytes in random slices, then EOF, a timeout or a shutdown
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Eof,
+    Timeout,
+    Shutdown,
+}
+
+struct FuzzTransport {
+    input: Vec<u8>,
+    pos: usize,
+    rng: Rng,
+    max_slice: usize,
+    ending: Ending,
+    output: Arc<Mutex<Vec<u8>>>,
+    /// Replies accepted before the client stops reading (writes fail after that).
+    write_budget: Option<usize>,
+}
+
+impl Read for FuzzTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.rng.chance(2) {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        if self.pos == self.input.len() {
+            return match self.ending {
+                Ending::Eof => Ok(0),
+                Ending::Timeout => Err(io::Error::new(io::ErrorKind::TimedOut, "timeout")),
+                Ending::Shutdown => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "stop")),
+            };
+        }
+        let n = buf
+            .len()
+            .min(self.input.len() - self.pos)
+            .min(1 + self.rng.below(self.max_slice));
+        buf[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for FuzzTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(left) = self.write_budget.as_mut() {
+            if *left == 0 {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(*left);
+            *left -= n;
+            self.output.lock().unwrap().extend_from_slice(&buf[..n]);
+            return Ok(n);
+        }
+        // Short writes now and then: the session must finish them.
+        let n = if self.rng.chance(10) {
+            1 + self.rng.below(buf.len().max(1))
+        } else {
+            buf.len()
+        }
+        .min(buf.len());
+        self.output.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for FuzzTransport {
+    fn set_read_timeout(&mut self, _: Duration) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking one session
+
+/// Access rules exercising every kind of reply (the default reply quotes both addresses).
+const RULES: &str = "debug:ALL:ALL:ALL\n\
+allow:ALL:ALL:*@partner.org\n\
+noto:ALL:ALL:*%*@*:551 Sorry %H (%I), I don't do percent hacks (%T)\n\
+noto:ALL:ALL:*!*:551 Sorry %H (%I), I don't do UUCP bang paths (%T) from %F\n\
+noto_delay:ALL:ALL:*@slow.example\n\
+noto:ALL:*@spam.example:ALL\n\
+deny:ALL:ALL:*@deny.example\n";
+
+struct Case {
+    input: Vec<u8>,
+    ending: Ending,
+    max_slice: usize,
+    write_budget: Option<usize>,
+    max_size: u64,
+    max_recipients: usize,
+    rules: bool,
+    client: Client,
+    read_seed: u64,
+}
+
+fn case(rng: &mut Rng) -> Case {
+    let input = dialogue(rng);
+    // Byte-sized reads are for short dialogues: the test's time, not the server's, is the limit.
+    let slices: &[usize] = if input.len() > 20_000 {
+        &[512, 4096, 100_000]
+    } else {
+        &[1, 7, 512, 4096, 100_000]
+    };
+    Case {
+        max_slice: *rng.pick(slices),
+        input,
+        ending: *rng.pick(&[
+            Ending::Eof,
+            Ending::Eof,
+            Ending::Eof,
+            Ending::Timeout,
+            Ending::Shutdown,
+        ]),
+        write_budget: rng.chance(5).then(|| rng.below(600)),
+        max_size: *rng.pick(&[0u64, 50, 2000, 100_000, 1_000_000]),
+        max_recipients: *rng.pick(&[1usize, 2, 3, 100]),
+        rules: rng.chance(50),
+        client: match rng.below(3) {
+            0 => Client::default(),
+            1 => Client {
+                name: Some(format!("{}.example.net", "n".repeat(240))),
+                ip: Some("192.0.2.7".parse().unwrap()),
+            },
+            _ => Client {
+                name: None,
+                ip: Some("2001:db8::25".parse().unwrap()),
+            },
+        },
+        read_seed: rng.next(),
+    }
+}
+
+/// One reply: its code and its lines (without CRLF).
+#[derive(Debug)]
+struct Reply {
+    code: u16,
+    lines: Vec<String>,
+}
+
+impl Reply {
+    fn text(&self) -> &str {
+        self.lines.last().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Check the reply syntax and group the lines into replies.
+fn parse_replies(out: &[u8], complete: bool) -> Result<Vec<Reply>, String> {
+    if complete && !out.is_empty() && !out.ends_with(b"\r\n") {
+        return Err("output does not end with CRLF".into());
+    }
+    let mut replies = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut parts: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+    // The last piece is what follows the final LF (empty), or a reply cut by a failed write.
+    parts.pop();
+    for raw in parts {
+        let Some(line) = raw.strip_suffix(b"\r") else {
+            return Err(format!(
+                "reply line without CR: {:?}",
+                raw.escape_ascii().to_string()
+            ));
+        };
+        let shown = || line.escape_ascii().to_string();
+        if line.len() + 2 > 512 {
+            return Err(format!(
+                "reply line of {} bytes: {}",
+                line.len() + 2,
+                shown()
+            ));
+        }
+        if let Some(b) = line.iter().find(|&&b| !(0x20..0x7f).contains(&b)) {
+            return Err(format!(
+                "reply byte {b:#04x} not printable ASCII: {}",
+                shown()
+            ));
+        }
+        let ok = line.len() >= 4
+            && (b'2'..=b'5').contains(&line[0])
+            && line[1].is_ascii_digit()
+            && line[2].is_ascii_digit()
+            && (line[3] == b' ' || line[3] == b'-');
+        if !ok {
+            return Err(format!("bad reply line: {}", shown()));
+        }
+        let text = String::from_utf8(line.to_vec()).unwrap();
+        if let Some(first) = cur.first() {
+            if first[..3] != text[..3] {
+                return Err(format!("code changes inside a multi-line reply: {text}"));
+            }
+        }
+        let last = line[3] == b' ';
+        cur.push(text);
+        if last {
+            let code = cur[0][..3].parse().unwrap();
+            replies.push(Reply {
+                code,
+                lines: std::mem::take(&mut cur),
+            });
+        }
+    }
+    if complete && !cur.is_empty() {
+        return Err(format!("unfinished multi-line reply: {cur:?}"));
+    }
+    Ok(replies)
+}
+
+/// The body as smtpd must store it, by the definition (RFC 5321 4.5.2 and the spool format):
+/// lines end at LF; the line `.` ends the data; a leading dot is removed; CRLF becomes LF.
+/// Returns the stored body and the bytes consumed, or None when the input ends first.
+fn expected_body(data: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut pos = 0;
+    while let Some(nl) = data[pos..].iter().position(|&b| b == b'\n') {
+        let line = &data[pos..pos + nl + 1];
+        pos += nl + 1;
+        if line == b".\r\n" || line == b".\n" {
+            return Some((body, pos));
+        }
+        let line = line.strip_prefix(b".").unwrap_or(line);
+        match line.strip_suffix(b"\r\n") {
+            Some(l) => {
+                body.extend_from_slice(l);
+                body.push(b'\n');
+            }
+            None => body.extend_from_slice(line),
+        }
+    }
+    None
+}
+
+/// A message the session said it queued.
+struct Queued {
+    id: String,
+    from: String,
+    rcpts: Vec<String>,
+    body: Vec<u8>,
+}
+
+/// What the reply walk learned.
+struct Walk {
+    queued: Vec<Queued>,
+    end: End,
+}
+
+/// Follow the input line by line as the server reads it, consuming one reply per command line.
+fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
+    let inp = &c.input;
+    let mut r = replies.iter().peekable();
+    let banner = r.next().ok_or("no banner")?;
+    if banner.code != 220 {
+        return Err(format!("banner is not 220: {:?}", banner.lines));
+    }
+    let mut pos = 0;
+    let mut queued = Vec::new();
+    let mut tx: Option<(String, Vec<String>)> = None;
+    let mut greeted = false;
+    let after_input = |r: &mut std::iter::Peekable<std::slice::Iter<Reply>>| {
+        // The input is exhausted (or ends inside a line): what the ending makes the server say.
+        let (want, end) = match c.ending {
+            Ending::Eof => (None, End::Disconnected),
+            Ending::Timeout => (Some("421 4.4.2 "), End::Timeout),
+            Ending::Shutdown => (Some("421 4.3.2 "), End::Shutdown),
+        };
+        match (want, r.next()) {
+            (None, None) => Ok(end),
+            (Some(w), Some(rep)) if rep.text().starts_with(w) && r.peek().is_none() => Ok(end),
+            (_, got) => Err(format!(
+                "at the end of the input ({:?}) expected {want:?}, got {got:?}",
+                c.ending
+            )),
+        }
+    };
+    loop {
+        let Some(nl) = inp[pos..].iter().position(|&b| b == b'\n') else {
+            let end = after_input(&mut r)?;
+            return Ok(Walk { queued, end });
+        };
+        let raw = &inp[pos..pos + nl + 1];
+        pos += nl + 1;
+        let line = raw.strip_suffix(b"\n").unwrap();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let shown = || String::from_utf8_lossy(&raw[..raw.len().min(80)]).to_string();
+        let rep = r
+            .next()
+            .ok_or_else(|| format!("no reply to command line {:?}", shown()))?;
+        if raw.len() > 512 {
+            if rep.code != 500 {
+                return Err(format!("over-long line answered {:?}", rep.lines));
+            }
+        } else {
+            let cmd = parse_command(line);
+            match (&cmd, rep.code) {
+                (Ok(Command::Helo(_) | Command::Ehlo(_)), 250) => {
+                    tx = None;
+                    greeted = true;
+                }
+                (Ok(Command::Rset), 250) => tx = None,
+                (Ok(Command::Mail { from, .. }), 250) => {
+                    if !greeted || tx.is_some() {
+                        return Err(format!("MAIL accepted out of sequence: {:?}", shown()));
+                    }
+                    tx = Some((from.clone(), Vec::new()));
+                }
+                (Ok(Command::Rcpt { to }), 250) => match tx.as_mut() {
+                    Some((_, rcpts)) if rcpts.len() < c.max_recipients => rcpts.push(to.clone()),
+                    _ => return Err(format!("RCPT accepted out of sequence: {:?}", shown())),
+                },
+                (Ok(Command::Data), 354) => {
+                    let Some((from, rcpts)) = tx.take() else {
+                        return Err("354 without a transaction".into());
+                    };
+                    if rcpts.is_empty() {
+                        return Err("354 without recipients".into());
+                    }
+                    let Some((body, used)) = expected_body(&inp[pos..]) else {
+                        // The input ended inside DATA: nothing may be stored.
+                        let end = after_input(&mut r)?;
+                        return Ok(Walk { queued, end });
+                    };
+                    pos += used;
+                    let done = r.next().ok_or("no reply after the end of DATA")?;
+                    let too_big = c.max_size > 0 && body.len() as u64 > c.max_size;
+                    match done.code {
+                        552 if too_big => {}
+                        250 if !too_big => {
+                            let id = done
+                                .text()
+                                .rsplit_once("queued as ")
+                                .map(|(_, id)| id.to_string())
+                                .ok_or_else(|| format!("250 without an id: {:?}", done.lines))?;
+                            queued.push(Queued {
+                                id,
+                                from,
+                                rcpts,
+                                body,
+                            });
+                        }
+                        _ => {
+                            return Err(format!(
+                                "end of DATA answered {:?} for {} bytes (limit {})",
+                                done.lines,
+                                body.len(),
+                                c.max_size
+                            ))
+                        }
+                    }
+                }
+                (Ok(Command::Data), code) if code != 354 && code < 400 => {
+                    return Err(format!("DATA answered {:?}", rep.lines));
+                }
+                (Ok(Command::Quit), 221) => {
+                    return match r.next() {
+                        None => Ok(Walk {
+                            queued,
+                            end: End::Quit,
+                        }),
+                        Some(x) => Err(format!("reply after 221: {:?}", x.lines)),
+                    };
+                }
+                (Ok(Command::StartTls), code) if code != 502 => {
+                    return Err(format!("STARTTLS without TLS answered {:?}", rep.lines));
+                }
+                (Err(want), _) if want[..3] != rep.lines[0][..3] => {
+                    return Err(format!(
+                        "{:?}: parse_command says {want:?}, the session {:?}",
+                        shown(),
+                        rep.lines
+                    ));
+                }
+                _ if rep.code == 354 => return Err(format!("354 for {:?}", shown())),
+                _ => {}
+            }
+        }
+        // A 421 right after a reply: too many errors, or a `deny` rule. The session is over.
+        if let Some(next) = r.peek() {
+            if next.code == 421
+                && !next.text().contains(" 4.4.2 ")
+                && !next.text().contains(" 4.3.2 ")
+            {
+                r.next();
+                if let Some(x) = r.next() {
+                    return Err(format!("reply after 421: {:?}", x.lines));
+                }
+                return Ok(Walk {
+                    queued,
+                    end: End::Dropped,
+                });
+            }
+        }
+    }
+}
+
+/// Every name in incoming/, temp files included.
+fn incoming_names(spool: &Spool) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(spool.queue(Queue::Incoming))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// A stored message: its envelope, and the body after smtpd's three-line `Received:` header.
+fn read_stored(path: &Path) -> Result<(Envelope, Vec<u8>), String> {
+    let (env, body) = Envelope::read_body(path).map_err(|e| format!("stored file: {e}"))?;
+    env.validate()
+        .map_err(|e| format!("stored envelope: {e}"))?;
+    let mut at = 0;
+    for i in 0..3 {
+        let nl = body[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("stored body without a Received: header")?;
+        let ok = if i == 0 {
+            body[at..].starts_with(b"Received: from ")
+        } else {
+            body[at] == b'\t'
+        };
+        if !ok {
+            return Err(format!(
+                "Received: header line {i} is {:?}",
+                String::from_utf8_lossy(&body[at..at + nl])
+            ));
+        }
+        at += nl + 1;
+    }
+    Ok((env, body[at..].to_vec()))
+}
+
+/// Run one case through a real session; `Err` describes the first broken property.
+/// The caller empties incoming/ afterwards, whatever the outcome.
+fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
+    let ctx = Context {
+        settings: Settings {
+            hostname: "gw.example.com".into(),
+            max_size: c.max_size,
+            max_recipients: c.max_recipients,
+            command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
+            min_free_bytes: 0,
+            domains: vec!["example.com".into()],
+            delay: Duration::from_millis(1),
+            quiet: false,
+        },
+        spool: spool.clone(),
+        queue: Queue::Incoming,
+        rules: if c.rules {
+            Rules::parse(RULES, "rules").unwrap()
+        } else {
+            Rules::default()
+        },
+        tls: None,
+    };
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let t = FuzzTransport {
+        input: c.input.clone(),
+        pos: 0,
+        rng: Rng(c.read_seed),
+        max_slice: c.max_slice,
+        ending: c.ending,
+        output: output.clone(),
+        write_budget: c.write_budget,
+    };
+    let client = c.client.clone();
+    let end = catch_unwind(AssertUnwindSafe(|| Session::new(&ctx, t, client).run()))
+        .map_err(|p| format!("session panicked: {}", panic_text(&*p)))?;
+    let names = incoming_names(spool);
+    if let Some(t) = names.iter().find(|n| n.starts_with(".tmp.")) {
+        return Err(format!("temp file left after the session: {t}"));
+    }
+    let out = output.lock().unwrap().clone();
+    let complete = c.write_budget.is_none();
+    let replies = parse_replies(&out, complete)?;
+    if !complete {
+        // The client stopped reading: the replies are cut short, so only their syntax (above),
+        // the absence of temp files and the soundness of what was stored can be judged.
+        for n in &names {
+            read_stored(&spool.queue(Queue::Incoming).join(n))?;
+        }
+        return Ok(());
+    }
+    let w = walk(c, &replies)?;
+    if w.end != end {
+        return Err(format!(
+            "session ended {end:?}, the replies say {:?}",
+            w.end
+        ));
+    }
+    let mut said: Vec<&String> = w.queued.iter().map(|q| &q.id).collect();
+    said.sort();
+    if names.iter().collect::<Vec<_>>() != said {
+        return Err(format!(
+            "incoming/ holds {names:?}, the session queued {said:?}"
+        ));
+    }
+    for q in &w.queued {
+        let (env, body) = read_stored(&spool.queue(Queue::Incoming).join(&q.id))?;
+        let rcpts: Vec<&str> = env.recipients.iter().map(|r| r.addr.as_str()).collect();
+        if env.from != q.from || rcpts != q.rcpts || env.recipients.iter().any(|r| r.sent) {
+            return Err(format!(
+                "{}: envelope {env:?}, accepted FROM {} RCPT {:?}",
+                q.id, q.from, q.rcpts
+            ));
+        }
+        if body != q.body {
+            let at = body.iter().zip(&q.body).take_while(|(a, b)| a == b).count();
+            return Err(format!(
+                "{}: stored body differs from the data sent at byte {at} (stored {} bytes, \
+                 expected {}): stored {:?}, expected {:?}",
+                q.id,
+                body.len(),
+                q.body.len(),
+                String::from_utf8_lossy(&body[at.saturating_sub(20)..(at + 20).min(body.len())]),
+                String::from_utf8_lossy(
+                    &q.body[at.saturating_sub(20)..(at + 20).min(q.body.len())]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn empty_incoming(spool: &Spool) {
+    for n in incoming_names(spool) {
+        std::fs::remove_file(spool.queue(Queue::Incoming).join(n)).unwrap();
+    }
+}
+
+/// A spool on tmpfs when there is one: 250 costs two fsyncs, cheap there.
+fn fast_tempdir() -> tempfile::TempDir {
+    if Path::new("/dev/shm").is_dir() {
+        tempfile::tempdir_in("/dev/shm").unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+fn describe(c: &Case) -> String {
+    format!(
+        "ending {:?}, read slices up to {}, write budget {:?}, max_size {}, max_recipients {}, \
+         rules {}, client {:?}\ninput ({} bytes): b\"{}\"",
+        c.ending,
+        c.max_slice,
+        c.write_budget,
+        c.max_size,
+        c.max_recipients,
+        c.rules,
+        c.client,
+        c.input.len(),
+        shorten(&c.input).escape_ascii()
+    )
+}
+
+/// Long runs of one byte shown once with a count, so that a failing case stays readable.
+fn shorten(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        let run = input[i..].iter().take_while(|&&x| x == b).count();
+        if run > 40 {
+            out.extend_from_slice(format!("<{run} x {:?}>", b as char).as_bytes());
+        } else {
+            out.extend(std::iter::repeat_n(b, run));
+        }
+        i += run;
+    }
+    out
+}
+
+#[test]
+fn fuzz_sessions_in_process() {
+    let started = Instant::now();
+    let dir = fast_tempdir();
+    let spool = Spool::new(dir.path());
+    spool.create().unwrap();
+    let mut rng = Rng::new(11);
+    let n = iterations(3000);
+    let (mut queued_total, mut data_sessions) = (0usize, 0usize);
+    for i in 0..n {
+        let c = case(&mut rng);
+        let t0 = Instant::now();
+        let result = run_case(&c, &spool);
+        if std::env::var_os("FUZZ_SLOW").is_some() && t0.elapsed() > Duration::from_millis(200) {
+            eprintln!(
+                "case {i}: {:?} for {} bytes, slices {}",
+                t0.elapsed(),
+                c.input.len(),
+                c.max_slice
+            );
+        }
+        let stored = incoming_names(&spool).len();
+        empty_incoming(&spool);
+        if let Err(e) = result {
+            panic!("case {i}: {e}\n{}", describe(&c));
+        }
+        queued_total += stored;
+        data_sessions += usize::from(stored > 0);
+    }
+    eprintln!(
+        "sessions: {n} in {:?}, {queued_total} messages stored by {data_sessions} sessions",
+        started.elapsed()
+    );
+    // The grammar must reach DATA often, or the body checks prove little.
+    assert!(
+        data_sessions > n / 5,
+        "only {data_sessions} sessions stored mail"
+    );
+}
