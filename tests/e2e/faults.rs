@@ -495,3 +495,130 @@ fn day_files_follow_the_clock_across_midnight() {
         summ("2026-11-28T00:01:00+00:00", "yesterday")
     );
 }
+
+/// A tmpfs mounted over the spool root for the life of the test (root only).
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_scanmail_and_smtpfwdd_keep_their_files_and_recover() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(!in_ci(), "CI runs as root: this test must run there");
+        eprintln!("disk-full test needs root to mount a tmpfs; run tests/run as root");
+        return;
+    }
+    let mut g = Gateway::start();
+    let root = g.ts.root().to_path_buf();
+    // Stop smtpd (it would see the spool vanish under the mount), then put the spool on 3 MB.
+    g.smtpd = None;
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    let _mount = Tmpfs(root.clone());
+    g.ts.spool.create().unwrap();
+    g.ts.write_conf(&conf(
+        &g.clamd.as_ref().unwrap().socket.display().to_string(),
+        &g.relay.addr(),
+        "timeout = 10",
+    ));
+    for f in ["matches.bad", "matches.doc"] {
+        g.ts.install_etc(f);
+    }
+    let mut clean = Vec::new();
+    let mut infected = Vec::new();
+    for i in 0..4 {
+        clean.push(g.ts.inject(
+            Queue::Incoming,
+            "<a@example.org>",
+            &["<b@example.com>"],
+            &lf(&mail(i)),
+        ));
+        infected.push(g.ts.inject(
+            Queue::Incoming,
+            "<m@example.org>",
+            &["<b@example.com>"],
+            &lf(&with_attachment(
+                &format!("msg-v{i}"),
+                "v.doc",
+                "application/msword",
+                EICAR,
+            )),
+        ));
+    }
+    // Fill the disk to the last byte.
+    let filler = root.join("etc/filler");
+    {
+        let mut f = fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let mut one = [0u8; 1];
+        while f.write_all(&mut one).is_ok() {}
+    }
+    let everything = |g: &Gateway| {
+        let (i, o, q) = (
+            g.ids(Queue::Incoming),
+            g.ids(Queue::Outgoing),
+            g.ids(Queue::Quarantine),
+        );
+        for id in clean.iter().chain(&infected) {
+            let n = [&i, &o, &q].iter().filter(|v| v.contains(id)).count();
+            assert!(n <= 1, "{id} in two queues");
+        }
+        for id in &infected {
+            assert!(!o.contains(id), "infected {id} never in outgoing");
+        }
+        (i, o, q)
+    };
+    let out = g.scanmail();
+    let (i, o, q) = everything(&g);
+    let on_disk = clean
+        .iter()
+        .chain(&infected)
+        .filter(|id| i.contains(id) || o.contains(id) || q.contains(id))
+        .count();
+    assert_eq!(
+        on_disk,
+        8,
+        "disk full: nothing lost by scanmail ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    g.smtpfwdd_once();
+    let (i, o, q) = everything(&g);
+    let delivered = delivered_subjects(&g);
+    for (n, id) in clean.iter().enumerate() {
+        assert!(
+            i.contains(id) || o.contains(id) || delivered.contains_key(&format!("msg-{n}")),
+            "{id} kept or delivered"
+        );
+    }
+
+    // Space again: everything ends where it belongs.
+    fs::remove_file(&filler).unwrap();
+    g.scanmail();
+    for _ in 0..3 {
+        g.smtpfwdd_once();
+    }
+    let (i, o, q) = everything(&g);
+    assert!(i.is_empty(), "incoming drained: {i:?}");
+    assert!(o.is_empty(), "outgoing drained: {o:?}");
+    for id in &infected {
+        assert!(q.contains(id), "{id} quarantined");
+    }
+    let delivered = delivered_subjects(&g);
+    for n in 0..4 {
+        assert_eq!(
+            delivered.get(&format!("msg-{n}")),
+            Some(&1),
+            "msg-{n} delivered once"
+        );
+    }
+}

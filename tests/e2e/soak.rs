@@ -35,7 +35,8 @@ for n in range(first, first + count):
             s.sendmail("s@example.org", ["bob@example.com"], msg(n))
             print("ACK %d" % n, flush=True)
             break
-        except Exception:
+        except Exception as e:
+            print("ERR %d %r" % (n, e), flush=True)
             try:
                 s.close()
             except Exception:
@@ -92,11 +93,13 @@ fn soak_with_random_kills_loses_nothing() {
     let eicar = String::from_utf8(EICAR.to_vec()).unwrap();
     let sent = Arc::new(Mutex::new(HashSet::new()));
     let acked = Arc::new(Mutex::new(HashSet::new()));
+    let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let per = total / clients;
     let started = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|c| {
-            let (sent, acked, eicar) = (sent.clone(), acked.clone(), eicar.clone());
+            let (sent, acked, eicar, errors) =
+                (sent.clone(), acked.clone(), eicar.clone(), errors.clone());
             std::thread::spawn(move || {
                 let mut p = Command::new(PYTHON)
                     .arg("-c")
@@ -114,6 +117,8 @@ fn soak_with_random_kills_loses_nothing() {
                         sent.lock().unwrap().insert(n.parse::<usize>().unwrap());
                     } else if let Some(n) = line.strip_prefix("ACK ") {
                         acked.lock().unwrap().insert(n.parse::<usize>().unwrap());
+                    } else if line.starts_with("ERR ") {
+                        errors.lock().unwrap().push(line);
                     }
                 }
                 p.wait().unwrap();
@@ -130,7 +135,12 @@ fn soak_with_random_kills_loses_nothing() {
         seed ^= seed >> 17;
         seed ^= seed << 5;
         std::thread::sleep(Duration::from_millis(2000 + u64::from(seed % 2000)));
-        let victim = ["smtpd", "scanmail", "smtpfwdd"][(seed % 3) as usize];
+        // The first victim is smtpd, so every run restarts it at least once.
+        let victim = if kills.is_empty() {
+            "smtpd"
+        } else {
+            ["smtpd", "scanmail", "smtpfwdd"][(seed % 3) as usize]
+        };
         *kills.entry(victim).or_insert(0) += 1;
         match victim {
             "smtpd" => {
@@ -213,6 +223,13 @@ fn soak_with_random_kills_loses_nothing() {
         kills,
         started.elapsed()
     );
+    let errors = errors.lock().unwrap().clone();
+    let never: Vec<_> = sent.iter().filter(|n| !acked.contains(n)).collect();
+    println!(
+        "soak: {} client errors (retried); never acknowledged: {never:?}; last errors: {:?}",
+        errors.len(),
+        &errors[errors.len().saturating_sub(5)..]
+    );
     assert!(drained.is_some(), "queues drained");
     assert_eq!(
         acked.len(),
@@ -243,7 +260,13 @@ fn restart_smtpd_on(g: &mut Gateway, port: u16) {
                 .arg(g.ts.root())
                 .env("GATEWAY_LOG", "stderr")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null()),
+                .stderr(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(run.join("smtpd.restarts.log"))
+                        .unwrap(),
+                ),
         );
         let mut daemon = Daemon {
             proc,
