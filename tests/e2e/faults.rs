@@ -559,8 +559,8 @@ fn disk_full_scanmail_and_smtpfwdd_keep_their_files_and_recover() {
         let mut f = fs::File::create(&filler).unwrap();
         let block = vec![0u8; 64 * 1024];
         while f.write_all(&block).is_ok() {}
-        let mut one = [0u8; 1];
-        while f.write_all(&mut one).is_ok() {}
+        let one = [0u8; 1];
+        while f.write_all(&one).is_ok() {}
     }
     let everything = |g: &Gateway| {
         let (i, o, q) = (
@@ -592,7 +592,7 @@ fn disk_full_scanmail_and_smtpfwdd_keep_their_files_and_recover() {
         String::from_utf8_lossy(&out.stderr)
     );
     g.smtpfwdd_once();
-    let (i, o, q) = everything(&g);
+    let (i, o, _q) = everything(&g);
     let delivered = delivered_subjects(&g);
     for (n, id) in clean.iter().enumerate() {
         assert!(
