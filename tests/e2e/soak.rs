@@ -126,7 +126,7 @@ fn soak_with_random_kills_loses_nothing() {
         })
         .collect();
 
-    // The killer: every 2-4 s one daemon gets SIGKILL and is started again.
+    // The killer: every 0.7-2 s one daemon gets SIGKILL and is started again.
     let stop = Arc::new(AtomicBool::new(false));
     let mut kills = HashMap::new();
     let mut seed = 0x9e37_79b9u32;
@@ -134,7 +134,7 @@ fn soak_with_random_kills_loses_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 17;
         seed ^= seed << 5;
-        std::thread::sleep(Duration::from_millis(2000 + u64::from(seed % 2000)));
+        std::thread::sleep(Duration::from_millis(700 + u64::from(seed % 1300)));
         // The first victim is smtpd, so every run restarts it at least once.
         let victim = if kills.is_empty() {
             "smtpd"
@@ -144,7 +144,7 @@ fn soak_with_random_kills_loses_nothing() {
         *kills.entry(victim).or_insert(0) += 1;
         match victim {
             "smtpd" => {
-                if let Some(s) = g.smtpd.as_mut() {
+                if let Some(mut s) = g.smtpd.take() {
                     s.kill9();
                 }
                 // Same port again, so the clients find it.

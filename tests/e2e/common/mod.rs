@@ -31,13 +31,10 @@ impl Daemon {
         fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok()
     }
 
+    /// SIGKILL the daemon (smtpd -D stays in the foreground: its process is the daemon). The pid
+    /// file is only trusted when it names that same process: a restarted daemon may have
+    /// rewritten it already.
     pub fn kill9(&mut self) {
-        if let Some(pid) = self.pid() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
         self.proc.signal(nix::sys::signal::Signal::SIGKILL);
         let _ = self.proc.wait_timeout(Duration::from_secs(5));
     }
