@@ -30,8 +30,10 @@ use spool::{Envelope, Queue, Spool};
 use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::{Proc, TestSpool};
 
 const DEFAULT_SEED: u64 = 0x5eed_0000_5e55_10a5;
 
@@ -888,13 +890,19 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
     let client = c.client.clone();
     let end = catch_unwind(AssertUnwindSafe(|| Session::new(&ctx, t, client).run()))
         .map_err(|p| format!("session panicked: {}", panic_text(&*p)))?;
+    let out = output.lock().unwrap().clone();
+    judge(c, Some(end), &out, spool)
+}
+
+/// Check what a session left: its replies (`out`), the files in incoming/, and how it ended
+/// (`None` when only the binary's exit status is known).
+fn judge(c: &Case, end: Option<End>, out: &[u8], spool: &Spool) -> Result<(), String> {
     let names = incoming_names(spool);
     if let Some(t) = names.iter().find(|n| n.starts_with(".tmp.")) {
         return Err(format!("temp file left after the session: {t}"));
     }
-    let out = output.lock().unwrap().clone();
     let complete = c.write_budget.is_none();
-    let replies = parse_replies(&out, complete)?;
+    let replies = parse_replies(out, complete)?;
     if !complete {
         // The client stopped reading: the replies are cut short, so only their syntax (above),
         // the absence of temp files and the soundness of what was stored can be judged.
@@ -904,11 +912,13 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
         return Ok(());
     }
     let w = walk(c, &replies)?;
-    if w.end != end {
-        return Err(format!(
-            "session ended {end:?}, the replies say {:?}",
-            w.end
-        ));
+    if let Some(end) = end {
+        if w.end != end {
+            return Err(format!(
+                "session ended {end:?}, the replies say {:?}",
+                w.end
+            ));
+        }
     }
     let mut said: Vec<&String> = w.queued.iter().map(|q| &q.id).collect();
     said.sort();
@@ -1030,4 +1040,108 @@ fn fuzz_sessions_in_process() {
         data_sessions > n / 5,
         "only {data_sessions} sessions stored mail"
     );
+}
+
+/// Run one case through the real binary in inetd mode: the dialogue on its stdin, the replies
+/// from its stdout. Returns the replies, or the crash.
+fn run_binary(c: &Case, ts: &TestSpool) -> Result<Vec<u8>, String> {
+    let mut p = Proc::spawn(
+        "smtpd",
+        std::process::Command::new(common::SMTPD)
+            .arg("-H")
+            .arg("--spool")
+            .arg(ts.root())
+            .env("GATEWAY_LOG", "stderr")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    let mut stdout = p.child.stdout.take().unwrap();
+    let input = c.input.clone();
+    let slice = c.max_slice;
+    // The client writes while it reads, as a pipelining client does (replies would fill the
+    // pipe otherwise). It may be refused with EPIPE once smtpd has quit: that is fine.
+    let writer = std::thread::spawn(move || {
+        for chunk in input.chunks(slice.max(512)) {
+            if stdin.write_all(chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    match c.write_budget {
+        // The client stops reading: smtpd's writes fail (EPIPE), which must not kill it.
+        Some(n) => {
+            let mut buf = vec![0u8; n];
+            let got = read_up_to(&mut stdout, &mut buf);
+            out.extend_from_slice(&buf[..got]);
+            drop(stdout);
+        }
+        None => {
+            stdout
+                .read_to_end(&mut out)
+                .map_err(|e| format!("stdout: {e}"))?;
+        }
+    }
+    writer.join().unwrap();
+    let status = p
+        .wait_timeout(Duration::from_secs(30))
+        .ok_or("smtpd did not exit within 30 s")?;
+    match status.code() {
+        Some(0) | Some(64..=78) => Ok(out),
+        Some(code) => Err(format!("smtpd exited {code}")),
+        None => Err(format!("smtpd died: {status:?}")),
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
+#[test]
+fn fuzz_sessions_through_the_binary() {
+    let started = Instant::now();
+    let ts = TestSpool::new(&common::conf(
+        "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0",
+    ));
+    ts.write_etc("smtpd_check_rules", RULES.as_bytes());
+    let mut rng = Rng::new(12);
+    let n = iterations(300);
+    let mut stored = 0;
+    for i in 0..n {
+        let mut c = case(&mut rng);
+        // What the binary's configuration says; EOF is the only ending a pipe has.
+        c.ending = Ending::Eof;
+        c.max_size = 100_000;
+        c.max_recipients = 3;
+        c.rules = true;
+        c.client = Client::default();
+        let t0 = Instant::now();
+        let result = run_binary(&c, &ts).and_then(|out| judge(&c, None, &out, &ts.spool));
+        if std::env::var_os("FUZZ_SLOW").is_some() && t0.elapsed() > Duration::from_millis(200) {
+            eprintln!(
+                "binary case {i}: {:?} for {} bytes",
+                t0.elapsed(),
+                c.input.len()
+            );
+        }
+        stored += ts.all_names(Queue::Incoming).len();
+        empty_incoming(&ts.spool);
+        if let Err(e) = result {
+            panic!("binary case {i}: {e}\n{}", describe(&c));
+        }
+    }
+    eprintln!(
+        "binary sessions: {n} in {:?}, {stored} messages stored",
+        started.elapsed()
+    );
+    assert!(stored > n / 5, "only {stored} messages stored");
 }
