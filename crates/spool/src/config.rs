@@ -256,10 +256,16 @@ impl Default for ReportConfig {
 impl Config {
     /// Parse TOML text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: e.message().trim().to_string(),
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let mut message = e.message().trim().to_string();
+            if message.is_empty() {
+                message = "TOML syntax error".into();
+            }
+            Error::Config {
+                path: path.to_path_buf(),
+                line: e.span().map(|s| line_of(text, s.start)),
+                message,
+            }
         })?;
         cfg.check(path)?;
         Ok(cfg)

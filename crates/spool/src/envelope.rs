@@ -104,6 +104,11 @@ impl Envelope {
                     "no BODY line (file ends at line {lineno})"
                 )));
             }
+            if n > MAX_LINE {
+                return Err(malformed(format!(
+                    "line {lineno} longer than {MAX_LINE} bytes"
+                )));
+            }
             if line.last() != Some(&b'\n') {
                 return Err(if n > MAX_LINE {
                     malformed(format!("line {lineno} longer than {MAX_LINE} bytes"))
@@ -129,9 +134,16 @@ impl Envelope {
                 }
                 return Ok((Envelope { from, recipients }, offset));
             }
-            let (kw, value) = text.split_at(text.len().min(5));
+            // Keywords are ASCII: split on bytes only when the first five are a keyword, so a
+            // multi-byte character near the start never splits inside itself.
+            let (kw, value) = match text.get(..5) {
+                Some(k) => (k, &text[5..]),
+                None => ("", text),
+            };
             match (kw, from.is_some()) {
-                ("FROM ", false) if lineno == 1 => from = Some(value.to_string()),
+                ("FROM ", false) if lineno == 1 && !value.is_empty() => {
+                    from = Some(value.to_string())
+                }
                 ("RCPT ", true) | ("SENT ", true) if !value.is_empty() => {
                     recipients.push(Recipient {
                         addr: value.to_string(),
@@ -237,6 +249,8 @@ mod tests {
             b"FROM <a@b>\nRCPT \nBODY\n",
             b"\x00\xff\xfe garbage",
             b"body first\nFROM <a@b>\n",
+            b"FROM \nSENT\xc3\xa9\n",
+            b"FROM \nRCPT <\nBODY\n",
         ];
         for c in cases {
             match parse(c) {
@@ -253,6 +267,19 @@ mod tests {
         f.extend_from_slice(b">\nRCPT <x@y>\nBODY\n");
         let err = parse(&f).unwrap_err().to_string();
         assert!(err.contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn reader_and_validate_agree_on_the_longest_line() {
+        // A line of exactly MAX_LINE bytes (newline included) is the longest either accepts.
+        for len in [MAX_LINE - 1, MAX_LINE, MAX_LINE + 1] {
+            let addr = format!("<{}>", "a".repeat(len - "FROM <>\n".len()));
+            let file = format!("FROM {addr}\nRCPT <x@y>\nBODY\n");
+            let read = parse(file.as_bytes());
+            let env = Envelope::new(addr, ["<x@y>".to_string()]);
+            assert_eq!(read.is_ok(), env.validate().is_ok(), "line of {len} bytes");
+            assert_eq!(read.is_ok(), len <= MAX_LINE, "line of {len} bytes");
+        }
     }
 
     #[test]
