@@ -258,11 +258,13 @@ fn bracket(chars: &[char], start: usize, out: &mut String) -> Result<usize, Stri
         first = false;
         if c == '[' && matches!(chars.get(i + 1), Some(':') | Some('=') | Some('.')) {
             let kind = chars[i + 1];
-            let rest: String = chars[i + 2..].iter().collect();
+            // Counted in characters, not bytes: `[=é=]` is five characters.
+            let rest = &chars[i + 2..];
             let end = rest
-                .find(&format!("{kind}]"))
+                .windows(2)
+                .position(|w| w[0] == kind && w[1] == ']')
                 .ok_or_else(|| format!("unterminated [{kind} in bracket expression"))?;
-            let name: String = rest[..end].to_string();
+            let name: String = rest[..end].iter().collect();
             match kind {
                 ':' => {
                     const CLASSES: &[&str] = &[
@@ -362,6 +364,11 @@ mod tests {
         assert!(m("[a-]z", "-z"));
         assert!(m("[&&]", "&"));
         assert!(!m("[[:digit:]]x", "ax"));
+        // Non-ASCII members and equivalence classes (positions counted in characters).
+        assert_eq!(bre_to_regex("[[=é=]]x").unwrap(), "[é]x");
+        assert_eq!(bre_to_regex("[[=é=]b]x").unwrap(), "[éb]x");
+        assert!(m("[[=é=]b]x", "bx"));
+        assert!(m("[[.€.]]", "€"));
     }
 
     #[test]
