@@ -374,12 +374,14 @@ pub fn glob(p: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
+        // The star is tried first: taken as a literal when the subject holds a `*` (a valid
+        // local-part character), it let `*x@spam.example` slip past `*@spam.example`.
+        if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, si));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
         } else if let Some((sp, ss)) = star {
             pi = sp + 1;
             si = ss + 1;
@@ -453,6 +455,11 @@ mod tests {
         assert!(glob(b"a?c", b"abc"));
         assert!(glob(b"*", b""));
         assert!(!glob(b"a*a*a*a*a*b", &[b'a'; 200]));
+        // Found by tests/fuzz_session.rs: a `*` in the address matched the pattern's star as a
+        // literal, so a sender could slip past a rule.
+        assert!(glob(b"*@", b"**b@"));
+        assert!(glob(b"*@spam.example", b"*x@spam.example"));
+        assert!(glob(b"a*", b"a*b"));
     }
 
     #[test]

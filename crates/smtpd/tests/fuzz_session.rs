@@ -18,6 +18,10 @@
 //!   dot-unstuffed); `552` exactly when the body is over the size limit;
 //! - no `.tmp.*` file left when the session has ended.
 //!
+//! Two smaller targets take the parsers alone, with many more inputs: `parse_command` (whatever
+//! it accepts must be a path the spool format can hold) and the rules' `glob` (checked against a
+//! slow, obviously right matcher).
+//!
 //! Runs are reproducible (constant seed; `FUZZ_SEED` and `FUZZ_ITERS` change them), and the first
 //! failing dialogue is printed in full.
 
@@ -1144,4 +1148,178 @@ fn fuzz_sessions_through_the_binary() {
         started.elapsed()
     );
     assert!(stored > n / 5, "only {stored} messages stored");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command parser and the rules' glob, on their own: many more inputs than whole sessions
+
+/// Mutate a command line: byte flips, insertions of bytes that matter, deletions, splices.
+fn mutate_line(rng: &mut Rng, line: &mut Vec<u8>) {
+    for _ in 0..1 + rng.below(3) {
+        let at = rng.below(line.len() + 1);
+        match rng.below(6) {
+            0 if !line.is_empty() => {
+                let i = at.min(line.len() - 1);
+                line[i] ^= 1 << rng.below(8);
+            }
+            1 if !line.is_empty() => {
+                line.remove(at.min(line.len() - 1));
+            }
+            2 => line.insert(at, *rng.pick(b"<>\"@: \t=\0\r\x7f\xc3\xa9\xff")),
+            3 => {
+                const TOKENS: &[&[u8]] = &[
+                    b"<",
+                    b">",
+                    b"\"",
+                    b" SIZE=",
+                    b" BODY=",
+                    b"FROM:",
+                    b"TO:",
+                    "\u{85}".as_bytes(),
+                    "\u{2028}".as_bytes(),
+                    "\u{e9}".as_bytes(),
+                ];
+                let t = TOKENS[rng.below(TOKENS.len())];
+                line.splice(at..at, t.iter().copied());
+            }
+            4 => line.truncate(at),
+            _ => {
+                let n = rng.below(300);
+                line.splice(at..at, std::iter::repeat_n(b'a', n));
+            }
+        }
+    }
+}
+
+/// What a parsed path must be before it may reach a spool file.
+fn check_path(p: &str) -> Result<(), String> {
+    let inner = p
+        .strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .ok_or_else(|| format!("path without brackets: {p:?}"))?;
+    if inner.len() > 256 {
+        return Err(format!("path of {} bytes", inner.len()));
+    }
+    if inner
+        .chars()
+        .any(|c| c.is_control() || c == '<' || c == '>')
+    {
+        return Err(format!("path with a control character or bracket: {p:?}"));
+    }
+    Envelope::new(p, [p.to_string()])
+        .validate()
+        .map_err(|e| format!("path the spool refuses: {e}"))
+}
+
+fn check_command(line: &[u8]) -> Result<(), String> {
+    let r = catch_unwind(|| parse_command(line))
+        .map_err(|p| format!("parse_command panicked: {}", panic_text(&*p)))?;
+    match r {
+        Ok(Command::Mail { from, .. }) => check_path(&from),
+        Ok(Command::Rcpt { to }) if to == "<>" => Err("RCPT TO:<> accepted".into()),
+        Ok(Command::Rcpt { to }) => check_path(&to),
+        Ok(Command::Helo(n) | Command::Ehlo(n)) => {
+            if n.is_empty()
+                || n.len() > 255
+                || n.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                Err(format!("HELO name accepted: {n:?}"))
+            } else {
+                Ok(())
+            }
+        }
+        Ok(_) => Ok(()),
+        Err(reply) => {
+            let b = reply.as_bytes();
+            let ok = b.len() >= 4
+                && (b'4'..=b'5').contains(&b[0])
+                && b[1].is_ascii_digit()
+                && b[2].is_ascii_digit()
+                && b[3] == b' ';
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("error reply {reply:?}"))
+            }
+        }
+    }
+}
+
+#[test]
+fn fuzz_parse_command() {
+    let seeds: &[&[u8]] = &[
+        b"MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME",
+        b"MAIL FROM:<>",
+        b"mail from: bare@example.org",
+        b"RCPT TO:<\"john smith\"@example.com>",
+        b"RCPT TO:<postmaster>",
+        b"EHLO client.example.org",
+        b"HELO [192.0.2.1]",
+        b"DATA",
+        b"VRFY bob",
+        b"NOOP x",
+        b"STARTTLS",
+        b"QUIT",
+    ];
+    let mut rng = Rng::new(13);
+    let n = iterations(50_000);
+    let mut accepted = 0;
+    for i in 0..n {
+        let mut line = seeds[i % seeds.len()].to_vec();
+        mutate_line(&mut rng, &mut line);
+        line.truncate(511);
+        if let Err(e) = check_command(&line) {
+            panic!("{e}\nline: b\"{}\"", line.escape_ascii());
+        }
+        accepted += usize::from(parse_command(&line).is_ok());
+    }
+    assert!(
+        accepted > n / 10 && accepted < n - n / 10,
+        "accepted {accepted} of {n}"
+    );
+}
+
+/// The glob's meaning, by dynamic programming: slow, obviously right.
+fn glob_reference(p: &[u8], s: &[u8]) -> bool {
+    // m[i][j]: p[..i] matches s[..j].
+    let mut m = vec![vec![false; s.len() + 1]; p.len() + 1];
+    m[0][0] = true;
+    for i in 1..=p.len() {
+        for j in 0..=s.len() {
+            m[i][j] = match p[i - 1] {
+                b'*' => m[i - 1][j] || (j > 0 && m[i][j - 1]),
+                b'?' => j > 0 && m[i - 1][j - 1],
+                c => j > 0 && s[j - 1] == c && m[i - 1][j - 1],
+            };
+        }
+    }
+    m[p.len()][s.len()]
+}
+
+#[test]
+fn fuzz_rules_glob() {
+    use smtpd::rules::glob;
+    let mut rng = Rng::new(14);
+    let alphabet = b"ab*?@.";
+    for _ in 0..iterations(50_000) {
+        let p: Vec<u8> = (0..rng.below(10)).map(|_| *rng.pick(alphabet)).collect();
+        let s: Vec<u8> = (0..rng.below(14)).map(|_| *rng.pick(b"ab@.*?")).collect();
+        assert_eq!(
+            glob(&p, &s),
+            glob_reference(&p, &s),
+            "glob(b\"{}\", b\"{}\")",
+            p.escape_ascii(),
+            s.escape_ascii()
+        );
+    }
+    // Hostile sizes stay fast: a pattern of many stars against a long near-miss.
+    let started = Instant::now();
+    let p = b"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b".repeat(4);
+    let s = vec![b'a'; 300];
+    assert!(!glob(&p, &s));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
