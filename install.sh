@@ -254,11 +254,12 @@ start_daemons() {
         say "inetd: smtp line added to /etc/inetd.conf"
     else
         stop_pidfile "$RUNDIR/smtpd.pid"
-        "$SBIN/smtpd" -D -i "$RUNDIR/smtpd.pid"
+        # smtpd -D stays in the foreground (binds port 25 as root, then chroot + uucp).
+        setsid "$SBIN/smtpd" -D -i "$RUNDIR/smtpd.pid" </dev/null >/dev/null 2>&1 &
         say "smtpd -D started (pid file $RUNDIR/smtpd.pid)"
     fi
     stop_pidfile "$RUNDIR/smtpfwdd.pid"
-    nohup "$SBIN/smtpfwdd" >/dev/null 2>&1 &
+    setsid "$SBIN/smtpfwdd" --foreground </dev/null >/dev/null 2>&1 &
     echo $! > "$RUNDIR/smtpfwdd.pid"
     say "smtpfwdd started (pid file $RUNDIR/smtpfwdd.pid)"
     if ! pgrep -x clamd >/dev/null 2>&1 && command -v clamd >/dev/null 2>&1; then
