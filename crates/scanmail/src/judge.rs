@@ -15,6 +15,10 @@ use crate::patterns::PatternSet;
 use crate::scan::{Job, Object, Outcome};
 use spool::daylog::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
+use std::sync::Arc;
+
+/// The largest message handed to the scanner from memory (see [`Judge::prepare`]).
+pub const KEEP_RAW_MAX: usize = 1 << 20;
 
 /// A decision about a message that moves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub struct Facts {
     pub auto_submitted: Option<String>,
     pub precedence: Option<String>,
     pub size: u64,
+    /// The walk created `incoming/<id>_d/` (it removed any leftover first).
+    pub decoded_dir: bool,
 }
 
 pub enum Prepared {
@@ -96,8 +102,35 @@ impl Judge {
         }
     }
 
-    /// Read, walk and decode one message (its lock is held by the caller).
-    pub fn prepare(&self, id: &MessageId, wants_dir: bool, facts: &mut Facts) -> Prepared {
+    /// Read, walk and decode one message (its lock is held by the caller). With `keep_raw` a
+    /// message up to [`KEEP_RAW_MAX`] bytes is handed to the scanner from memory instead of
+    /// being read from the spool file again.
+    pub fn prepare(
+        &self,
+        id: &MessageId,
+        wants_dir: bool,
+        keep_raw: bool,
+        facts: &mut Facts,
+    ) -> Prepared {
+        // A leftover `_d` from a crashed run goes first; the walk creates it anew when needed.
+        let ddir = self.spool.decoded_dir(Queue::Incoming, id);
+        let mut dd = match DecodedDir::new(&ddir) {
+            Ok(d) => d,
+            Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
+        };
+        let p = self.prepare_in(id, wants_dir, keep_raw, facts, &mut dd);
+        facts.decoded_dir = dd.exists();
+        p
+    }
+
+    fn prepare_in(
+        &self,
+        id: &MessageId,
+        wants_dir: bool,
+        keep_raw: bool,
+        facts: &mut Facts,
+        dd: &mut DecodedDir,
+    ) -> Prepared {
         let path = self.spool.message(Queue::Incoming, id);
         let (env, body) = match Envelope::read_body(&path) {
             Ok(x) => x,
@@ -106,18 +139,11 @@ impl Judge {
             }
             Err(e) => return Prepared::Retry(e.to_string()),
         };
-        let offset = std::fs::metadata(&path)
-            .map(|m| m.len().saturating_sub(body.len() as u64))
-            .unwrap_or(0);
         facts.size = body.len() as u64;
         facts.envelope = Some(env);
-        let ddir = self.spool.decoded_dir(Queue::Incoming, id);
-        let mut dd = match DecodedDir::new(&ddir) {
-            Ok(d) => d,
-            Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
-        };
+        let ddir = dd.path().to_path_buf();
         let limits = self.limits(body.len() as u64);
-        let analysis = match mime::analyze(&body, &limits, &mut DirSink(&mut dd)) {
+        let analysis = match mime::analyze(&body, &limits, &mut DirSink(dd)) {
             Ok(a) => a,
             Err(MimeError::TooComplex(why)) => {
                 let _ = dd.finish();
@@ -160,9 +186,19 @@ impl Judge {
                 }
             } else {
                 // Last: a detection in a decoded part names the part.
+                let keep = keep_raw && body.len() <= KEEP_RAW_MAX;
+                let offset = if keep {
+                    0
+                } else {
+                    match std::fs::metadata(&path) {
+                        Ok(m) => m.len().saturating_sub(body.len() as u64),
+                        Err(e) => return Prepared::Retry(format!("{}: {e}", path.display())),
+                    }
+                };
                 objects.push(Object::Raw {
                     path: path.clone(),
                     offset,
+                    data: keep.then(|| Arc::from(body)),
                 });
             }
         }

@@ -8,7 +8,7 @@
 
 use crate::judge::{Decision, Facts, Judge, Prepared};
 use crate::notify;
-use crate::scan::{Job, Scanner};
+use crate::scan::{Job, Object, Outcome, Scanner};
 use crate::state::{self, State};
 use spool::daylog::{EmailLine, Verdict, VirusLine};
 use spool::store::{self, FileLock};
@@ -16,6 +16,7 @@ use spool::{MessageId, Queue};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 /// Counts of one pass.
@@ -30,6 +31,10 @@ pub struct Summary {
 /// Messages locked and judged together (a command scanner runs once per batch).
 const BATCH: usize = 100;
 
+/// Bodies of one batch kept in memory for the scanner, at most (see [`Judge::prepare`]): with
+/// one batch being scanned while the next is decoded, two batches' worth.
+const BATCH_MEMORY: usize = 8 << 20;
+
 struct Item {
     id: MessageId,
     _lock: FileLock,
@@ -38,79 +43,149 @@ struct Item {
 }
 
 /// One pass over incoming/.
+///
+/// Pipelined: the scanner runs in a thread of its own over batch k while this thread acts on
+/// batch k-1 (renames, day files, notices) and decodes batch k+1, so scanmail's own work hides
+/// behind the scanner's on two cores. Each message's lock is held from its decoding until its
+/// verdict has been carried out.
 pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summary> {
     let mut sum = Summary::default();
     let entries = store::list(&judge.spool, Queue::Incoming)?;
-    for chunk in entries.chunks(BATCH) {
-        let mut items: Vec<(Item, Prepared)> = Vec::new();
-        for e in chunk {
-            let lock = match FileLock::try_acquire(&e.path) {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    sum.skipped += 1;
-                    continue;
-                }
-                Err(err) => {
-                    log::error!("{}: cannot lock: {err}", e.id);
-                    sum.retry += 1;
-                    continue;
-                }
-            };
-            let mut facts = Facts::default();
-            let prepared = judge.prepare(&e.id, scanner.wants_dir(), &mut facts);
-            items.push((
-                Item {
-                    id: e.id.clone(),
-                    _lock: lock,
-                    mtime: e.mtime,
-                    facts,
-                },
-                prepared,
-            ));
-        }
-        let jobs: Vec<Job> = items
-            .iter()
-            .filter_map(|(_, p)| match p {
-                Prepared::Scan(j) => Some(j.clone()),
-                _ => None,
-            })
-            .collect();
-        let mut outcomes = scanner.scan(&jobs).into_iter();
-        let mut pending_sync = false;
-        for (item, prepared) in items {
-            let result = match prepared {
-                Prepared::Decided(d) => Ok(d),
-                Prepared::Retry(why) => Err(why),
-                Prepared::Scan(_) => Judge::finish(
-                    outcomes
-                        .next()
-                        .unwrap_or_else(|| crate::scan::Outcome::Error("no outcome".into())),
-                ),
-            };
-            let done = match result {
-                Ok(d) => act(judge, &item, d),
-                Err(why) => retry_or_give_up(judge, &item, &why),
-            };
-            pending_sync |= matches!(done, Ok(Some(Verdict::Clean)));
-            match done {
-                Ok(Some(Verdict::Clean)) => sum.clean += 1,
-                Ok(Some(_)) => sum.quarantined += 1,
-                Ok(None) => sum.retry += 1,
-                Err(e) => {
-                    log::error!("{}: {e}", item.id);
-                    sum.retry += 1;
+    let wants_dir = scanner.wants_dir();
+    std::thread::scope(|scope| -> spool::Result<()> {
+        let (to_scanner, jobs_rx) = mpsc::sync_channel::<Vec<Job>>(1);
+        let (outcomes_tx, from_scanner) = mpsc::sync_channel::<Vec<Outcome>>(1);
+        scope.spawn(move || {
+            for jobs in jobs_rx {
+                if outcomes_tx.send(scanner.scan(&jobs)).is_err() {
+                    break;
                 }
             }
+        });
+        // The batch whose scan is running.
+        let mut in_scan: Option<Vec<(Item, Prepared)>> = None;
+        for chunk in entries.chunks(BATCH) {
+            let items = prepare_batch(judge, chunk, wants_dir, &mut sum);
+            let jobs = jobs_of(&items);
+            let previous = in_scan.replace(items);
+            // A scanner thread that died leaves every message of its batches waiting (below).
+            let _ = to_scanner.send(jobs);
+            if let Some(prev) = previous {
+                let outcomes = from_scanner.recv().unwrap_or_default();
+                finish_batch(judge, prev, outcomes, &mut sum)?;
+            }
         }
-        // Clean mail was renamed without a directory fsync each: one fsync per batch makes the
-        // renames durable. A crash before it can only put a message back into incoming/, where
-        // it is judged again; nothing unscanned can appear in outgoing/.
-        if pending_sync {
-            store::fsync_dir(&judge.spool.queue(Queue::Outgoing))?;
-            store::fsync_dir(&judge.spool.queue(Queue::Incoming))?;
+        drop(to_scanner);
+        if let Some(last) = in_scan {
+            let outcomes = from_scanner.recv().unwrap_or_default();
+            finish_batch(judge, last, outcomes, &mut sum)?;
+        }
+        Ok(())
+    })?;
+    Ok(sum)
+}
+
+/// Lock and decode the messages of one batch.
+fn prepare_batch(
+    judge: &Judge,
+    chunk: &[store::Entry],
+    wants_dir: bool,
+    sum: &mut Summary,
+) -> Vec<(Item, Prepared)> {
+    let mut items = Vec::with_capacity(chunk.len());
+    let mut kept = 0usize;
+    for e in chunk {
+        let lock = match FileLock::try_acquire(&e.path) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                sum.skipped += 1;
+                continue;
+            }
+            Err(err) => {
+                log::error!("{}: cannot lock: {err}", e.id);
+                sum.retry += 1;
+                continue;
+            }
+        };
+        let mut facts = Facts::default();
+        let keep_raw = kept.saturating_add(e.size as usize) <= BATCH_MEMORY;
+        let prepared = judge.prepare(&e.id, wants_dir, keep_raw, &mut facts);
+        if let Prepared::Scan(j) = &prepared {
+            kept += j
+                .objects
+                .iter()
+                .map(|o| match o {
+                    Object::Raw { data: Some(d), .. } => d.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        }
+        items.push((
+            Item {
+                id: e.id.clone(),
+                _lock: lock,
+                mtime: e.mtime,
+                facts,
+            },
+            prepared,
+        ));
+    }
+    items
+}
+
+fn jobs_of(items: &[(Item, Prepared)]) -> Vec<Job> {
+    items
+        .iter()
+        .filter_map(|(_, p)| match p {
+            Prepared::Scan(j) => Some(j.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Carry out the verdicts of one batch, in order, given the scanner's outcomes for its jobs.
+fn finish_batch(
+    judge: &Judge,
+    items: Vec<(Item, Prepared)>,
+    outcomes: Vec<Outcome>,
+    sum: &mut Summary,
+) -> spool::Result<()> {
+    let mut outcomes = outcomes.into_iter();
+    let mut pending_sync = false;
+    for (item, prepared) in items {
+        let result = match prepared {
+            Prepared::Decided(d) => Ok(d),
+            Prepared::Retry(why) => Err(why),
+            // No outcome (the scanner thread died): the message waits (fail closed).
+            Prepared::Scan(_) => Judge::finish(
+                outcomes
+                    .next()
+                    .unwrap_or_else(|| Outcome::Error("no outcome".into())),
+            ),
+        };
+        let done = match result {
+            Ok(d) => act(judge, &item, d),
+            Err(why) => retry_or_give_up(judge, &item, &why),
+        };
+        pending_sync |= matches!(done, Ok(Some(Verdict::Clean)));
+        match done {
+            Ok(Some(Verdict::Clean)) => sum.clean += 1,
+            Ok(Some(_)) => sum.quarantined += 1,
+            Ok(None) => sum.retry += 1,
+            Err(e) => {
+                log::error!("{}: {e}", item.id);
+                sum.retry += 1;
+            }
         }
     }
-    Ok(sum)
+    // Clean mail was renamed without a directory fsync each: one fsync per batch makes the
+    // renames durable. A crash before it can only put a message back into incoming/, where
+    // it is judged again; nothing unscanned can appear in outgoing/.
+    if pending_sync {
+        store::fsync_dir(&judge.spool.queue(Queue::Outgoing))?;
+        store::fsync_dir(&judge.spool.queue(Queue::Incoming))?;
+    }
+    Ok(())
 }
 
 /// Count a failed try; quarantine as unscannable after max_tries or max_age. Ok(None): waits.
@@ -152,7 +227,7 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
     let id = &item.id;
     let ddir = sp.decoded_dir(Queue::Incoming, id);
     if d.verdict == Verdict::Clean {
-        if ddir.exists() {
+        if item.facts.decoded_dir {
             fs::remove_dir_all(&ddir).map_err(|e| spool::Error::io(&ddir, e))?;
         }
         if cfg.scan.x_virus_scanned {

@@ -43,6 +43,15 @@ impl Conn {
         }
     }
 
+    /// After the stream is sent only the reply is waited for.
+    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        let t = Some(t.max(Duration::from_millis(1)));
+        match self {
+            Conn::Unix(s) => s.set_read_timeout(t),
+            Conn::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+
     fn shutdown_write(&self) {
         let _ = match self {
             Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
@@ -169,27 +178,36 @@ impl Clamd {
             return Reply::Error(e.to_string());
         }
         let sent = (|| -> io::Result<()> {
-            c.write_all(b"zINSTREAM\0")?;
-            let mut buf = vec![0u8; CHUNK];
+            // The command, each chunk with its length, and the terminator go out in as few
+            // writes as possible: a whole small message is one write.
+            let mut buf = Vec::with_capacity(CHUNK + 18);
+            buf.extend_from_slice(b"zINSTREAM\0");
             loop {
-                let n = data.read(&mut buf)?;
-                if n == 0 {
-                    break;
+                let head = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                let n = fill(data, &mut buf, CHUNK)?;
+                buf[head..head + 4].copy_from_slice(&(n as u32).to_be_bytes());
+                if n < CHUNK {
+                    // The end of the data: a short chunk (or none) and the terminator.
+                    if n == 0 {
+                        buf.truncate(head);
+                    }
+                    buf.extend_from_slice(&0u32.to_be_bytes());
+                    return c.write_all(&buf);
                 }
-                c.write_all(&(n as u32).to_be_bytes())?;
-                c.write_all(&buf[..n])?;
+                c.write_all(&buf)?;
+                buf.clear();
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "scan timed out"));
                 }
                 c.set_timeout(left)?;
             }
-            c.write_all(&0u32.to_be_bytes())
         })();
         // clamd may have closed early with a reason: read it whatever happened to the write.
         c.shutdown_write();
         let left = deadline.saturating_duration_since(Instant::now());
-        let _ = c.set_timeout(left.max(Duration::from_millis(200)));
+        let _ = c.set_read_timeout(left.max(Duration::from_millis(200)));
         let mut reply = Vec::new();
         let read = (&mut c).take(MAX_REPLY).read_to_end(&mut reply);
         let text = String::from_utf8_lossy(&reply).into_owned();
@@ -207,6 +225,26 @@ impl Clamd {
             (Ok(()), Ok(_)) => Reply::Error(format!("clamd {}: empty reply", self.socket)),
         }
     }
+}
+
+/// Append up to `max` bytes read from `data` to `buf`; fewer only at the end of the data.
+fn fill(data: &mut dyn Read, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + max, 0);
+    let mut got = 0;
+    while got < max {
+        match data.read(&mut buf[start + got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got)
 }
 
 impl Scanner for Clamd {
@@ -237,11 +275,16 @@ impl Clamd {
                     Ok(mut f) => self.scan_reader(&mut f),
                     Err(e) => Reply::Error(format!("{}: {e}", p.display())),
                 },
-                Object::Raw { path, offset } => match File::open(path).and_then(|mut f| {
+                Object::Raw { data: Some(d), .. } => self.scan_reader(&mut &d[..]),
+                Object::Raw {
+                    path,
+                    offset,
+                    data: None,
+                } => match File::open(path).and_then(|mut f| {
                     f.seek(SeekFrom::Start(*offset))?;
                     Ok(f)
                 }) {
-                    Ok(mut f) => self.scan_reader(&mut io::BufReader::new(&mut f)),
+                    Ok(mut f) => self.scan_reader(&mut f),
                     Err(e) => Reply::Error(format!("{}: {e}", path.display())),
                 },
             };

@@ -11,14 +11,20 @@ pub mod command;
 use spool::config::{ScanConfig, Scanner as Kind};
 use spool::MessageId;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One thing to scan.
 #[derive(Clone, Debug)]
 pub enum Object {
     /// A decoded part in `_d/`, and which part of the message it is.
     File(PathBuf, String),
-    /// The message itself: a spool file from the body offset on.
-    Raw { path: PathBuf, offset: u64 },
+    /// The message itself: a spool file from the body offset on. Small bodies are kept in
+    /// memory from the walk (`data`), so the scan does not read the file a second time.
+    Raw {
+        path: PathBuf,
+        offset: u64,
+        data: Option<Arc<[u8]>>,
+    },
 }
 
 impl Object {
@@ -60,8 +66,9 @@ pub enum ScanError {
     Command(String),
 }
 
-/// A scanner judges a batch of jobs; the result has one outcome per job, in order.
-pub trait Scanner {
+/// A scanner judges a batch of jobs; the result has one outcome per job, in order. It runs in a
+/// thread of its own while the next batch is being decoded (see [`crate::pass`]).
+pub trait Scanner: Send {
     fn scan(&mut self, jobs: &[Job]) -> Vec<Outcome>;
     /// Command scanners read directories: the raw message must be copied into `_d`.
     fn wants_dir(&self) -> bool;
