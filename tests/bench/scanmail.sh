@@ -110,7 +110,7 @@ for k in $(seq 1 "$REPEAT"); do
 command = \"/bin/true {}\"
 clean_exit_codes = [0]
 virus_exit_codes = [1]"
-  t0=$(now); GATEWAY_LOG=stderr "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+  t0=$(now); GATEWAY_LOG=stderr ${WRAP2:-} "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
   echo "instant scanner (command /bin/true): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
 done
 [ "${ONLY_INSTANT:-}" = 1 ] && exit 0

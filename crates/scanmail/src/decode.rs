@@ -302,6 +302,12 @@ impl DecodedDir {
         Ok(path)
     }
 
+    /// The index lines so far, taken out: for a message that may well be clean the index is
+    /// written only when it goes to quarantine ([`write_index`]), saving a file per message.
+    pub fn take_index(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.index)
+    }
+
     /// Write the index file (when anything was decoded).
     pub fn finish(&mut self) -> io::Result<()> {
         if self.created {
@@ -313,6 +319,11 @@ impl DecodedDir {
     pub fn exists(&self) -> bool {
         self.created
     }
+}
+
+/// Write an index taken with [`DecodedDir::take_index`] into an existing `_d` directory.
+pub fn write_index(dir: &Path, index: &[u8]) -> io::Result<()> {
+    fs::write(dir.join("index"), index)
 }
 
 #[cfg(test)]

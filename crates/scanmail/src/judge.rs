@@ -53,6 +53,9 @@ pub struct Facts {
     pub size: u64,
     /// The walk created `incoming/<id>_d/` (it removed any leftover first).
     pub decoded_dir: bool,
+    /// The `_d` index not yet written (see [`DecodedDir::take_index`]); written before a move
+    /// to quarantine.
+    pub index: Vec<u8>,
 }
 
 pub enum Prepared {
@@ -202,9 +205,8 @@ impl Judge {
                 });
             }
         }
-        if let Err(e) = dd.finish() {
-            return Prepared::Retry(format!("{}: {e}", ddir.display()));
-        }
+        // Most scanned mail is clean and its `_d` removed: the index waits for a verdict.
+        facts.index = dd.take_index();
         Prepared::Scan(Job {
             id: id.clone(),
             objects,

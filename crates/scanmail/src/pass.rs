@@ -242,6 +242,15 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
         state::remove(sp, Queue::Incoming, id);
         log::info!("{id}: clean, passed to outgoing ({})", d.detail);
     } else {
+        if item.facts.decoded_dir && !item.facts.index.is_empty() {
+            // NotFound: a message given up after retries had its `_d` removed.
+            match crate::decode::write_index(&ddir, &item.facts.index) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    log::warn!("{id}: cannot write the index of decoded parts: {e}")
+                }
+                _ => {}
+            }
+        }
         store::move_message(sp, id, Queue::Incoming, Queue::Quarantine)?;
         state::remove(sp, Queue::Incoming, id);
         let mut st = State::default();

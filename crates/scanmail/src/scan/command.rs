@@ -162,6 +162,8 @@ impl CommandScanner {
             s
         });
         let deadline = Instant::now() + self.timeout;
+        // Polled from 1 ms up to 50 ms: a quick scanner is not kept waiting for a fixed sleep.
+        let mut pause = Duration::from_millis(1);
         let status = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break Ok(s),
@@ -170,7 +172,10 @@ impl CommandScanner {
                     let _ = child.wait();
                     break Err(format!("{}: timed out after {:?}", args[0], self.timeout));
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
                 Err(e) => break Err(format!("{}: wait: {e}", args[0])),
             }
         };
