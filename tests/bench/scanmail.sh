@@ -6,7 +6,8 @@
 #   1. scanmail with an instant scanner (a stub clamd in Rust answering OK at once, and a command
 #      scanner that exits 0 at once): scanmail's own cost;
 #   2. scanmail with a real clamd (DisableCache yes, so nothing is answered from a cache);
-#   3. clamd alone streaming the same message bodies (zINSTREAM, one connection each),
+#   3. clamd alone streaming the same message bodies (zINSTREAM, one connection each), one
+#      connection at a time and one per core at once (as scanmail does),
 # and scanmail's peak memory (max RSS) is reported for run 2.
 # Usage: tests/bench/scanmail.sh [N]   (run from the repository; builds the release binary)
 set -eu
@@ -16,9 +17,12 @@ cargo build --release -q -p scanmail --bin scanmail --example stub_clamd
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 BIN=$TARGET/release/scanmail
 STUB=$TARGET/release/examples/stub_clamd
-# REPEAT=k runs each instant-scanner measurement k times; ONLY_INSTANT=1 stops after them.
+# REPEAT=k runs each measurement k times; ONLY_INSTANT=1 stops after the instant scanners;
+# BASELINE_BIN=path also measures another scanmail build with clamd (before/after).
 REPEAT=${REPEAT:-1}
 PY=/usr/bin/python3
+# scanmail streams to clamd over one connection per core (at most 4).
+CONNS=$(nproc); [ "$CONNS" -gt 4 ] && CONNS=4
 WORK=$(mktemp -d /tmp/scanmail-bench.XXXXXX)
 chmod 711 "$WORK"
 CLAMD_PID=
@@ -82,6 +86,8 @@ for k, name in enumerate(sorted(os.listdir(src))):
     os.chmod(p, 0o750)
 PYEOF
   if [ "$(id -u)" = 0 ]; then chown -R uucp:uucp "$WORK/spool"; chmod 755 "$WORK"; fi
+  # Let the kernel write the new spool back before the clock starts.
+  sync; sleep 1
 }
 
 now() { date +%s.%N; }
@@ -132,31 +138,53 @@ CONF
 CLAMD_PID=$!
 for _ in $(seq 1 300); do [ -S "$WORK/clamd/clamd.sock" ] && break; sleep 0.1; done
 sleep 0.5
-fill "clamd_socket = \"$WORK/clamd/clamd.sock\""
-t0=$(now); GATEWAY_LOG=stderr /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
-S=$(secs "$t0" "$t1")
-echo "scanmail + clamd: $S s, $(rate "$t0" "$t1") messages/s, peak RSS $(cat "$WORK/rss") KB; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
-
-# 3. clamd alone over the same bodies, one zINSTREAM connection per message
-t0=$(now)
-$PY - "$WORK/clamd/clamd.sock" "$WORK/corpus" <<'PYEOF'
-import os, socket, struct, sys
-sock, d = sys.argv[1], sys.argv[2]
-found = 0
-for name in sorted(os.listdir(d)):
-    data = open(os.path.join(d, name), "rb").read()
-    s = socket.socket(socket.AF_UNIX); s.connect(sock)
-    s.sendall(b"zINSTREAM\0" + struct.pack(">I", len(data)) + data + struct.pack(">I", 0))
-    r = b""
-    while not r.endswith(b"\0"):
-        c = s.recv(4096)
-        if not c: break
-        r += c
-    s.close()
-    found += r.rstrip(b"\0").endswith(b"FOUND")
-print("clamd alone found", found, file=sys.stderr)
+# 2 and 3 alternate REPEAT times, so that both see the same state of the machine.
+cat > "$WORK/alone.py" <<'PYEOF'
+import os, socket, struct, sys, threading
+sock, d, conns = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = sorted(os.listdir(d))
+found = [0] * conns
+def work(k):
+    for name in names[k::conns]:
+        data = open(os.path.join(d, name), "rb").read()
+        s = socket.socket(socket.AF_UNIX); s.connect(sock)
+        s.sendall(b"zINSTREAM\0" + struct.pack(">I", len(data)) + data + struct.pack(">I", 0))
+        r = b""
+        while not r.endswith(b"\0"):
+            c = s.recv(4096)
+            if not c: break
+            r += c
+        s.close()
+        found[k] += r.rstrip(b"\0").endswith(b"FOUND")
+ts = [threading.Thread(target=work, args=(k,)) for k in range(conns)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("clamd alone found", sum(found), file=sys.stderr)
 PYEOF
-t1=$(now)
-A=$(secs "$t0" "$t1")
-echo "clamd alone: $A s, $(rate "$t0" "$t1") messages/s"
-$PY -c "import sys; print('ratio scanmail+clamd / clamd alone: %.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$S" "$A"
+for k in $(seq 1 "$REPEAT"); do
+  fill "clamd_socket = \"$WORK/clamd/clamd.sock\""
+  t0=$(now); GATEWAY_LOG=stderr /usr/bin/time -f "%M" -o "$WORK/rss" ${WRAP3:-} "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+  S=$(secs "$t0" "$t1")
+  echo "scanmail + clamd: $S s, $(rate "$t0" "$t1") messages/s, peak RSS $(cat "$WORK/rss") KB; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
+
+  # BASELINE_BIN=path: another build of scanmail measured the same way, for before/after.
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    fill "clamd_socket = \"$WORK/clamd/clamd.sock\""
+    t0=$(now); GATEWAY_LOG=stderr "$BASELINE_BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+    echo "baseline scanmail + clamd: $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s"
+  fi
+
+  # 3. clamd alone over the same bodies, one zINSTREAM connection per message: one connection
+  #    at a time (the issue's baseline), and as many at once as scanmail uses (one per core).
+  t0=$(now)
+  $PY "$WORK/alone.py" "$WORK/clamd/clamd.sock" "$WORK/corpus" 1
+  t1=$(now)
+  A=$(secs "$t0" "$t1")
+  echo "clamd alone, 1 connection: $A s, $(rate "$t0" "$t1") messages/s"
+  t0=$(now)
+  $PY "$WORK/alone.py" "$WORK/clamd/clamd.sock" "$WORK/corpus" "$CONNS"
+  t1=$(now)
+  P=$(secs "$t0" "$t1")
+  echo "clamd alone, $CONNS connections: $P s, $(rate "$t0" "$t1") messages/s"
+  $PY -c "import sys; print('ratio scanmail+clamd / clamd alone: %.2f (1 connection), %.2f (%s connections)' % (float(sys.argv[1]) / float(sys.argv[2]), float(sys.argv[1]) / float(sys.argv[3]), sys.argv[4]))" "$S" "$A" "$P" "$CONNS"
+done
