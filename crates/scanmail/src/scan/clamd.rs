@@ -211,11 +211,8 @@ impl Clamd {
             }
         })();
         // clamd may have closed early with a reason: read it whatever happened to the write.
-        // Only then is our side shut: clamd takes a half-closed connection with a complete
-        // stream several times slower (it sees the hang-up before the data).
-        if sent.is_err() {
-            c.shutdown_write();
-        }
+        // Our side is shut either way, so a peer that reads to the end stops waiting.
+        c.shutdown_write();
         let left = deadline.saturating_duration_since(Instant::now());
         let _ = c.set_read_timeout(left.max(Duration::from_millis(200)));
         let mut reply = Vec::new();
