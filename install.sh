@@ -262,8 +262,11 @@ start_daemons() {
     setsid "$SBIN/smtpfwdd" --foreground </dev/null >/dev/null 2>&1 &
     echo $! > "$RUNDIR/smtpfwdd.pid"
     say "smtpfwdd started (pid file $RUNDIR/smtpfwdd.pid)"
-    if ! pgrep -x clamd >/dev/null 2>&1 && command -v clamd >/dev/null 2>&1; then
-        (service clamav-daemon start || clamd) >/dev/null 2>&1 || say "warning: could not start clamd"
+    # The system clamd (its socket), not any clamd: tests and demos run their own.
+    if [ ! -S /run/clamav/clamd.ctl ] && [ -x /usr/sbin/clamd ]; then
+        (service clamav-daemon start || /usr/sbin/clamd) >/dev/null 2>&1 || say "warning: could not start clamd"
+        for _ in $(seq 1 150); do [ -S /run/clamav/clamd.ctl ] && break; sleep 0.2; done
+        [ -S /run/clamav/clamd.ctl ] && say "clamd started" || say "warning: clamd's socket /run/clamav/clamd.ctl did not appear"
     fi
     if ! pgrep -x cron >/dev/null 2>&1; then
         (service cron start || cron) >/dev/null 2>&1 || say "warning: could not start cron"
