@@ -26,7 +26,7 @@ CONNS=$(nproc); [ "$CONNS" -gt 4 ] && CONNS=4
 WORK=$(mktemp -d /tmp/scanmail-bench.XXXXXX)
 chmod 711 "$WORK"
 CLAMD_PID=
-cleanup() { [ -n "$CLAMD_PID" ] && kill "$CLAMD_PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { [ -n "$CLAMD_PID" ] && kill "$CLAMD_PID" 2>/dev/null; [ -s "$WORK/clamd/clamd.log" ] && tail -3 "$WORK/clamd/clamd.log" >&2; rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
 
 # The corpus: one body per file in $WORK/corpus, deterministic (seeded).
@@ -109,6 +109,11 @@ for k in $(seq 1 "$REPEAT"); do
   fill "clamd_socket = \"$WORK/stub/stub.sock\""
   t0=$(now); GATEWAY_LOG=stderr ${WRAP:-} "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
   echo "instant scanner (Rust stub clamd): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    fill "clamd_socket = \"$WORK/stub/stub.sock\""
+    t0=$(now); GATEWAY_LOG=stderr "$BASELINE_BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+    echo "baseline instant scanner (Rust stub clamd): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s"
+  fi
 done
 kill $STUB_PID
 for k in $(seq 1 "$REPEAT"); do
@@ -118,6 +123,14 @@ clean_exit_codes = [0]
 virus_exit_codes = [1]"
   t0=$(now); GATEWAY_LOG=stderr ${WRAP2:-} "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
   echo "instant scanner (command /bin/true): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$')"
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    fill "scanner = \"command\"
+command = \"/bin/true {}\"
+clean_exit_codes = [0]
+virus_exit_codes = [1]"
+    t0=$(now); GATEWAY_LOG=stderr "$BASELINE_BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
+    echo "baseline instant scanner (command /bin/true): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s"
+  fi
 done
 [ "${ONLY_INSTANT:-}" = 1 ] && exit 0
 
@@ -137,6 +150,7 @@ CONF
 /usr/sbin/clamd -c "$WORK/clamd/clamd.conf" >/dev/null 2>&1 &
 CLAMD_PID=$!
 for _ in $(seq 1 300); do [ -S "$WORK/clamd/clamd.sock" ] && break; sleep 0.1; done
+[ -S "$WORK/clamd/clamd.sock" ] || { echo "clamd did not start" >&2; exit 1; }
 sleep 0.5
 # 2 and 3 alternate REPEAT times, so that both see the same state of the machine.
 cat > "$WORK/alone.py" <<'PYEOF'
