@@ -582,6 +582,7 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
         let t0 = Instant::now();
         let r = catch_unwind(AssertUnwindSafe(|| walk_once(&walk_dir, &input)));
         let took = t0.elapsed();
+        // For hunting slow inputs by hand: FUZZ_SAVE_SLOW=1 keeps every input over 300 ms.
         if std::env::var_os("FUZZ_SAVE_SLOW").is_some() && took.as_millis() > 300 {
             save_failure(n, &input);
         }
