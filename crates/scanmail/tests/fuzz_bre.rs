@@ -10,24 +10,10 @@
 use scanmail::patterns::{bre_to_regex, PatternError, PatternSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use testkit::fuzz::Rng;
 use testkit::repo_root;
 
 const ITERATIONS: usize = 2_500;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Pieces a pattern is built from: BRE operators, the regex crate's own syntax (which must be
 /// escaped when literal), bracket expressions and classes, and a few non-ASCII characters.

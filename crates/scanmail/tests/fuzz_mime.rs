@@ -26,6 +26,7 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use testkit::fuzz::Rng;
 use testkit::repo_root;
 
 /// Iterations over the in-process MIME walk; every JUDGE_EVERY-th also runs `Judge::prepare`.
@@ -34,29 +35,6 @@ const JUDGE_EVERY: usize = 8;
 /// Slower than this for one input (debug build, busy machine) is a failure: a hostile message
 /// must not stall the pass.
 const SLOW: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// splitmix64: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// 0..n (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len())]
-    }
-}
 
 /// Bytes that mean something to a MIME reader, dropped in at random places.
 const TOKENS: &[&[u8]] = &[
@@ -245,7 +223,7 @@ fn nest(rng: &mut Rng, inner: &[u8]) -> Vec<u8> {
                 .unwrap();
                 out.extend_from_slice(&m);
                 // Sometimes no closing delimiter, as clients forgive.
-                if !rng.chance(4) {
+                if !rng.one_in(4) {
                     write!(out, "\n--{b}--\n").unwrap();
                 }
             }
@@ -273,7 +251,7 @@ fn zip_nest(rng: &mut Rng, inner: &[u8]) -> Vec<u8> {
         {
             let mut z = zip::ZipWriter::new(&mut buf);
             let opts =
-                zip::write::SimpleFileOptions::default().compression_method(if rng.chance(2) {
+                zip::write::SimpleFileOptions::default().compression_method(if rng.one_in(2) {
                     zip::CompressionMethod::Stored
                 } else {
                     zip::CompressionMethod::Deflated
@@ -290,7 +268,7 @@ fn zip_nest(rng: &mut Rng, inner: &[u8]) -> Vec<u8> {
         }
         data = buf.into_inner();
         // Damage a layer now and then, the outermost one often: the walk must shrug it off.
-        if rng.chance(if level + 1 == depth { 2 } else { 6 }) {
+        if rng.one_in(if level + 1 == depth { 2 } else { 6 }) {
             damage_zip(rng, &mut data);
         }
     }
@@ -319,13 +297,13 @@ fn damage_zip(rng: &mut Rng, data: &mut Vec<u8>) {
         _ => {
             // Fields of the end-of-central-directory record and the headers are little-endian
             // 16- and 32-bit numbers: aim at the last 22 bytes half of the time.
-            let at = if rng.chance(2) {
+            let at = if rng.one_in(2) {
                 data.len().saturating_sub(22) + rng.below(22.min(data.len()))
             } else {
                 rng.below(data.len())
             };
             let v: u32 = *rng.pick(&[0, 1, 0x7fff, 0xffff, 0x7fff_ffff, 0xffff_ffff]);
-            let width = if rng.chance(2) { 2 } else { 4 };
+            let width = if rng.one_in(2) { 2 } else { 4 };
             for (k, b) in v.to_le_bytes().iter().take(width).enumerate() {
                 if let Some(x) = data.get_mut(at + k) {
                     *x = *b;
@@ -566,7 +544,7 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
         // The large zip-member seed is slow to walk in a debug build: pick it less often.
         let (name, seed) = loop {
             let s = rng.pick(&seeds);
-            if s.1.len() < 20_000 || rng.chance(8) {
+            if s.1.len() < 20_000 || rng.one_in(8) {
                 break s;
             }
         };

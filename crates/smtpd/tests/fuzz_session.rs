@@ -37,46 +37,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::fuzz::{iterations, Rng};
 use testkit::{Proc, TestSpool};
 
 const DEFAULT_SEED: u64 = 0x5eed_0000_5e55_10a5;
-
-/// splitmix64: small, fast, reproducible.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(salt: u64) -> Rng {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_SEED);
-        Rng(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
-
-fn iterations(default: usize) -> usize {
-    std::env::var("FUZZ_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The dialogue grammar
@@ -1012,7 +976,7 @@ fn fuzz_sessions_in_process() {
     let dir = fast_tempdir();
     let spool = Spool::new(dir.path());
     spool.create().unwrap();
-    let mut rng = Rng::new(11);
+    let mut rng = Rng::new(DEFAULT_SEED, 11);
     let n = iterations(3000);
     let (mut queued_total, mut data_sessions) = (0usize, 0usize);
     for i in 0..n {
@@ -1117,7 +1081,7 @@ fn fuzz_sessions_through_the_binary() {
         "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0",
     ));
     ts.write_etc("smtpd_check_rules", RULES.as_bytes());
-    let mut rng = Rng::new(12);
+    let mut rng = Rng::new(DEFAULT_SEED, 12);
     let n = iterations(300);
     let mut stored = 0;
     for i in 0..n {
@@ -1261,7 +1225,7 @@ fn fuzz_parse_command() {
         b"STARTTLS",
         b"QUIT",
     ];
-    let mut rng = Rng::new(13);
+    let mut rng = Rng::new(DEFAULT_SEED, 13);
     let n = iterations(50_000);
     let mut accepted = 0;
     for i in 0..n {
@@ -1299,7 +1263,7 @@ fn glob_reference(p: &[u8], s: &[u8]) -> bool {
 #[test]
 fn fuzz_rules_glob() {
     use smtpd::rules::glob;
-    let mut rng = Rng::new(14);
+    let mut rng = Rng::new(DEFAULT_SEED, 14);
     let alphabet = b"ab*?@.";
     for _ in 0..iterations(50_000) {
         let p: Vec<u8> = (0..rng.below(10)).map(|_| *rng.pick(alphabet)).collect();

@@ -18,46 +18,10 @@ use std::io::{BufReader, Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
+use testkit::fuzz::{iterations, Rng};
 
 /// Runs are reproducible: the same seed gives the same inputs.
 const DEFAULT_SEED: u64 = 0x5eed_5000_1d00_f00d;
-
-/// splitmix64: tiny, fast and good enough to drive mutations; no dependency needed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(salt: u64) -> Rng {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_SEED);
-        Rng(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// 0..n (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
-
-fn iterations(default: usize) -> usize {
-    std::env::var("FUZZ_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Bytes that tend to matter to these parsers.
 const INTERESTING: &[u8] =
@@ -404,7 +368,7 @@ fn kind_of(e: &Error) -> &'static str {
 fn fuzz_envelope_read_from() {
     let started = Instant::now();
     let seeds = envelope_seeds();
-    let mut rng = Rng::new(1);
+    let mut rng = Rng::new(DEFAULT_SEED, 1);
     let mut findings = Findings::default();
     let (mut ok, mut malformed) = (0usize, 0usize);
     let n = iterations(50_000);
@@ -521,7 +485,7 @@ fn check_id(input: &[u8]) -> Option<String> {
 
 #[test]
 fn fuzz_message_id_parse() {
-    let mut rng = Rng::new(2);
+    let mut rng = Rng::new(DEFAULT_SEED, 2);
     let mut findings = Findings::default();
     let mut seeds: Vec<Vec<u8>> = vec![
         b"smtpdAb3xYz".to_vec(),
@@ -694,7 +658,7 @@ fn fuzz_config_parse() {
             .collect();
         seeds.push(if i == 0 { body } else { format!("[{body}") }.into_bytes());
     }
-    let mut rng = Rng::new(3);
+    let mut rng = Rng::new(DEFAULT_SEED, 3);
     let mut findings = Findings::default();
     let (mut ok, mut err) = (0usize, 0usize);
     let n = iterations(20_000);
