@@ -6,7 +6,7 @@
 //! Signals are taken by one thread with sigwait (every other thread has them blocked), so no code
 //! runs in a signal handler.
 
-use crate::deliver::{self, Context, Outcome, Worker};
+use crate::deliver::{self, Context, Known, Outcome, Worker};
 use crate::state::RetryState;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, Signal};
@@ -71,6 +71,66 @@ enum Event {
 struct Job {
     ctx: Arc<Context>,
     id: MessageId,
+    known: Known,
+}
+
+/// A complete message found by [`scan`], with what the listing shows beside it.
+struct Found {
+    id: MessageId,
+    mtime: std::time::SystemTime,
+    known: Known,
+}
+
+/// One pass over outgoing/: the complete messages (as `store::list` takes them: a valid id, a
+/// regular file, the owner-execute bit set), oldest first, and in the same readdir the retry state
+/// files and decoded directories, so a message without them costs no look-up for them.
+fn scan(spool: &spool::Spool) -> std::io::Result<Vec<Found>> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = spool.queue(Queue::Outgoing);
+    let mut found = Vec::new();
+    let mut states = HashSet::new();
+    let mut decoded = HashSet::new();
+    for de in std::fs::read_dir(&dir)? {
+        let de = de?;
+        let name = de.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".state"))
+        {
+            states.insert(id.to_string());
+            continue;
+        }
+        if let Some(id) = name.strip_suffix("_d") {
+            decoded.insert(id.to_string());
+            continue;
+        }
+        let Ok(id) = MessageId::parse(name) else {
+            continue;
+        };
+        let md = match de.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if !md.is_file() || md.permissions().mode() & 0o100 == 0 {
+            continue;
+        }
+        found.push(Found {
+            id,
+            mtime: md.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+            known: Known::default(),
+        });
+    }
+    for f in &mut found {
+        if states.contains(f.id.as_str()) {
+            f.known.state_file = true;
+            f.known.prior = RetryState::load(spool, &f.id);
+        }
+        f.known.decoded_dir = decoded.contains(f.id.as_str());
+    }
+    found.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.id.cmp(&b.id)));
+    Ok(found)
 }
 
 /// How the loop runs.
@@ -149,7 +209,7 @@ pub fn run(
         sync_outgoing();
         // One scan: every complete file not in flight and due, oldest first.
         let now = spool::clock::now().timestamp();
-        match store::list(&spool, Queue::Outgoing) {
+        match scan(&spool) {
             Ok(entries) => {
                 for e in entries {
                     if passes == 0 {
@@ -158,13 +218,14 @@ pub fn run(
                     if in_flight.contains(&e.id) {
                         continue;
                     }
-                    if RetryState::load(&spool, &e.id).is_some_and(|s| s.next_try > now) {
+                    if e.known.prior.as_ref().is_some_and(|s| s.next_try > now) {
                         continue;
                     }
                     in_flight.insert(e.id.clone());
                     let job = Job {
                         ctx: ctx.clone(),
                         id: e.id,
+                        known: e.known,
                     };
                     if job_tx.send(job).is_err() {
                         terminate = true;
@@ -284,7 +345,7 @@ fn worker_thread(
             w.close();
             ctx_of_conn = Some(job.ctx.clone());
         }
-        let outcome = deliver::deliver(&job.ctx, &mut w, &job.id);
+        let outcome = deliver::deliver_known(&job.ctx, &mut w, &job.id, &job.known);
         let _ = tx.send(Event::Finished(job.id, outcome));
     }
 }

@@ -20,11 +20,12 @@ use crate::sendmail::{self, RunResult};
 use crate::smtp_client::{self, Client, ClientOptions, SmtpError, Timeouts, TlsPolicy};
 use crate::state::{self, RetryState};
 use spool::config::TlsMode;
-use spool::daylog::SentLine;
-use spool::{store, Config, Envelope, FileLock, MessageId, Queue, Spool};
+use spool::daylog::{DayFile, SentLine};
+use spool::{store, Config, Envelope, MessageId, Queue, Spool};
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -142,10 +143,13 @@ pub enum Outcome {
     Failed,
 }
 
-/// A delivery thread's state: the open connection kept for the next message to the same place.
+/// A delivery thread's state: the open connection kept for the next message to the same place,
+/// and today's `sent.YYYYMMDD` day file, kept open (each line is still one O_APPEND write(2), so
+/// lines of parallel workers never mix; a new day opens the new file).
 #[derive(Default)]
 pub struct Worker {
     conn: Option<(String, Client)>,
+    sent_day: Option<(chrono::NaiveDate, File)>,
 }
 
 impl Worker {
@@ -214,6 +218,67 @@ fn now_secs() -> i64 {
     spool::clock::now().timestamp()
 }
 
+/// What the daemon's scan of the directory already knows about a message (saves the system calls
+/// that would look for files the listing showed absent).
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// The retry state read during the scan (None: the listing had no `.<id>.state`).
+    pub prior: Option<RetryState>,
+    /// The listing had a `.<id>.state` (even a damaged one: it goes with the message).
+    pub state_file: bool,
+    /// The listing had a `<id>_d` directory beside the file.
+    pub decoded_dir: bool,
+}
+
+/// One `sent.YYYYMMDD` line through the worker's open day file: the same format as
+/// [`SentLine::append`], one write(2) with O_APPEND.
+fn sent_line_w(
+    ctx: &Context,
+    w: &mut Worker,
+    id: &MessageId,
+    rcpt: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    let now = spool::clock::now();
+    let date = now.date_naive();
+    if w.sent_day.as_ref().is_none_or(|(d, _)| *d != date) {
+        w.sent_day = None;
+        let path = DayFile::Sent.path(&ctx.spool, date);
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => w.sent_day = Some((date, f)),
+            Err(e) => {
+                log::warn!("{id}: cannot append to the sent day file: {e}");
+                return;
+            }
+        }
+    }
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c == '\t' || c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let line = format!(
+        "{}\t{}\t{}\t{}\t{}\n",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        clean(id.as_str()),
+        clean(rcpt),
+        clean(outcome),
+        clean(detail)
+    );
+    if let Some((_, f)) = &mut w.sent_day {
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            log::warn!("{id}: cannot append to the sent day file: {e}");
+            w.sent_day = None;
+        }
+    }
+}
+
 fn sent_line(ctx: &Context, id: &MessageId, rcpt: &str, outcome: &str, detail: &str) {
     let l = SentLine {
         time: spool::clock::now(),
@@ -229,30 +294,59 @@ fn sent_line(ctx: &Context, id: &MessageId, rcpt: &str, outcome: &str, detail: &
 
 /// Deliver one message. Never panics on bad input; every outcome is logged.
 pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
+    let known = Known {
+        prior: RetryState::load(&ctx.spool, id),
+        state_file: ctx.spool.state_file(Queue::Outgoing, id).exists(),
+        decoded_dir: ctx.spool.decoded_dir(Queue::Outgoing, id).exists(),
+    };
+    deliver_known(ctx, w, id, &known)
+}
+
+/// Lock a queue file through the descriptor we then read with: open, flock (non-blocking), fstat,
+/// and a stat of the name (the holder before us may have renamed the file away: the name must
+/// still point at the inode we locked). `Ok(None)`: locked by someone else, or gone. The lock goes
+/// with the descriptor (closing it is the unlock).
+fn lock_file(path: &std::path::Path) -> std::io::Result<Option<(File, std::fs::Metadata)>> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    let held = f.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => Ok(Some((f, held))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`deliver`] with what the directory scan already found out (the retry state, a decoded
+/// directory), so no system call looks for files that are not there.
+pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Known) -> Outcome {
     let spool = &ctx.spool;
     let path = spool.message(Queue::Outgoing, id);
-    let lock = match FileLock::try_acquire(&path) {
-        Ok(Some(l)) => l,
-        Ok(None) => return Outcome::Skipped,
-        Err(e) => {
-            log::error!("{id}: cannot lock: {e}");
-            return Outcome::Failed;
-        }
-    };
     let now = now_secs();
-    let prior = RetryState::load(spool, id);
+    let prior = known.prior.clone();
     if prior.as_ref().is_some_and(|s| s.next_try > now) {
         return Outcome::Skipped;
     }
-    // Read through the locked descriptor itself: it is the inode we hold the lock on.
-    let file: &File = lock.file();
-    let (mtime, size) = match file.metadata() {
-        Ok(m) => (m.mtime(), m.len()),
+    let (lock, meta) = match lock_file(&path) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Outcome::Skipped,
         Err(e) => {
-            log::error!("{id}: cannot stat: {e}");
+            log::error!("{id}: cannot lock: {}: {e}", path.display());
             return Outcome::Failed;
         }
     };
+    // Read through the locked descriptor itself: it is the inode we hold the lock on.
+    let file: &File = &lock;
+    let (mtime, size) = (meta.mtime(), meta.len());
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let (mut env, body_off) = match Envelope::read_from(&mut reader, &path) {
         Ok(v) => v,
@@ -358,7 +452,7 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
         let addr = &env.recipients[*i].addr;
         match r {
             RcptResult::Delivered(d) => {
-                sent_line(ctx, id, addr, "delivered", d);
+                sent_line_w(ctx, w, id, addr, "delivered", d);
                 logs.push((addr.clone(), "sent", relay.clone(), d.clone()));
             }
             RcptResult::Permanent(f) => {
@@ -404,7 +498,7 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
         match bounce(ctx, id, &env, queued, &failures, &mut reader, body_off) {
             Ok(dsn_id) => {
                 for (_, f) in &failures {
-                    sent_line(ctx, id, &f.rcpt, "bounced", &f.diagnostic);
+                    sent_line_w(ctx, w, id, &f.rcpt, "bounced", &f.diagnostic);
                 }
                 if let Some(d) = dsn_id {
                     log::info!("{id}: bounce {d} queued for {}", env.from);
@@ -427,7 +521,7 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
     if env.pending().next().is_none() {
         // The daemon fsyncs outgoing/ once per scan (daemon.rs): a crash in between can only
         // bring this file back for a second delivery, never lose it.
-        if let Err(e) = store::remove_message_unsynced(spool, Queue::Outgoing, id) {
+        if let Err(e) = remove_unsynced(ctx, id, known) {
             log::error!("{id}: delivered but cannot remove: {e}");
             return Outcome::Failed;
         }
@@ -454,6 +548,25 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
     } else {
         Outcome::Deferred
     }
+}
+
+/// `store::remove_message_unsynced` without the look-ups for a state file and a decoded directory
+/// the scan did not see (only this delivery could have created them since).
+fn remove_unsynced(ctx: &Context, id: &MessageId, known: &Known) -> spool::Result<()> {
+    let p = ctx.spool.message(Queue::Outgoing, id);
+    std::fs::remove_file(&p).map_err(|e| spool::Error::io(&p, e))?;
+    if known.decoded_dir {
+        let d = ctx.spool.decoded_dir(Queue::Outgoing, id);
+        if let Err(e) = std::fs::remove_dir_all(&d) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(spool::Error::io(&d, e));
+            }
+        }
+    }
+    if known.state_file {
+        let _ = std::fs::remove_file(ctx.spool.state_file(Queue::Outgoing, id));
+    }
+    Ok(())
 }
 
 /// One recipient's line: address, status word, relay, reply or reason.
