@@ -298,9 +298,17 @@ pub fn run(
         counts[Outcome::Quarantined as usize],
         counts[Outcome::Failed as usize]
     );
-    let left = first_pass
-        .iter()
-        .any(|id| spool.message(Queue::Outgoing, id).exists());
+    // One readdir rather than a stat per message of the pass.
+    let present: HashSet<String> = match std::fs::read_dir(spool.queue(Queue::Outgoing)) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect(),
+        Err(e) => {
+            log::error!("cannot scan outgoing: {e}");
+            return Ok(false);
+        }
+    };
+    let left = first_pass.iter().any(|id| present.contains(id.as_str()));
     Ok(!left)
 }
 

@@ -23,7 +23,7 @@ use spool::config::TlsMode;
 use spool::daylog::{DayFile, SentLine};
 use spool::{store, Config, Envelope, MessageId, Queue, Spool};
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -218,6 +218,62 @@ fn now_secs() -> i64 {
     spool::clock::now().timestamp()
 }
 
+/// Files up to this size are read into memory with one read(2) (the envelope, the body and a
+/// retry to the next host then need no seek and no second read); larger ones are streamed.
+const IN_MEMORY: u64 = 1024 * 1024;
+
+/// A spool file being delivered: in memory when small, else read through a buffer.
+enum Spooled<'a> {
+    Mem(std::io::Cursor<Vec<u8>>),
+    File(BufReader<&'a File>),
+}
+
+impl<'a> Spooled<'a> {
+    /// `size` is the locked file's size (fstat): nothing changes a locked complete file.
+    fn open(mut file: &'a File, size: u64) -> std::io::Result<Spooled<'a>> {
+        if size > IN_MEMORY {
+            return Ok(Spooled::File(BufReader::with_capacity(64 * 1024, file)));
+        }
+        let mut buf = vec![0u8; size as usize];
+        file.read_exact(&mut buf)?;
+        Ok(Spooled::Mem(std::io::Cursor::new(buf)))
+    }
+}
+
+impl Read for Spooled<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Spooled::Mem(c) => c.read(buf),
+            Spooled::File(f) => f.read(buf),
+        }
+    }
+}
+
+impl BufRead for Spooled<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        match self {
+            Spooled::Mem(c) => c.fill_buf(),
+            Spooled::File(f) => f.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        match self {
+            Spooled::Mem(c) => c.consume(n),
+            Spooled::File(f) => f.consume(n),
+        }
+    }
+}
+
+impl Seek for Spooled<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Spooled::Mem(c) => c.seek(pos),
+            Spooled::File(f) => f.seek(pos),
+        }
+    }
+}
+
 /// What the daemon's scan of the directory already knows about a message (saves the system calls
 /// that would look for files the listing showed absent).
 #[derive(Clone, Debug, Default)]
@@ -347,7 +403,13 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
     // Read through the locked descriptor itself: it is the inode we hold the lock on.
     let file: &File = &lock;
     let (mtime, size) = (meta.mtime(), meta.len());
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut reader = match Spooled::open(file, size) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("{id}: cannot read: {}: {e}", path.display());
+            return Outcome::Failed;
+        }
+    };
     let (mut env, body_off) = match Envelope::read_from(&mut reader, &path) {
         Ok(v) => v,
         Err(spool::Error::Malformed { reason, .. }) => {
@@ -613,7 +675,7 @@ fn smtp_group(
     route: &Route,
     from: &str,
     rcpts: &[String],
-    body: &mut BufReader<&File>,
+    body: &mut Spooled<'_>,
     body_off: u64,
     size: u64,
 ) -> (Vec<RcptResult>, String) {
@@ -726,7 +788,7 @@ fn bounce(
     env: &Envelope,
     queued: i64,
     failures: &[(usize, Failure)],
-    reader: &mut BufReader<&File>,
+    reader: &mut Spooled<'_>,
     body_off: u64,
 ) -> spool::Result<Option<MessageId>> {
     let path = ctx.spool.message(Queue::Outgoing, id);
