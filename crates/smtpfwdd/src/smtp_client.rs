@@ -284,8 +284,9 @@ pub struct Client {
     pub tls: bool,
     /// True when a transaction ended in a state that needs RSET before the next MAIL.
     dirty: bool,
-    /// The socket timeout now set (saves system calls when it does not change).
-    current_timeout: Option<Duration>,
+    /// The socket read and write timeouts now set (each setsockopt(2) only when it changes).
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl Client {
@@ -343,7 +344,8 @@ impl Client {
             },
             tls: false,
             dirty: false,
-            current_timeout: None,
+            read_timeout: None,
+            write_timeout: None,
         };
         c.set_timeout(opts.timeouts.command)
             .map_err(|e| SmtpError::io("connect", e))?;
@@ -393,12 +395,19 @@ impl Client {
     }
 
     fn set_timeout(&mut self, t: Duration) -> io::Result<()> {
-        if self.current_timeout == Some(t) {
-            return Ok(());
+        self.set_read_timeout(t)?;
+        if self.write_timeout != Some(t) {
+            self.stream.tcp()?.set_write_timeout(Some(t))?;
+            self.write_timeout = Some(t);
         }
-        self.stream.tcp()?.set_read_timeout(Some(t))?;
-        self.stream.tcp()?.set_write_timeout(Some(t))?;
-        self.current_timeout = Some(t);
+        Ok(())
+    }
+
+    fn set_read_timeout(&mut self, t: Duration) -> io::Result<()> {
+        if self.read_timeout != Some(t) {
+            self.stream.tcp()?.set_read_timeout(Some(t))?;
+            self.read_timeout = Some(t);
+        }
         Ok(())
     }
 
@@ -569,6 +578,9 @@ impl Client {
         body: &mut dyn Read,
         size: u64,
     ) -> Result<Transaction> {
+        // The read timeout may still be the final dot's: every command here waits `command`.
+        self.set_timeout(self.timeouts.command)
+            .map_err(|e| SmtpError::io("MAIL", e))?;
         if self.dirty {
             let r = self.command("RSET", "RSET")?;
             if r.code != 250 {
@@ -580,8 +592,6 @@ impl Client {
             self.dirty = false;
         }
         self.dirty = true;
-        self.set_timeout(self.timeouts.command)
-            .map_err(|e| SmtpError::io("MAIL", e))?;
         let mut mail = format!("MAIL FROM:{from}");
         if self.ext.size.is_some() {
             // An estimate is what RFC 1870 asks for; CRLF adds one byte per line at most.
@@ -664,11 +674,11 @@ impl Client {
             });
         }
         self.write_body(body)?;
-        self.set_timeout(self.timeouts.data_end)
+        // Only the read timeout changes for the final dot's reply; the next send() (or quit)
+        // sets it back, so a kept connection costs one setsockopt(2) each way per message.
+        self.set_read_timeout(self.timeouts.data_end)
             .map_err(|e| SmtpError::io("end of data", e))?;
         let end = self.read_reply("end of data")?;
-        self.set_timeout(self.timeouts.command)
-            .map_err(|e| SmtpError::io("end of data", e))?;
         // After the reply to the dot the session is back in its initial state.
         self.dirty = false;
         Ok(Transaction {
@@ -709,7 +719,6 @@ impl Client {
 
     /// QUIT and close. Errors do not matter any more at this point.
     pub fn quit(mut self) -> Result<()> {
-        self.current_timeout = None;
         self.set_timeout(Duration::from_secs(10))
             .map_err(|e| SmtpError::io("QUIT", e))?;
         self.command("QUIT", "QUIT").map(|_| ())
