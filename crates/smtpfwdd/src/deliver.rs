@@ -20,12 +20,11 @@ use crate::sendmail::{self, RunResult};
 use crate::smtp_client::{self, Client, ClientOptions, SmtpError, Timeouts, TlsPolicy};
 use crate::state::{self, RetryState};
 use spool::config::TlsMode;
-use spool::daylog::{DayFile, SentLine};
+use spool::daylog::SentLine;
 use spool::{store, Config, Envelope, MessageId, Queue, Spool};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -149,7 +148,7 @@ pub enum Outcome {
 #[derive(Default)]
 pub struct Worker {
     conn: Option<(String, Client)>,
-    sent_day: Option<(chrono::NaiveDate, File)>,
+    sent_day: spool::daylog::DayAppender,
 }
 
 impl Worker {
@@ -286,8 +285,7 @@ pub struct Known {
     pub decoded_dir: bool,
 }
 
-/// One `sent.YYYYMMDD` line through the worker's open day file: the same format as
-/// [`SentLine::append`], one write(2) with O_APPEND.
+/// One `sent.YYYYMMDD` line through the worker's open day file (one write(2), O_APPEND).
 fn sent_line_w(
     ctx: &Context,
     w: &mut Worker,
@@ -296,42 +294,15 @@ fn sent_line_w(
     outcome: &str,
     detail: &str,
 ) {
-    let now = spool::clock::now();
-    let date = now.date_naive();
-    if w.sent_day.as_ref().is_none_or(|(d, _)| *d != date) {
-        w.sent_day = None;
-        let path = DayFile::Sent.path(&ctx.spool, date);
-        match std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(f) => w.sent_day = Some((date, f)),
-            Err(e) => {
-                log::warn!("{id}: cannot append to the sent day file: {e}");
-                return;
-            }
-        }
-    }
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c == '\t' || c.is_control() { ' ' } else { c })
-            .collect()
+    let l = SentLine {
+        time: spool::clock::now(),
+        id: id.to_string(),
+        recipient: rcpt.to_string(),
+        outcome: outcome.into(),
+        detail: detail.into(),
     };
-    let line = format!(
-        "{}\t{}\t{}\t{}\t{}\n",
-        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        clean(id.as_str()),
-        clean(rcpt),
-        clean(outcome),
-        clean(detail)
-    );
-    if let Some((_, f)) = &mut w.sent_day {
-        if let Err(e) = f.write_all(line.as_bytes()) {
-            log::warn!("{id}: cannot append to the sent day file: {e}");
-            w.sent_day = None;
-        }
+    if let Err(e) = l.append_to(&ctx.spool, &mut w.sent_day) {
+        log::warn!("{id}: cannot append to the sent day file: {e}");
     }
 }
 

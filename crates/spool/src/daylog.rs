@@ -129,22 +129,67 @@ fn ts(t: &DateTime<Local>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-/// Append one line to a day file of the given date.
-pub fn append(spool: &Spool, file: DayFile, date: NaiveDate, fields: &[&str]) -> Result<()> {
-    let path = file.path(spool, date);
+/// One day-file line: fields cleaned of tabs and control characters, tab-separated, newline.
+pub fn format_line(fields: &[&str]) -> String {
     let mut line = fields
         .iter()
         .map(|f| clean(f))
         .collect::<Vec<_>>()
         .join("\t");
     line.push('\n');
-    let mut f = OpenOptions::new()
+    line
+}
+
+fn open_day(path: &std::path::Path) -> Result<std::fs::File> {
+    OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
-        .open(&path)
-        .at(&path)?;
-    f.write_all(line.as_bytes()).at(&path)
+        .open(path)
+        .at(path)
+}
+
+/// Append one line to a day file of the given date.
+pub fn append(spool: &Spool, file: DayFile, date: NaiveDate, fields: &[&str]) -> Result<()> {
+    let path = file.path(spool, date);
+    open_day(&path)?
+        .write_all(format_line(fields).as_bytes())
+        .at(&path)
+}
+
+/// A day file kept open between appends (a daemon writing many lines), reopened when the file
+/// or the date changes. Each line is still one write(2) on an O_APPEND file.
+#[derive(Default)]
+pub struct DayAppender {
+    open: Option<(DayFile, NaiveDate, std::fs::File)>,
+}
+
+impl DayAppender {
+    pub fn append(
+        &mut self,
+        spool: &Spool,
+        file: DayFile,
+        date: NaiveDate,
+        fields: &[&str],
+    ) -> Result<()> {
+        let path = file.path(spool, date);
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|(f, d, _)| *f != file || *d != date)
+        {
+            self.open = None;
+            self.open = Some((file, date, open_day(&path)?));
+        }
+        let Some((_, _, f)) = self.open.as_mut() else {
+            unreachable!("opened above")
+        };
+        let res = f.write_all(format_line(fields).as_bytes()).at(&path);
+        if res.is_err() {
+            self.open = None;
+        }
+        res
+    }
 }
 
 impl EmailLine {
@@ -223,18 +268,16 @@ impl VirusLine {
 
 impl SentLine {
     pub fn append(&self, spool: &Spool) -> Result<()> {
-        append(
-            spool,
-            DayFile::Sent,
-            self.time.date_naive(),
-            &[
-                &ts(&self.time),
-                &self.id,
-                &self.recipient,
-                &self.outcome,
-                &self.detail,
-            ],
-        )
+        let t = ts(&self.time);
+        let fields = [&*t, &self.id, &self.recipient, &self.outcome, &self.detail];
+        append(spool, DayFile::Sent, self.time.date_naive(), &fields)
+    }
+
+    /// The same line through a kept-open day file (smtpfwdd's delivery workers).
+    pub fn append_to(&self, spool: &Spool, day: &mut DayAppender) -> Result<()> {
+        let t = ts(&self.time);
+        let fields = [&*t, &self.id, &self.recipient, &self.outcome, &self.detail];
+        day.append(spool, DayFile::Sent, self.time.date_naive(), &fields)
     }
 
     fn parse(line: &str) -> Option<Self> {

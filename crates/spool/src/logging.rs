@@ -109,7 +109,10 @@ impl Log for Logger {
             }
         }
         if self.stderr {
-            let _ = writeln!(std::io::stderr(), "{}: {msg}", self.program);
+            // One write per line: threads never interleave inside a line, and never queue on
+            // stderr's lock for four small writes.
+            let line = format!("{}: {msg}\n", self.program);
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 
