@@ -172,23 +172,22 @@ impl DayAppender {
         date: NaiveDate,
         fields: &[&str],
     ) -> Result<()> {
-        let path = file.path(spool, date);
         if self
             .open
             .as_ref()
             .is_none_or(|(f, d, _)| *f != file || *d != date)
         {
             self.open = None;
-            self.open = Some((file, date, open_day(&path)?));
+            self.open = Some((file, date, open_day(&file.path(spool, date))?));
         }
         let Some((_, _, f)) = self.open.as_mut() else {
             unreachable!("opened above")
         };
-        let res = f.write_all(format_line(fields).as_bytes()).at(&path);
-        if res.is_err() {
+        if let Err(e) = f.write_all(format_line(fields).as_bytes()) {
             self.open = None;
+            return Err(crate::Error::io(file.path(spool, date), e));
         }
-        res
+        Ok(())
     }
 }
 
