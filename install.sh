@@ -295,7 +295,9 @@ Next steps
    or with iptables:
      iptables -t nat -A PREROUTING -i eth0 -p tcp --dport 25 -j DNAT --to-destination GATEWAY_IP:25
 2. Edit $SPOOL/etc/matches.bad and matches.doc (one pattern per line, filename=.*\\.exe form).
-3. Let the admins read the quarantine over Samba: see $SPOOL/etc/smb.conf.example
+3. Let the admins read the quarantine over Samba: add this to /etc/samba/smb.conf
+   (also in $SPOOL/etc/smb.conf.example):
+$(sed -n '/^\[quarantine\]/,$p' "$HERE/etc/smb.conf.example" | sed "s#/var/spool/smtpd#$SPOOL#; s/^/     /")
 4. The nightly summary goes to the admin in gateway.conf at 23:59; release quarantined mail with
      $SPOOL/bin/scanmail --list     and     $SPOOL/bin/scanmail --release ID
 EOF
