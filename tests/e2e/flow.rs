@@ -205,14 +205,27 @@ fn every_kind_of_mail_ends_where_it_belongs() {
     );
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("Eicar-Test-Signature"), "{report}");
-    let line_with = |word: &str| {
+    // The count at the end of the report line that starts with `label`.
+    let count = |label: &str| -> Option<u64> {
         report
             .lines()
-            .find(|l| l.to_lowercase().contains(word))
-            .unwrap_or_default()
-            .to_string()
+            .map(str::trim)
+            .find(|l| l.starts_with(label))?
+            .split_whitespace()
+            .last()?
+            .parse()
+            .ok()
     };
-    assert!(line_with("quarantined").contains('3'), "{report}");
+    assert_eq!(count("received (judged by scanmail)"), Some(8), "{report}");
+    assert_eq!(count("clean, passed on"), Some(5), "{report}");
+    assert_eq!(count("quarantined"), Some(3), "{report}");
+    assert_eq!(count("with a virus"), Some(2), "{report}");
+    assert_eq!(count("with a banned attachment"), Some(1), "{report}");
+    assert_eq!(
+        count("Eicar-Test-Signature.UNOFFICIAL"),
+        Some(2),
+        "{report}"
+    );
 }
 
 #[test]
