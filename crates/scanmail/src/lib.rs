@@ -20,4 +20,3 @@ pub mod pass;
 pub mod patterns;
 pub mod quarantine;
 pub mod scan;
-pub mod state;

@@ -9,8 +9,8 @@
 use crate::judge::{Decision, Facts, Judge, Prepared};
 use crate::notify;
 use crate::scan::{Job, Object, Outcome, Scanner};
-use crate::state::{self, State};
 use spool::daylog::{EmailLine, Verdict, VirusLine};
+use spool::state::State;
 use spool::store::{self, FileLock};
 use spool::{MessageId, Queue};
 use std::fs;
@@ -191,7 +191,7 @@ fn finish_batch(
 /// Count a failed try; quarantine as unscannable after max_tries or max_age. Ok(None): waits.
 fn retry_or_give_up(judge: &Judge, item: &Item, why: &str) -> spool::Result<Option<Verdict>> {
     let sp = &judge.spool;
-    let mut st = State::load(&sp.state_file(Queue::Incoming, &item.id));
+    let mut st = State::load(sp, Queue::Incoming, &item.id);
     let tries = st.num("tries") + 1;
     st.set("tries", tries);
     st.set("last_error", why);
@@ -215,8 +215,7 @@ fn retry_or_give_up(judge: &Judge, item: &Item, why: &str) -> spool::Result<Opti
         item.id,
         cfg.max_tries
     );
-    st.save(sp, Queue::Incoming, &item.id)
-        .map_err(|e| spool::Error::io(sp.state_file(Queue::Incoming, &item.id), e))?;
+    st.save(sp, Queue::Incoming, &item.id)?;
     Ok(None)
 }
 
@@ -239,7 +238,7 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
                 &sp.message(Queue::Outgoing, id),
             )?;
         }
-        state::remove(sp, Queue::Incoming, id);
+        State::remove(sp, Queue::Incoming, id);
         log::info!("{id}: clean, passed to outgoing ({})", d.detail);
     } else {
         if item.facts.decoded_dir && !item.facts.index.is_empty() {
@@ -252,7 +251,7 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
             }
         }
         store::move_message(sp, id, Queue::Incoming, Queue::Quarantine)?;
-        state::remove(sp, Queue::Incoming, id);
+        State::remove(sp, Queue::Incoming, id);
         let mut st = State::default();
         st.set("time", spool::clock::now().to_rfc3339());
         st.set("verdict", d.verdict.as_str());

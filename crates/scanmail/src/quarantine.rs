@@ -1,8 +1,8 @@
 //! The admin's tools for `quarantine/`: list, show, release (to outgoing, optionally to another
 //! address; the release is the admin's decision, so no re-scan), delete, purge old messages.
 
-use crate::state::{self, State};
 use spool::daylog::{EmailLine, Verdict};
+use spool::state::State;
 use spool::store::{self, FileLock};
 use spool::{Envelope, MessageId, Queue, Spool};
 use std::fmt::Write as _;
@@ -33,7 +33,7 @@ fn lock(spool: &Spool, id: &MessageId) -> Result<FileLock, ToolError> {
 pub fn list(spool: &Spool) -> Result<String, ToolError> {
     let mut out = String::new();
     for e in store::list(spool, Queue::Quarantine)? {
-        let st = State::load(&spool.state_file(Queue::Quarantine, &e.id));
+        let st = State::load(spool, Queue::Quarantine, &e.id);
         let from = Envelope::open(&e.path)
             .map(|(env, _)| env.from)
             .unwrap_or_else(|_| "(unreadable)".into());
@@ -58,7 +58,7 @@ pub fn show(spool: &Spool, id: &MessageId) -> Result<String, ToolError> {
         return Err(ToolError::NotFound(id.clone()));
     }
     let mut out = String::new();
-    let st = State::load(&spool.state_file(Queue::Quarantine, id));
+    let st = State::load(spool, Queue::Quarantine, id);
     for (k, v) in &st.0 {
         let _ = writeln!(out, "{k}: {v}");
     }
@@ -120,7 +120,7 @@ pub fn release(spool: &Spool, id: &MessageId, to: Option<&str>) -> Result<(), To
         fs::remove_dir_all(&ddir).map_err(|e| spool::Error::io(&ddir, e))?;
     }
     store::move_message(spool, id, Queue::Quarantine, Queue::Outgoing)?;
-    state::remove(spool, Queue::Quarantine, id);
+    State::remove(spool, Queue::Quarantine, id);
     let detail = match to {
         Some(a) => format!("released by the admin to {a}"),
         None => "released by the admin".into(),

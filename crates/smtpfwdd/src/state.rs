@@ -1,13 +1,11 @@
-//! The retry state of a message waiting in `outgoing/`: `.<id>.state` beside it (a dot-file, never
-//! taken for mail). It keeps the next-try time so a restarted daemon honours the backoff, the
-//! number of attempts, and when the message was first seen (for `[forward] max_age`).
-//!
-//! Format: `key value` lines (`queued`, `attempts`, `next_try`; times in Unix seconds). A damaged
-//! state file is ignored (the message is tried now), never a reason to stop delivering.
+//! The retry state of a message waiting in `outgoing/`, kept in its spool state file
+//! (`spool::state`): the next-try time so a restarted daemon honours the backoff, the number of
+//! attempts, and when the message was first seen (for `[forward] max_age`); times in Unix
+//! seconds. A damaged state file is ignored (the message is tried now), never a reason to stop
+//! delivering.
 
+use spool::state::State;
 use spool::{MessageId, Queue, Spool};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,39 +19,22 @@ pub struct RetryState {
 
 impl RetryState {
     pub fn load(spool: &Spool, id: &MessageId) -> Option<RetryState> {
-        let text = std::fs::read_to_string(spool.state_file(Queue::Outgoing, id)).ok()?;
-        let mut st = RetryState::default();
-        for line in text.lines() {
-            let (k, v) = line.split_once(' ')?;
-            match k {
-                "queued" => st.queued = v.trim().parse().ok()?,
-                "attempts" => st.attempts = v.trim().parse().ok()?,
-                "next_try" => st.next_try = v.trim().parse().ok()?,
-                _ => {}
-            }
-        }
-        Some(st)
+        let st = State::load(spool, Queue::Outgoing, id);
+        let num = |k: &str| st.get(k)?.trim().parse::<i64>().ok();
+        Some(RetryState {
+            queued: num("queued")?,
+            attempts: u32::try_from(num("attempts")?).ok()?,
+            next_try: num("next_try")?,
+        })
     }
 
-    /// Write the state durably enough: temp file + rename (a crash leaves the old or new state).
-    pub fn save(&self, spool: &Spool, id: &MessageId) -> std::io::Result<()> {
-        let path = spool.state_file(Queue::Outgoing, id);
-        let tmp = spool
-            .queue(Queue::Outgoing)
-            .join(format!(".{id}.state.new"));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        write!(
-            f,
-            "queued {}\nattempts {}\nnext_try {}\n",
-            self.queued, self.attempts, self.next_try
-        )?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+    /// Write the state: temp file, fsync, rename (a crash leaves the old or the new state).
+    pub fn save(&self, spool: &Spool, id: &MessageId) -> spool::Result<()> {
+        let mut st = State::default();
+        st.set("queued", self.queued);
+        st.set("attempts", self.attempts);
+        st.set("next_try", self.next_try);
+        st.save(spool, Queue::Outgoing, id)
     }
 }
 

@@ -24,6 +24,7 @@ pub mod layout;
 pub mod logging;
 pub mod notice;
 pub mod privs;
+pub mod state;
 pub mod store;
 
 pub use config::Config;
