@@ -194,7 +194,6 @@ fn smtpfwdd_killed_mid_delivery_then_restarted_delivers_everything() {
 fn clamd_stopped_mail_waits_then_is_judged_when_it_is_back() {
     let mut g = Gateway::start();
     let clamd = g.clamd.take().unwrap();
-    let socket = clamd.socket.clone();
     drop(clamd); // killed; its socket file and database are gone with it
     let id_virus = g.ts.inject(
         Queue::Incoming,
@@ -233,7 +232,6 @@ fn clamd_stopped_mail_waits_then_is_judged_when_it_is_back() {
     // A new clamd on a new socket; point the config at it.
     let c2 = Clamd::start();
     g.ts.write_conf(&conf(&c2.socket.display().to_string(), &g.relay.addr(), ""));
-    let _ = socket;
     let out = g.scanmail();
     assert_eq!(
         out.status.code(),
