@@ -72,6 +72,7 @@ pub fn render(s: &Summary) -> String {
         Verdict::Unscannable,
         Verdict::TooComplex,
         Verdict::Malformed,
+        Verdict::Encrypted,
         Verdict::Released,
     ] {
         o.sample(

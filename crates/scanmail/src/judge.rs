@@ -102,6 +102,8 @@ impl Judge {
             max_parts: s.max_parts,
             max_decoded_bytes: s.max_decoded_bytes.min(size.saturating_mul(10)),
             max_archive_members: s.max_archive_members,
+            max_object_bytes: s.max_object_bytes,
+            max_name_lines: s.max_name_lines,
         }
     }
 

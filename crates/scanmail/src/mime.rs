@@ -27,6 +27,33 @@ pub struct Limits {
     pub max_parts: usize,
     pub max_decoded_bytes: u64,
     pub max_archive_members: usize,
+    /// The largest object (decoded part, archive member) the scanner is trusted to read.
+    pub max_object_bytes: u64,
+    /// Presented name lines per message (memory cap).
+    pub max_name_lines: usize,
+}
+
+/// Why some content of the message could not be seen into. Such content is never "clean": the
+/// judge turns each into a verdict (see `judge.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlindKind {
+    /// An encrypted archive member (ZipCrypto, AES, encrypted 7z/rar).
+    Encrypted,
+    /// A container that could not be read (unknown method, damaged, refused by the reader).
+    Unreadable,
+    /// An object larger than `max_object_bytes`: the scanner would skip it and say OK.
+    TooLarge,
+    /// `message/partial` or `message/external-body`: the content is elsewhere.
+    Partial,
+}
+
+/// One piece of content the walk could not see into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blind {
+    pub kind: BlindKind,
+    /// The part (and member) it concerns, for the log line and the alert.
+    pub part: String,
+    pub detail: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +86,8 @@ pub struct Analysis {
     pub attachments: usize,
     pub parts: usize,
     pub decoded_bytes: u64,
+    /// Content that could not be seen into (never clean).
+    pub blind: Vec<Blind>,
 }
 
 impl Analysis {
@@ -120,6 +149,16 @@ impl Walker<'_> {
             self.push(format!("filename={n}"), part);
             self.push(format!("name={n}"), part);
         }
+    }
+
+    /// Record content that could not be seen into.
+    #[allow(dead_code)]
+    fn blind(&mut self, kind: BlindKind, part: &str, detail: impl Into<String>) {
+        self.out.blind.push(Blind {
+            kind,
+            part: part.to_string(),
+            detail: detail.into(),
+        });
     }
 
     fn count_bytes(&mut self, n: usize) -> Result<(), MimeError> {
@@ -838,6 +877,8 @@ mod tests {
             max_parts: 1000,
             max_decoded_bytes: 10 << 20,
             max_archive_members: 1000,
+            max_object_bytes: 20 << 20,
+            max_name_lines: 100_000,
         }
     }
 

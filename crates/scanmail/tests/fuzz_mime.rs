@@ -376,6 +376,8 @@ fn limits(size: usize) -> Limits {
         max_parts: c.max_parts,
         max_decoded_bytes: c.max_decoded_bytes.min(size as u64 * 10),
         max_archive_members: c.max_archive_members,
+        max_object_bytes: c.max_object_bytes,
+        max_name_lines: c.max_name_lines,
     }
 }
 

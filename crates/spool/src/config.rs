@@ -94,6 +94,24 @@ pub struct ScanConfig {
     pub max_parts: usize,
     pub max_decoded_bytes: u64,
     pub max_archive_members: usize,
+    /// Content scanmail cannot read because it is encrypted: quarantine (default) or pass.
+    pub encrypted: Policy,
+    /// `message/partial` and `message/external-body`: quarantine (default) or pass.
+    pub partial: Policy,
+    /// The largest object (decoded part or archive member) the scanner is trusted to read in
+    /// full; larger ones make the mail unscannable at once. Below the packaged clamd's
+    /// MaxFileSize (25 MB), which answers OK for what it skipped.
+    pub max_object_bytes: u64,
+    /// Presented name lines per message before it is too complex (memory cap).
+    pub max_name_lines: usize,
+}
+
+/// What to do with mail whose content cannot be seen into.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    Quarantine,
+    Pass,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -210,6 +228,10 @@ impl Default for ScanConfig {
             max_parts: 1000,
             max_decoded_bytes: 200 * 1024 * 1024,
             max_archive_members: 1000,
+            encrypted: Policy::Quarantine,
+            partial: Policy::Quarantine,
+            max_object_bytes: 20 * 1024 * 1024,
+            max_name_lines: 100_000,
         }
     }
 }

@@ -49,6 +49,8 @@ pub enum Verdict {
     Unscannable,
     TooComplex,
     Malformed,
+    /// Content that could not be read because it is encrypted (zip, 7z, rar members).
+    Encrypted,
     Released,
 }
 
@@ -61,6 +63,7 @@ impl Verdict {
             Verdict::Unscannable => "unscannable",
             Verdict::TooComplex => "too-complex",
             Verdict::Malformed => "malformed",
+            Verdict::Encrypted => "encrypted",
             Verdict::Released => "released",
         }
     }
@@ -81,6 +84,7 @@ impl FromStr for Verdict {
             "unscannable" => Verdict::Unscannable,
             "too-complex" => Verdict::TooComplex,
             "malformed" => Verdict::Malformed,
+            "encrypted" => Verdict::Encrypted,
             "released" => Verdict::Released,
             _ => return Err(()),
         })
