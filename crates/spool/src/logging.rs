@@ -2,13 +2,15 @@
 //!
 //! Run by hand (stderr is a terminal) lines go to stderr; run as a daemon or from cron they go to
 //! syslog, facility mail, like Postfix and Obtuse smtpd. `GATEWAY_LOG=stderr` or `=syslog` forces
-//! one. The syslog socket is connected at start-up, so it keeps working after a chroot.
+//! one. The syslog socket is connected at start-up, so it keeps working after a chroot; when a
+//! send fails (syslogd restarted and bound a new socket) it is connected again by its path.
 //!
 //! Levels follow Postfix's grading: info, warning (odd but handled), error (counted, go on).
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::{IsTerminal, Write};
 use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,9 +24,46 @@ pub enum Target {
     SyslogOnly,
 }
 
+/// The syslog socket and the path it was connected to, for reconnecting.
+struct Syslog {
+    path: PathBuf,
+    sock: Mutex<Option<UnixDatagram>>,
+}
+
+impl Syslog {
+    fn connect(path: &Path) -> Option<Syslog> {
+        let s = Syslog::dial(path)?;
+        Some(Syslog {
+            path: path.to_path_buf(),
+            sock: Mutex::new(Some(s)),
+        })
+    }
+
+    fn dial(path: &Path) -> Option<UnixDatagram> {
+        let s = UnixDatagram::unbound().ok()?;
+        s.connect(path).ok()?;
+        Some(s)
+    }
+
+    /// Send one datagram; after a failure connect once more by path and try again. After a
+    /// chroot the path is usually gone and the line falls back to stderr, as before.
+    fn send(&self, line: &[u8]) -> bool {
+        let Ok(mut guard) = self.sock.lock() else {
+            return false;
+        };
+        if let Some(s) = guard.as_ref() {
+            if s.send(line).is_ok() {
+                return true;
+            }
+        }
+        *guard = Syslog::dial(&self.path);
+        guard.as_ref().is_some_and(|s| s.send(line).is_ok())
+    }
+}
+
 struct Logger {
     program: &'static str,
-    syslog: Option<Mutex<UnixDatagram>>,
+    syslog: Option<Syslog>,
     /// Fall back to stderr when syslog is unavailable.
     stderr: bool,
 }
@@ -45,11 +84,9 @@ pub fn init(program: &'static str, target: Target, verbose: bool) {
     };
     let stderr = target != Target::SyslogOnly;
     let syslog = if want_syslog {
-        ["/dev/log", "/var/run/syslog"].iter().find_map(|p| {
-            let s = UnixDatagram::unbound().ok()?;
-            s.connect(p).ok()?;
-            Some(Mutex::new(s))
-        })
+        ["/dev/log", "/var/run/syslog"]
+            .iter()
+            .find_map(|p| Syslog::connect(Path::new(p)))
     } else {
         None
     };
@@ -102,10 +139,8 @@ impl Log for Logger {
                 self.program,
                 std::process::id()
             );
-            if let Ok(s) = sock.lock() {
-                if s.send(line.as_bytes()).is_ok() {
-                    return;
-                }
+            if sock.send(line.as_bytes()) {
+                return;
             }
         }
         if self.stderr {
@@ -117,4 +152,28 @@ impl Log for Logger {
     }
 
     fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syslog_reconnects_after_the_daemon_restarts() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("log");
+        let first = UnixDatagram::bind(&path).unwrap();
+        let sys = Syslog::connect(&path).unwrap();
+        assert!(sys.send(b"one"));
+        let mut buf = [0u8; 16];
+        let n = first.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one");
+        // syslogd restarts: the old socket goes, a new one is bound at the same path.
+        drop(first);
+        std::fs::remove_file(&path).unwrap();
+        let second = UnixDatagram::bind(&path).unwrap();
+        assert!(sys.send(b"two"));
+        let n = second.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"two");
+    }
 }
