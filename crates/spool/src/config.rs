@@ -289,7 +289,7 @@ impl Config {
                 message,
             }
         })?;
-        cfg.check(path)?;
+        cfg.check(path, text)?;
         Ok(cfg)
     }
 
@@ -334,10 +334,11 @@ impl Config {
         }
     }
 
-    fn check(&self, path: &Path) -> Result<()> {
+    /// Checks beyond the types; each error names the key at fault and the line it is on.
+    fn check(&self, path: &Path, text: &str) -> Result<()> {
         let bad = |key: &str, why: &str| Error::Config {
             path: path.to_path_buf(),
-            line: None,
+            line: key_line(text, key),
             message: format!("{key}: {why}"),
         };
         if self.hostname.is_empty()
@@ -370,11 +371,40 @@ impl Config {
         if self.forward.max_parallel == 0 {
             return Err(bad("forward.max_parallel", "must be at least 1"));
         }
-        if self.smtpd.max_clients == 0 || self.smtpd.max_recipients == 0 {
-            return Err(bad("smtpd.max_clients", "limits must be at least 1"));
+        if self.smtpd.max_clients == 0 {
+            return Err(bad("smtpd.max_clients", "must be at least 1"));
+        }
+        if self.smtpd.max_recipients == 0 {
+            return Err(bad("smtpd.max_recipients", "must be at least 1"));
         }
         Ok(())
     }
+}
+
+/// The line of a dotted key (`smtpd.max_recipients`) in the file, when it is written there.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    // The text already parsed as TOML; the key is found in its section by reading the lines
+    // (toml's Table keeps no spans).
+    let (section, name) = match key.rsplit_once('.') {
+        Some((s, n)) => (s, n),
+        None => ("", key),
+    };
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if let Some(h) = l.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = h.trim().to_string();
+            continue;
+        }
+        if current == section {
+            if let Some((k, _)) = l.split_once('=') {
+                if k.trim().trim_matches('"') == name {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -490,6 +520,23 @@ max_parallel   = 10
             .unwrap_err()
             .to_string();
         assert!(err.contains("tls_key"), "{err}");
+        assert!(err.starts_with("g:2:"), "{err}");
+    }
+
+    #[test]
+    fn checked_values_name_their_own_key_and_line() {
+        let err = Config::parse(
+            "[smtpd]\nmax_clients = 5\nmax_recipients = 0\n",
+            Path::new("g"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("g:3:"), "{err}");
+        assert!(err.contains("smtpd.max_recipients"), "{err}");
+        let err = Config::parse("hostname = \"a b\"\n", Path::new("g"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("g:1: hostname"), "{err}");
     }
 
     #[test]
