@@ -1,0 +1,127 @@
+//! NAME
+//!     mailwall - the admin's entry point to the virus firewall: queue view and checks
+//!
+//! SYNOPSIS
+//!     mailwall [--spool DIR] [--config FILE] queue [--json]
+//!     mailwall [--spool DIR] [--config FILE] check
+//!
+//! DESCRIPTION
+//!     `queue` lists what waits in incoming/ (not yet judged by scanmail) and outgoing/ (not yet
+//!     delivered by smtpfwdd), like Postfix's mailq: id, queue, size, age, tries, the sender,
+//!     the last error, the next try and the recipients still pending. `--json` prints one JSON
+//!     array for scripts.
+//!
+//!     `check` validates gateway.conf (every key and value, with file and line) and the spool
+//!     tree (every directory present, owned by the spool root's owner, not writable by group or
+//!     others), as `postfix check` does, and says what is wrong in one line each.
+//!
+//! SECURITY
+//!     Runs as: whoever starts it; started as root it switches to the spool root's owner before
+//!     reading any spool file, so root never parses a file uucp could have written while root.
+//!     Install the root-owned copy in /usr/local/sbin and run that one. Reads only; writes
+//!     nothing. No network.
+//!
+//! EXIT STATUS
+//!     0 done (check: no problem found); 64 usage; 71 cannot switch user; 74 I/O error;
+//!     78 configuration or layout error (check: a problem found); 70 internal error.
+//!
+//! FILES
+//!     DIR/etc/gateway.conf, DIR/incoming/, DIR/outgoing/ and their state files.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use mailwall::queue;
+use spool::logging::{self, Target};
+use spool::{Config, Spool};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "mailwall", version, about = "The virus firewall's admin tool")]
+struct Args {
+    /// The spool directory.
+    #[arg(long, default_value = spool::layout::DEFAULT_ROOT)]
+    spool: PathBuf,
+    /// Configuration file (default: SPOOL/etc/gateway.conf).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// What waits in incoming/ and outgoing/, and why (like mailq).
+    Queue {
+        /// One JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate gateway.conf and the spool tree's owners and modes.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                spool::exit::USAGE
+            } else {
+                spool::exit::OK
+            });
+        }
+    };
+    logging::init("mailwall", Target::Stderr, false);
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e:#}");
+            ExitCode::from(spool::exit::code_of(e.as_ref()))
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let spool = Spool::new(&args.spool);
+    spool::privs::become_spool_owner(&spool)?;
+    match args.command {
+        Command::Queue { json } => {
+            let now = spool::clock::now();
+            let rows = queue::rows(&spool, now.into())?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(queue::render_text(&rows, now.timestamp()).as_bytes())?;
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let mut problems = Vec::new();
+            if let Err(e) = Config::for_spool(&spool, args.config.as_deref()) {
+                problems.push(e.to_string());
+            }
+            let owner = spool.owner().ok().map(|(uid, _)| uid);
+            if let Err(e) = spool.check(owner) {
+                problems.push(e.to_string());
+            }
+            for p in &problems {
+                println!("mailwall: check: {p}");
+            }
+            if problems.is_empty() {
+                println!(
+                    "mailwall: check: {}: no problem found",
+                    spool.root().display()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(spool::exit::CONFIG))
+            }
+        }
+    }
+}

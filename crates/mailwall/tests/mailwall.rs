@@ -1,0 +1,106 @@
+//! mailwall end to end: the real binary over a test spool that the real scanmail has worked on.
+
+use spool::Queue;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+use testkit::TestSpool;
+
+fn mailwall(ts: &TestSpool, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailwall"))
+        .arg("--spool")
+        .arg(ts.root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn queue_shows_mail_waiting_for_the_scanner_and_why() {
+    // No clamd behind the socket: scanmail keeps the mail in incoming/ and records the failure.
+    let ts = TestSpool::new(
+        "hostname = \"gw.example.com\"\n[scan]\nclamd_socket = \"/nonexistent/clamd.ctl\"\n",
+    );
+    ts.install_etc("matches.bad");
+    ts.install_etc("matches.doc");
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>", "<carol@example.com>"],
+        b"Subject: hi\nContent-Type: application/pdf; name=a.pdf\n\n%PDF-1.4\n",
+    );
+    let o = Command::new(testkit::bin("scanmail"))
+        .arg("--spool")
+        .arg(ts.root())
+        .env("GATEWAY_LOG", "stderr")
+        .output()
+        .unwrap();
+    assert_eq!(ts.ids(Queue::Incoming), vec![id.clone()], "{o:?}");
+
+    let o = mailwall(&ts, &["queue", "--json"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["queue"], "incoming");
+    assert_eq!(r["id"], id.as_str());
+    assert_eq!(r["sender"], "<alice@example.org>");
+    assert_eq!(
+        r["pending"],
+        serde_json::json!(["<bob@example.com>", "<carol@example.com>"])
+    );
+    assert_eq!(r["tries"], 1);
+    assert!(
+        r["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/clamd.ctl"),
+        "{r}"
+    );
+
+    let o = mailwall(&ts, &["queue"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(&format!("{id} incoming")), "{text}");
+    assert!(text.contains("<carol@example.com>"), "{text}");
+    assert!(text.contains("in 1 Request."), "{text}");
+}
+
+#[test]
+fn empty_queue() {
+    let ts = TestSpool::new("");
+    let o = mailwall(&ts, &["queue"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Mail queue is empty\n");
+    let o = mailwall(&ts, &["queue", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
+
+#[test]
+fn check_names_each_problem_and_fails() {
+    let ts = TestSpool::new("hostname = \"gw.example.com\"\n");
+    let o = mailwall(&ts, &["check"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no problem found"));
+
+    ts.write_conf("hostname = \"gw.example.com\"\n[smtpd]\nmax_recipients = 0\n");
+    std::fs::set_permissions(
+        ts.spool.queue(Queue::Outgoing),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let o = mailwall(&ts, &["check"]);
+    assert_eq!(code(&o), 78, "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("gateway.conf:3: smtpd.max_recipients"),
+        "{text}"
+    );
+    assert!(
+        text.contains("outgoing") && text.contains("writable"),
+        "{text}"
+    );
+}
