@@ -4,6 +4,7 @@
 //! SYNOPSIS
 //!     mailwall [--spool DIR] [--config FILE] queue [--json]
 //!     mailwall [--spool DIR] [--config FILE] check
+//!     mailwall [--spool DIR] [--config FILE] metrics [--stdout]
 //!
 //! DESCRIPTION
 //!     `queue` lists what waits in incoming/ (not yet judged by scanmail) and outgoing/ (not yet
@@ -15,11 +16,16 @@
 //!     tree (every directory present, owned by the spool root's owner, not writable by group or
 //!     others), as `postfix check` does, and says what is wrong in one line each.
 //!
+//!     `metrics` writes the live metrics (every program's counters, kept in the spool, and the
+//!     queue gauges) into `[report] metrics_dir`/mailwall.prom for node_exporter's textfile
+//!     collector; run from cron every minute, it keeps smtpd's counters fresh too (smtpd runs
+//!     chrooted and cannot reach that directory). `--stdout` prints them instead.
+//!
 //! SECURITY
 //!     Runs as: whoever starts it; started as root it switches to the spool root's owner before
 //!     reading any spool file, so root never parses a file uucp could have written while root.
-//!     Install the root-owned copy in /usr/local/sbin and run that one. Reads only; writes
-//!     nothing. No network.
+//!     Install the root-owned copy in /usr/local/sbin and run that one. Reads the spool; writes
+//!     only the metrics file. No network.
 //!
 //! EXIT STATUS
 //!     0 done (check: no problem found); 64 usage; 71 cannot switch user; 74 I/O error;
@@ -60,6 +66,12 @@ enum Command {
     },
     /// Validate gateway.conf and the spool tree's owners and modes.
     Check,
+    /// Write the live metrics file into [report] metrics_dir (for node_exporter).
+    Metrics {
+        /// Print the metrics instead of writing the file.
+        #[arg(long)]
+        stdout: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +111,23 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 out.write_all(queue::render_text(&rows, now.timestamp()).as_bytes())?;
             }
             out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Metrics { stdout } => {
+            let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+            if stdout {
+                let s = spool::metrics::gather(&spool, std::time::SystemTime::now())?;
+                print!("{}", s.render());
+                return Ok(ExitCode::SUCCESS);
+            }
+            match spool::metrics::export(&spool, &cfg)? {
+                Some(p) => log::debug!("wrote {}", p.display()),
+                None => anyhow::bail!(spool::Error::Config {
+                    path: spool.config_path(),
+                    line: None,
+                    message: "report.metrics_dir is not set: nowhere to write the metrics".into(),
+                }),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {

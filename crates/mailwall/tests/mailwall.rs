@@ -104,3 +104,58 @@ fn check_names_each_problem_and_fails() {
         "{text}"
     );
 }
+
+#[test]
+fn metrics_file_counts_the_queues_and_passes_promtool() {
+    let ts = TestSpool::new("");
+    let dir = ts.scratch("textfile");
+    ts.write_conf(&format!(
+        "hostname = \"gw.example.com\"\n[report]\nmetrics_dir = \"{}\"\n",
+        dir.display()
+    ));
+    for _ in 0..3 {
+        ts.inject(
+            Queue::Outgoing,
+            "<a@example.org>",
+            &["<b@example.com>"],
+            b"x\n",
+        );
+    }
+    ts.inject(
+        Queue::Quarantine,
+        "<a@example.org>",
+        &["<b@example.com>"],
+        b"xyz\n",
+    );
+    let o = mailwall(&ts, &["metrics"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let path = dir.join("mailwall.prom");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("mailwall_queue_messages{queue=\"outgoing\"} 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mailwall_queue_messages{queue=\"incoming\"} 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mailwall_queue_messages{queue=\"quarantine\"} 1\n"),
+        "{text}"
+    );
+    let promtool = testkit::which("promtool").expect("promtool (Debian package prometheus)");
+    let o = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "promtool: {o:?}");
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "promtool: {o:?}"
+    );
+
+    // Without a directory there is nowhere to write: a configuration error.
+    ts.write_conf("hostname = \"gw.example.com\"\n");
+    assert_eq!(code(&mailwall(&ts, &["metrics"])), 78);
+}

@@ -162,6 +162,9 @@ pub struct ReportConfig {
     pub html_dir: String,
     /// Where `daysumm` writes Prometheus metrics each night ("" = not written).
     pub metrics_file: String,
+    /// node_exporter's textfile directory: the live metrics file `mailwall.prom`, rewritten
+    /// after each scan pass and delivery scan and by `mailwall metrics` ("" = not written).
+    pub metrics_dir: String,
 }
 
 fn system_hostname() -> String {
@@ -271,6 +274,7 @@ impl Default for ReportConfig {
             keep_days: 400,
             html_dir: String::new(),
             metrics_file: String::new(),
+            metrics_dir: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod exit;
 pub mod id;
 pub mod layout;
 pub mod logging;
+pub mod metrics;
 pub mod notice;
 pub mod privs;
 pub mod state;
