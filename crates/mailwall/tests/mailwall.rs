@@ -159,3 +159,31 @@ fn metrics_file_counts_the_queues_and_passes_promtool() {
     ts.write_conf("hostname = \"gw.example.com\"\n");
     assert_eq!(code(&mailwall(&ts, &["metrics"])), 78);
 }
+
+/// The shipped alert rules and dashboard use only metrics the gateway exports, and the rules
+/// load in Prometheus' own checker.
+#[test]
+fn shipped_rules_and_dashboard_name_real_metrics() {
+    let root = testkit::repo_root();
+    let rules = root.join("etc/prometheus/mailwall.rules.yml");
+    let o = Command::new(testkit::which("promtool").expect("promtool"))
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "promtool: {o:?}");
+    let dashboard = std::fs::read_to_string(root.join("etc/grafana/mailwall.json")).unwrap();
+    let _: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let text = std::fs::read_to_string(&rules).unwrap() + &dashboard;
+    let re_names: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("mailwall_") && *w != "mailwall_prom")
+        .collect();
+    assert!(re_names.len() > 10, "{re_names:?}");
+    for n in re_names {
+        assert!(
+            spool::metrics::FAMILIES.iter().any(|(f, _, _)| *f == n),
+            "{n} is used by etc/ but not exported"
+        );
+    }
+}
