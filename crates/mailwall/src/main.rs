@@ -5,6 +5,7 @@
 //!     mailwall [--spool DIR] [--config FILE] queue [--json]
 //!     mailwall [--spool DIR] [--config FILE] check
 //!     mailwall [--spool DIR] [--config FILE] metrics [--stdout]
+//!     mailwall --man [gateway.conf]
 //!
 //! DESCRIPTION
 //!     `queue` lists what waits in incoming/ (not yet judged by scanmail) and outgoing/ (not yet
@@ -20,6 +21,9 @@
 //!     queue gauges) into `[report] metrics_dir`/mailwall.prom for node_exporter's textfile
 //!     collector; run from cron every minute, it keeps smtpd's counters fresh too (smtpd runs
 //!     chrooted and cannot reach that directory). `--stdout` prints them instead.
+//!
+//!     `--man` prints this manual page (roff), `--man gateway.conf` the page gateway.conf(5);
+//!     every program of the gateway has `--man`, and install.sh installs the pages from it.
 //!
 //! SECURITY
 //!     Runs as: whoever starts it; started as root it switches to the spool root's owner before
@@ -37,7 +41,7 @@
 
 use clap::{Parser, Subcommand};
 use mailwall::queue;
-use spool::logging::{self, Target};
+use spool::logging::Target;
 use spool::{Config, Spool};
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,25 +79,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                spool::exit::USAGE
-            } else {
-                spool::exit::OK
-            });
-        }
+    let me = spool::cli::Program {
+        name: "mailwall",
+        source: include_str!("main.rs"),
+        section: "8",
     };
-    logging::init("mailwall", Target::Stderr, false);
-    match run(args) {
-        Ok(code) => code,
-        Err(e) => {
-            log::error!("{e:#}");
-            ExitCode::from(spool::exit::code_of(e.as_ref()))
-        }
-    }
+    spool::cli::main(me, |_: &Args| (Target::Stderr, false), run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {

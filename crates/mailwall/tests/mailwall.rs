@@ -187,3 +187,49 @@ fn shipped_rules_and_dashboard_name_real_metrics() {
         );
     }
 }
+
+/// The manual pages come from the programs themselves and render without warnings.
+#[test]
+fn man_pages_render() {
+    for (args, must) in [
+        (
+            &["--man"][..],
+            &[
+                "MAILWALL",
+                "OPTIONS",
+                "\\-\\-spool",
+                "EXIT STATUS",
+                "SECURITY",
+            ][..],
+        ),
+        (
+            &["--man", "gateway.conf"][..],
+            &["GATEWAY.CONF", "max_object_bytes", "[forward]"][..],
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mailwall"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{o:?}");
+        let page = String::from_utf8(o.stdout).unwrap();
+        for m in must {
+            assert!(page.contains(m), "{m} missing from {args:?}:\n{page}");
+        }
+        let mut nroff = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        nroff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let o = nroff.wait_with_output().unwrap();
+        assert!(o.status.success() && o.stderr.is_empty(), "nroff: {o:?}");
+    }
+}

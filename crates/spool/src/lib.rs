@@ -13,6 +13,7 @@
 //! message leaves a queue only by one rename (or, in `outgoing/`, by deletion after delivery).
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daylog;
