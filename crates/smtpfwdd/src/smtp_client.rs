@@ -30,8 +30,10 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// 2xx. Only this is acceptance: a 3xx where RFC 5321 expects 250 (RCPT) is a server out of
+    /// step, and counting it as accepted would mark a recipient `SENT` that nobody took.
     pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
+        (200..300).contains(&self.code)
     }
     /// 4xx: try again later.
     pub fn is_transient(&self) -> bool {

@@ -134,3 +134,71 @@ pub fn sh(dir: &Path, script: &str) {
         .unwrap();
     assert!(st.success(), "{script}");
 }
+
+/// A scripted SMTP server on loopback for the error paths a real server will not produce (a 3xx
+/// reply to RCPT, a reply text full of control characters). `rcpt` answers each `RCPT TO:` with
+/// the reply line it returns; everything else gets the usual positive reply. Every byte the client
+/// sent is kept in `wire`. The thread serves connections until the test process ends.
+pub struct StubRelay {
+    pub port: u16,
+    pub wire: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl StubRelay {
+    pub fn start(ehlo: &'static str, rcpt: fn(&str) -> String) -> StubRelay {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let wire = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let w = wire.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { return };
+                let mut out = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let _ = out.write_all(b"220 stub ESMTP\r\n");
+                let mut in_data = false;
+                loop {
+                    let mut line = Vec::new();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    w.lock().unwrap().extend_from_slice(&line);
+                    if in_data {
+                        if line == b".\r\n" {
+                            in_data = false;
+                            let _ = out.write_all(b"250 2.0.0 queued\r\n");
+                        }
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                    let up = text.to_ascii_uppercase();
+                    let reply = if up.starts_with("EHLO") {
+                        format!("250-stub\r\n{ehlo}250 HELP")
+                    } else if up.starts_with("RCPT") {
+                        rcpt(&text)
+                    } else if up == "DATA" {
+                        in_data = true;
+                        "354 go ahead".into()
+                    } else if up == "QUIT" {
+                        let _ = out.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        "250 OK".into()
+                    };
+                    let _ = out.write_all(format!("{reply}\r\n").as_bytes());
+                }
+            }
+        });
+        StubRelay { port, wire }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn wire(&self) -> String {
+        String::from_utf8_lossy(&self.wire.lock().unwrap()).into_owned()
+    }
+}
