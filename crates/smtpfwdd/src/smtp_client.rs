@@ -732,6 +732,12 @@ pub const MAX_LINE: usize = 998;
 
 /// LF → CRLF and dot-stuffing (RFC 5321 §4.5.2) on a byte stream, plus the final `.` line.
 ///
+/// Nothing but CRLF ends a line on the wire: a bare LF, a bare CR and a CRLF kept in the spool
+/// each become one CRLF. A bare CR or LF passed on is what SMTP smuggling needs (a server that
+/// takes `LF.LF` or `CR.CR` for the end of data would read what follows as new commands), so the
+/// stream is normalised as Postfix's `smtpd_forbid_bare_newline = normalize` does, and the dot at
+/// the start of every such line is stuffed.
+///
 /// Lines up to [`MAX_LINE`] bytes go out unchanged. A longer line (smtpd keeps what the sender
 /// sent) would be refused by a conforming server, bouncing the whole message; it is broken by
 /// inserting CRLF and a space, which keeps a folded header a header and damages MIME bodies least
@@ -741,6 +747,9 @@ pub struct DataEncoder {
     at_line_start: bool,
     empty: bool,
     col: usize,
+    /// The last byte was a CR whose line end is already written: an LF right after it belongs
+    /// to the same line end (it may come in the next chunk).
+    after_cr: bool,
 }
 
 impl Default for DataEncoder {
@@ -755,13 +764,18 @@ impl DataEncoder {
             at_line_start: true,
             empty: true,
             col: 0,
+            after_cr: false,
         }
     }
 
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
         for &b in input {
             self.empty = false;
-            if b == b'\n' {
+            let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+            if b == b'\n' && after_cr {
+                continue;
+            }
+            if b == b'\n' || b == b'\r' {
                 out.extend_from_slice(b"\r\n");
                 self.at_line_start = true;
                 self.col = 0;
@@ -918,7 +932,11 @@ mod tests {
         assert_eq!(enc(&[b"a\n", b".", b"b\n"]), b"a\r\n..b\r\n.\r\n");
         assert_eq!(enc(&[b".start"]), b"..start\r\n.\r\n");
         assert_eq!(enc(&[]), b".\r\n");
-        assert_eq!(enc(&[b"x\rno\n"]), b"x\rno\r\n.\r\n");
+        // A bare CR is a line end; a CRLF stays one line end, even split across chunks.
+        assert_eq!(enc(&[b"x\rno\n"]), b"x\r\nno\r\n.\r\n");
+        assert_eq!(enc(&[b"a\r", b"\n.b\r"]), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(enc(&[b"a\r\r\n\n"]), b"a\r\n\r\n\r\n.\r\n");
+        assert_eq!(enc(&[b"\r.\r"]), b"\r\n..\r\n.\r\n");
     }
 
     #[test]

@@ -33,3 +33,37 @@ fn a_3xx_reply_to_rcpt_is_not_acceptance() {
     let sent = sent_lines(&ts);
     assert!(!sent.contains("<three@example.com>\tdelivered"), "{sent}");
 }
+
+/// True when every CR on the wire is followed by LF and every LF preceded by CR.
+fn only_crlf(b: &[u8]) -> bool {
+    b.iter().enumerate().all(|(i, &c)| match c {
+        b'\r' => b.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && b[i - 1] == b'\r',
+        _ => true,
+    })
+}
+
+#[test]
+fn no_bare_cr_or_lf_reaches_the_wire() {
+    let ts = TestSpool::new("");
+    let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
+    ts.write_conf(&conf(&r.addr(), ""));
+    // Bare CRs, a CRLF kept in the spool, a dot line ending in CRLF, a CR before a dot.
+    let body = b"Subject: cr\n\na\rb\r\nc\n.\r\n..\rx\r";
+    ts.inject(Queue::Outgoing, SENDER, &["<rcpt@example.com>"], body);
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 0, "{log}");
+    let m = r.messages();
+    assert_eq!(m.len(), 1);
+    let data = &m[0].data;
+    assert!(
+        only_crlf(data),
+        "bare CR or LF on the wire: {:?}",
+        String::from_utf8_lossy(data)
+    );
+    // Every CR became a line end, and dot-stuffing held for the lines a CR started.
+    assert_eq!(
+        String::from_utf8_lossy(data),
+        "Subject: cr\r\n\r\na\r\nb\r\nc\r\n.\r\n..\r\nx\r\n"
+    );
+}
