@@ -462,11 +462,16 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// `dump`: a directory for `-d` (one file per message), or None (count only, the ceiling).
     pub fn start(dump: Option<&Path>, backlog: u32) -> SmtpSink {
+        SmtpSink::start_with(dump, backlog, &[])
+    }
+
+    /// With extra smtp-sink options (e.g. `-8`: no 8BITMIME in the EHLO reply).
+    pub fn start_with(dump: Option<&Path>, backlog: u32, extra: &[&str]) -> SmtpSink {
         let prog = which("smtp-sink")
             .expect("smtp-sink missing: apt-get install postfix (tests/run does)");
         let port = free_port();
         let mut cmd = Command::new(prog);
-        cmd.arg("-c");
+        cmd.arg("-c").args(extra);
         if nix::unistd::geteuid().is_root() {
             // smtp-sink refuses to run as root; with a dump directory, that user must write there.
             cmd.arg("-u").arg("nobody");

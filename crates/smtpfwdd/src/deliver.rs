@@ -394,6 +394,17 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
     let queued = prior.as_ref().map(|s| s.queued).unwrap_or(mtime);
     let attempts = prior.as_ref().map(|s| s.attempts).unwrap_or(0) + 1;
     let body_size = size.saturating_sub(body_off);
+    let eight_bit = if ctx.opts.sendmail.is_some() {
+        false
+    } else {
+        match has_8bit(&mut reader, body_off) {
+            Ok(b) => b,
+            Err(e) => {
+                log::error!("{id}: cannot read the body: {e}");
+                return Outcome::Failed;
+            }
+        }
+    };
     let pending: Vec<usize> = (0..env.recipients.len())
         .filter(|&i| !env.recipients[i].sent)
         .collect();
@@ -454,6 +465,7 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
                 &mut reader,
                 body_off,
                 body_size,
+                eight_bit,
             ),
             (None, None) => unreachable!("SMTP groups carry a route"),
         };
@@ -649,6 +661,7 @@ fn smtp_group(
     body: &mut Spooled<'_>,
     body_off: u64,
     size: u64,
+    eight_bit: bool,
 ) -> (Vec<RcptResult>, String) {
     let all = |r: RcptResult| vec![r; rcpts.len()];
     // A kept connection to the same place: use it; if it died while idle (the server closed it),
@@ -656,7 +669,7 @@ fn smtp_group(
     if let Some((k, mut c)) = w.conn.take() {
         if k == key {
             let peer = c.peer.clone();
-            match c.send(from, rcpts, body, size) {
+            match c.send(from, rcpts, body, size, eight_bit) {
                 Ok(tx) => {
                     w.conn = Some((k, c));
                     return (results_of(&tx, rcpts, &peer), peer);
@@ -706,7 +719,7 @@ fn smtp_group(
             if c.tls { ", TLS" } else { "" }
         );
         c.peer = peer.clone();
-        return match c.send(from, rcpts, body, size) {
+        return match c.send(from, rcpts, body, size, eight_bit) {
             Ok(tx) => {
                 w.conn = Some((key.to_string(), c));
                 (results_of(&tx, rcpts, &peer), peer)
@@ -722,14 +735,40 @@ fn smtp_group(
 }
 
 fn error_result(e: &SmtpError, peer: &str) -> RcptResult {
-    match e.reply() {
-        Some(r) if e.is_permanent() => RcptResult::Permanent(Failure {
-            rcpt: String::new(),
-            status: r.enhanced().unwrap_or_else(|| "5.0.0".into()),
-            diagnostic: format!("smtp; {r}"),
-            remote_mta: Some(peer.split('[').next().unwrap_or(peer).to_string()),
-        }),
-        _ => RcptResult::Transient(e.to_string()),
+    if !e.is_permanent() {
+        return RcptResult::Transient(e.to_string());
+    }
+    let diagnostic = match e.reply() {
+        Some(r) => format!("smtp; {r}"),
+        None => format!("x-gateway; {e}"),
+    };
+    RcptResult::Permanent(Failure {
+        rcpt: String::new(),
+        status: e.status().unwrap_or_else(|| "5.0.0".into()),
+        diagnostic,
+        remote_mta: Some(peer.split('[').next().unwrap_or(peer).to_string()),
+    })
+}
+
+/// True when the body (from `body_off`) holds a byte above 127.
+fn has_8bit(reader: &mut Spooled<'_>, body_off: u64) -> std::io::Result<bool> {
+    if let Spooled::Mem(c) = reader {
+        let b = c.get_ref();
+        return Ok(b[(body_off as usize).min(b.len())..]
+            .iter()
+            .any(|&x| x >= 0x80));
+    }
+    reader.seek(SeekFrom::Start(body_off))?;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        if buf.iter().any(|&x| x >= 0x80) {
+            return Ok(true);
+        }
+        let n = buf.len();
+        reader.consume(n);
     }
 }
 

@@ -89,6 +89,12 @@ pub enum SmtpError {
     Protocol { stage: &'static str, what: String },
     #[error("TLS: {0}")]
     Tls(String),
+    /// The message holds 8-bit bytes and the server does not offer 8BITMIME (RFC 6152 §3: the
+    /// client must convert or bounce; we bounce, see [`Client::send`]).
+    #[error(
+        "{peer} does not offer 8BITMIME and the message holds 8-bit bytes (not converted to 7 bit)"
+    )]
+    Needs8BitMime { peer: String },
 }
 
 impl SmtpError {
@@ -96,7 +102,20 @@ impl SmtpError {
     /// else (4xx, network trouble, TLS trouble, a server that talks nonsense) is worth a retry:
     /// keeping mail a little longer never loses it.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, SmtpError::Reply { reply, .. } if reply.is_permanent())
+        match self {
+            SmtpError::Reply { reply, .. } => reply.is_permanent(),
+            SmtpError::Needs8BitMime { .. } => true,
+            _ => false,
+        }
+    }
+    /// The RFC 3463 status for a DSN when the error is permanent.
+    pub fn status(&self) -> Option<String> {
+        match self {
+            SmtpError::Reply { reply, .. } => reply.enhanced(),
+            // "Conversion required but not supported".
+            SmtpError::Needs8BitMime { .. } => Some("5.6.3".into()),
+            _ => None,
+        }
     }
     pub fn is_transient(&self) -> bool {
         !self.is_permanent()
@@ -573,13 +592,25 @@ impl Client {
     /// out — then nothing was delivered by this transaction unless the error came after the body
     /// (the reply to the final dot was lost: the message may arrive twice, which RFC 5321 accepts
     /// rather than losing it).
+    ///
+    /// `eight_bit`: the body holds bytes above 127. `BODY=8BITMIME` is declared whenever the
+    /// server offers it; a server without 8BITMIME gets no 8-bit message at all
+    /// ([`SmtpError::Needs8BitMime`], permanent, before MAIL): the gateway does not convert to
+    /// quoted-printable, because rewriting the MIME structure of mail it has scanned would deliver
+    /// bytes nobody scanned, breaks DKIM signatures, and cannot be done for 8-bit headers at all.
     pub fn send(
         &mut self,
         from: &str,
         rcpts: &[String],
         body: &mut dyn Read,
         size: u64,
+        eight_bit: bool,
     ) -> Result<Transaction> {
+        if eight_bit && !self.ext.eightbitmime {
+            return Err(SmtpError::Needs8BitMime {
+                peer: self.peer.clone(),
+            });
+        }
         // The read timeout may still be the final dot's: every command here waits `command`.
         self.set_timeout(self.timeouts.command)
             .map_err(|e| SmtpError::io("MAIL", e))?;

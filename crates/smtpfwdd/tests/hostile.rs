@@ -67,3 +67,59 @@ fn no_bare_cr_or_lf_reaches_the_wire() {
         "Subject: cr\r\n\r\na\r\nb\r\nc\r\n.\r\n..\r\nx\r\n"
     );
 }
+
+fn files_under(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn eight_bit_body_to_a_relay_without_8bitmime_is_bounced_seven_bit_goes() {
+    let ts = TestSpool::new("");
+    let dump = ts.scratch("sink");
+    std::fs::set_permissions(&dump, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let sink = testkit::SmtpSink::start_with(Some(&dump), 10, &["-8"]);
+    ts.write_conf(&conf(&format!("127.0.0.1:{}", sink.port), ""));
+    let eight = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: eight\n\nGr\xc3\xbc\xc3\x9fe\n",
+    );
+    let seven = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<b@example.com>"],
+        b"Subject: seven\n\nplain\n",
+    );
+    let (code, log) = once(&ts, &["-M", "1"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!exists(&ts, Queue::Outgoing, &eight));
+    assert!(!exists(&ts, Queue::Outgoing, &seven));
+    let files = files_under(&dump);
+    assert_eq!(
+        files.len(),
+        1,
+        "only the 7-bit message reaches the relay: {files:?}"
+    );
+    let got = std::fs::read(&files[0]).unwrap();
+    assert!(got.windows(5).any(|w| w == b"plain"));
+    // The 8-bit one came back to its sender as a DSN saying why.
+    let dsn = outgoing(&ts);
+    assert_eq!(dsn.len(), 1, "{log}");
+    let text = read(&ts, Queue::Outgoing, &dsn[0]);
+    assert!(
+        text.contains("Final-Recipient: rfc822; a@example.com"),
+        "{text}"
+    );
+    assert!(text.contains("Status: 5.6.3"), "{text}");
+    assert!(text.contains("8BITMIME"), "{text}");
+}
