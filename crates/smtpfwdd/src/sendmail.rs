@@ -1,6 +1,8 @@
 //! Delivery through a sendmail-compatible program (`-s PROG`), the Obtuse smtpfwdd way:
-//! `PROG -oi -f <from> <rcpt>...` with the message (everything after `BODY`, LF line ends) on
-//! standard input, at most [`MAX_RCPTS`] recipients per run.
+//! `PROG -oi -f <from> -- <rcpt>...` with the message (everything after `BODY`, LF line ends) on
+//! standard input, at most [`MAX_RCPTS`] recipients per run. The `--` ends the options: a
+//! recipient such as `-bs@example.com` or `-C/tmp/x@y` is an address, never an option of the
+//! program (the sender is `-f`'s own argument, which getopt never reads as an option).
 //!
 //! The program's exit status (sysexits) decides: 0 delivered; 75, 69, 71, 72, 74 retry later;
 //! 67 unknown user (bounce); 78 (the program's own configuration is broken) retry later, because a
@@ -52,7 +54,8 @@ pub fn run(prog: &Path, from: &str, rcpts: &[String], body: &mut dyn Read) -> Ru
     let mut cmd = Command::new(prog);
     cmd.arg("-oi")
         .arg("-f")
-        .arg(spool::envelope::strip_brackets(from));
+        .arg(spool::envelope::strip_brackets(from))
+        .arg("--");
     for r in rcpts {
         cmd.arg(spool::envelope::strip_brackets(r));
     }

@@ -67,7 +67,7 @@ fn every_exit_code() {
         let log = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             std::fs::read_to_string(dir.join("args.0")).unwrap().trim(),
-            "-oi -f sender@example.org rcpt@example.com",
+            "-oi -f sender@example.org -- rcpt@example.com",
             "exit {code}"
         );
         assert_eq!(
@@ -123,8 +123,42 @@ fn at_most_98_recipients_per_run() {
     assert!(!exists(&ts, Queue::Outgoing, &id));
     let a0 = std::fs::read_to_string(dir.join("args.0")).unwrap();
     let a1 = std::fs::read_to_string(dir.join("args.1")).unwrap();
-    assert_eq!(a0.split_whitespace().count(), 3 + 98);
-    assert_eq!(a1.split_whitespace().count(), 3 + 2);
+    assert_eq!(a0.split_whitespace().count(), 4 + 98);
+    assert_eq!(a1.split_whitespace().count(), 4 + 2);
     assert!(a1.contains("r99@example.com"));
     assert!(!dir.join("args.2").exists());
+}
+
+#[test]
+fn addresses_that_look_like_options_stay_addresses() {
+    // A sendmail that parses its options as sendmail does (getopts): a recipient taken for an
+    // option (`-bs`: SMTP on stdin, `-C file`, ...) changes what the program does.
+    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let dir = ts.scratch("sm");
+    let p = dir.join("sendmail");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nwhile getopts o:f:b:C: opt; do echo \"option $opt $OPTARG\" >> {d}/parsed; done\n\
+             shift $((OPTIND - 1))\nfor a in \"$@\"; do echo \"rcpt $a\" >> {d}/parsed; done\ncat >/dev/null\nexit 0\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    ts.chown_all();
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<-bs@example.com>", "<ok@example.com>"],
+        b"Subject: options\n\nx\n",
+    );
+    let (code, log) = once(&ts, &["-s", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!exists(&ts, Queue::Outgoing, &id));
+    let parsed = std::fs::read_to_string(dir.join("parsed")).unwrap();
+    assert_eq!(
+        parsed,
+        "option o i\noption f sender@example.org\nrcpt -bs@example.com\nrcpt ok@example.com\n"
+    );
 }

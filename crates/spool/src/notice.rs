@@ -151,7 +151,7 @@ impl Notice {
 }
 
 /// Submit a ready message (headers + body, LF line ends) from `envelope_from` (with brackets) to
-/// bare addresses `to`.
+/// bare addresses `to`: into outgoing/, or `sendmail -oi -f FROM -- RCPT...`.
 pub fn submit_raw(
     spool: &Spool,
     cfg: &Config,
@@ -170,7 +170,8 @@ pub fn submit_raw(
     }
     let from = crate::envelope::strip_brackets(&env.from).to_string();
     let mut cmd = Command::new(&cfg.sendmail);
-    cmd.arg("-oi").arg("-f").arg(&from);
+    // `--`: a recipient starting with `-` is an address, never an option of the program.
+    cmd.arg("-oi").arg("-f").arg(&from).arg("--");
     for r in &env.recipients {
         cmd.arg(crate::envelope::strip_brackets(&r.addr));
     }
@@ -217,6 +218,35 @@ mod tests {
                 .lines()
                 .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn sendmail_gets_addresses_after_double_dash() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path().join("spool"));
+        s.create().unwrap();
+        let prog = t.path().join("sendmail");
+        let args = t.path().join("args");
+        std::fs::write(
+            &prog,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\" >> {}; done\ncat >/dev/null\n",
+                args.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let cfg = Config {
+            sendmail: prog.display().to_string(),
+            ..Config::default()
+        };
+        let id = submit_raw(&s, &cfg, "<>", &["-bs@example.com".into()], b"x\n").unwrap();
+        assert!(id.is_none());
+        assert_eq!(
+            std::fs::read_to_string(&args).unwrap(),
+            "-oi\n-f\n\n--\n-bs@example.com\n"
         );
     }
 
