@@ -99,7 +99,10 @@ impl Context {
         let relay = opts
             .relay
             .clone()
-            .unwrap_or_else(|| cfg.forward.relay.clone());
+            .unwrap_or_else(|| cfg.forward.relay.clone())
+            .trim()
+            .to_string();
+        check_route_config(&cfg, &relay, opts.sendmail.is_some())?;
         Ok(Context {
             spool,
             cfg,
@@ -118,12 +121,50 @@ impl Context {
     }
 
     /// Where the mail goes: `-s PROG`, the relay, or "MX".
+    ///
+    /// (The relay is never empty here unless MX delivery was asked for: see
+    /// [`check_route_config`].)
     pub fn describe(&self) -> String {
         match (&self.opts.sendmail, self.relay.as_str()) {
             (Some(p), _) => format!("program {}", p.display()),
             (None, "") => "MX delivery".into(),
             (None, r) => format!("relay {r}"),
         }
+    }
+}
+
+/// The relay has no default: a default pointing at this host (Obtuse's localhost:25) hands every
+/// mail back to smtpd, for ever, and so does an empty relay read as "MX" on a gateway that is its
+/// domain's MX. So smtpfwdd stops (exit 78) until `relay` names the internal server or
+/// `deliver_to_mx = true` asks for MX delivery. `-s PROG` needs neither.
+pub fn check_route_config(cfg: &Config, relay: &str, sendmail: bool) -> Result<(), String> {
+    let helo = cfg.helo_name();
+    if helo.is_empty() || !helo.bytes().all(|b| b.is_ascii_graphic()) {
+        // It goes on the wire in EHLO: no space, CR, LF or other control byte may be in it.
+        return Err(format!(
+            "[forward] helo (or hostname) {helo:?} must be a host name without spaces or control characters"
+        ));
+    }
+    if relay
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(format!("[forward] relay {relay:?} must be \"host[:port]\""));
+    }
+    if sendmail {
+        return Ok(());
+    }
+    match (relay.is_empty(), cfg.forward.deliver_to_mx) {
+        (true, false) => Err(
+            "no relay is set: set [forward] relay = \"HOST:PORT\" in gateway.conf to the internal \
+             mail server (install.sh --relay, or smtpfwdd --relay), or [forward] deliver_to_mx = \
+             true to deliver to each domain's MX hosts; nothing is delivered until then"
+                .into(),
+        ),
+        (false, true) => Err(format!(
+            "[forward] relay = {relay:?} and deliver_to_mx = true exclude each other: set one"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -201,16 +242,74 @@ fn route_of(ctx: &Context, rcpt: &str) -> Route {
 }
 
 fn hosts_of(ctx: &Context, route: &Route) -> Result<Vec<Host>, RouteError> {
-    match route {
-        Route::Fixed(h, p) => mx::system_host(h, *p).map(|h| vec![h]),
-        Route::Mx(d) if d.is_empty() => Err(RouteError::Permanent(
-            "recipient has no domain and no relay is set".into(),
-        )),
+    let hosts = match route {
+        Route::Fixed(h, p) => mx::system_host(h, *p).map(|h| vec![h])?,
+        Route::Mx(d) if d.is_empty() => {
+            return Err(RouteError::Permanent(
+                "recipient has no domain and no relay is set".into(),
+            ))
+        }
         Route::Mx(d) => ctx
             .resolver()
             .map_err(RouteError::Transient)?
-            .mx_hosts(d, ctx.opts.mx_port),
+            .mx_hosts(d, ctx.opts.mx_port)?,
+    };
+    screen_hosts(ctx, route, hosts)
+}
+
+/// Drop the addresses mail must not go to: this gateway's own smtpd (any route: a mail loop),
+/// and for MX routes the non-global addresses unless `allow_private_mx` (an MX record is the
+/// domain owner's word, and would otherwise reach loopback services and the internal network).
+/// When nothing is left: a loop keeps the mail (the admin must fix the relay; an error line
+/// each try), an MX naming only inside addresses bounces it.
+fn screen_hosts(ctx: &Context, route: &Route, hosts: Vec<Host>) -> Result<Vec<Host>, RouteError> {
+    let ports = &ctx.cfg.forward.smtpd_ports;
+    let own = if ports.is_empty() {
+        Vec::new()
+    } else {
+        mx::local_addresses()
+    };
+    let check_global = matches!(route, Route::Mx(_)) && !ctx.cfg.forward.allow_private_mx;
+    let mut looped = Vec::new();
+    let mut inside = Vec::new();
+    let mut kept = Vec::new();
+    for mut h in hosts {
+        h.addrs.retain(|a| {
+            if mx::is_own_smtpd(a, ports, &own) {
+                looped.push(format!("{}[{a}]", h.name));
+                false
+            } else if check_global && !mx::is_global(a.ip()) {
+                inside.push(format!("{}[{}]", h.name, a.ip()));
+                false
+            } else {
+                true
+            }
+        });
+        if !h.addrs.is_empty() {
+            kept.push(h);
+        }
     }
+    if !kept.is_empty() {
+        return Ok(kept);
+    }
+    if !looped.is_empty() {
+        let m = format!(
+            "mail loop: {} is this gateway's own smtpd ({}); set [forward] relay to the internal \
+             mail server",
+            route.key(),
+            looped.join(", ")
+        );
+        log::error!("{m}");
+        return Err(RouteError::Transient(m));
+    }
+    if !inside.is_empty() {
+        return Err(RouteError::Unroutable(format!(
+            "{} has only non-global addresses ({}); refused ([forward] allow_private_mx)",
+            route.key(),
+            inside.join(", ")
+        )));
+    }
+    Ok(kept)
 }
 
 fn now_secs() -> i64 {
@@ -694,6 +793,17 @@ fn smtp_group(
                 all(RcptResult::Permanent(Failure {
                     rcpt: String::new(),
                     status: "5.1.2".into(),
+                    diagnostic: format!("x-gateway; {m}"),
+                    remote_mta: None,
+                })),
+                key.to_string(),
+            )
+        }
+        Err(RouteError::Unroutable(m)) => {
+            return (
+                all(RcptResult::Permanent(Failure {
+                    rcpt: String::new(),
+                    status: "5.4.4".into(),
                     diagnostic: format!("x-gateway; {m}"),
                     remote_mta: None,
                 })),

@@ -34,6 +34,10 @@ pub enum RouteError {
     /// DNS or configuration trouble that may pass: retry.
     #[error("{0}")]
     Transient(String),
+    /// Every address found is one mail must not go to (a non-global address of an MX host):
+    /// bounce (5.4.4).
+    #[error("{0}")]
+    Unroutable(String),
 }
 
 /// The parsed transport map.
@@ -229,6 +233,100 @@ pub fn domain_of(addr: &str) -> String {
         .unwrap_or_default()
 }
 
+/// True for an address on the public internet. Loopback, unspecified, private (RFC 1918),
+/// shared (CGNAT, RFC 6598), link-local, documentation, benchmarking, multicast, broadcast and
+/// reserved IPv4 ranges; IPv6 loopback, unspecified, link-local, site-local, unique local (ULA),
+/// documentation, multicast; and IPv6 forms that embed an IPv4 address (mapped, compatible,
+/// NAT64, 6to4) are judged by that address. (std's `is_global` is not stable.)
+pub fn is_global(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(a == 0
+                || a == 10
+                || a == 127
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 169 && b == 254)
+                || (a == 172 && (16..32).contains(&b))
+                || (a == 192 && b == 0 && (c == 0 || c == 2))
+                || (a == 192 && b == 88 && c == 99)
+                || (a == 192 && b == 168)
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 198 && b == 51 && c == 100)
+                || (a == 203 && b == 0 && c == 113)
+                || a >= 224)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_global(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            if s[..6] == [0, 0, 0, 0, 0, 0] {
+                // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d: none is a real host.
+                return false;
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                );
+                return is_global(IpAddr::V4(v4));
+            }
+            if s[0] == 0x2002 {
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                );
+                return is_global(IpAddr::V4(v4));
+            }
+            !((s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] & 0xff00) == 0xff00
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x3fff && s[1] < 0x1000)
+                || s[0] == 0x0100 && s[1..4] == [0, 0, 0])
+        }
+    }
+}
+
+/// This host's own addresses (every interface's), for [`is_own_smtpd`]. Read at each new
+/// connection: interfaces and their addresses change (DHCP) while the daemon runs.
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
+        for i in ifs {
+            let Some(a) = i.address else { continue };
+            if let Some(v4) = a.as_sockaddr_in() {
+                out.push(IpAddr::V4(v4.ip()));
+            } else if let Some(v6) = a.as_sockaddr_in6() {
+                out.push(IpAddr::V6(v6.ip()));
+            }
+        }
+    }
+    out
+}
+
+/// True when `addr` is where this gateway's smtpd listens: a port of `smtpd_ports` at a loopback,
+/// unspecified or own (`local`) address. Mail sent there comes straight back into incoming/.
+pub fn is_own_smtpd(addr: &SocketAddr, smtpd_ports: &[u16], local: &[IpAddr]) -> bool {
+    if !smtpd_ports.contains(&addr.port()) {
+        return false;
+    }
+    let ip = match addr.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        ip => ip,
+    };
+    ip.is_loopback() || ip.is_unspecified() || local.contains(&ip)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +361,62 @@ mod tests {
     fn domains() {
         assert_eq!(domain_of("<a@Example.COM>"), "example.com");
         assert_eq!(domain_of("<postmaster>"), "");
+    }
+
+    #[test]
+    fn global_and_inside_addresses() {
+        for a in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "::127.0.0.1",
+        ] {
+            assert!(!is_global(a.parse().unwrap()), "{a} is not global");
+        }
+        for a in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "192.0.3.1",
+            "2a00:1450::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert!(is_global(a.parse().unwrap()), "{a} is global");
+        }
+    }
+
+    #[test]
+    fn own_smtpd() {
+        let local: Vec<IpAddr> = vec!["192.0.2.10".parse().unwrap()];
+        let own = |a: &str| is_own_smtpd(&a.parse().unwrap(), &[25], &local);
+        assert!(own("127.0.0.1:25") && own("127.1.2.3:25") && own("[::1]:25"));
+        assert!(own("0.0.0.0:25") && own("192.0.2.10:25") && own("[::ffff:192.0.2.10]:25"));
+        assert!(!own("127.0.0.1:2525") && !own("192.0.2.11:25"));
+        assert!(!is_own_smtpd(&"127.0.0.1:25".parse().unwrap(), &[], &local));
+        // The loopback interface is among this host's addresses.
+        assert!(local_addresses().iter().any(|a| a.is_loopback()));
     }
 }

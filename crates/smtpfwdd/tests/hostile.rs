@@ -123,3 +123,69 @@ fn eight_bit_body_to_a_relay_without_8bitmime_is_bounced_seven_bit_goes() {
     assert!(text.contains("Status: 5.6.3"), "{text}");
     assert!(text.contains("8BITMIME"), "{text}");
 }
+
+#[test]
+fn no_relay_set_stops_with_78_and_says_what_to_set() {
+    // No relay in gateway.conf (the old default was localhost:25: straight back into smtpd).
+    let ts = TestSpool::new(
+        "hostname = \"gw.test\"\nadmin = \"admin@example.com\"\ndomains = [\"example.com\"]\n",
+    );
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: x\n\nx\n",
+    );
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 78, "{log}");
+    assert!(log.contains("[forward] relay"), "{log}");
+    assert!(log.contains("deliver_to_mx"), "{log}");
+    assert!(exists(&ts, Queue::Outgoing, &id));
+    // The daemon does not start either (before it would detach).
+    let out = command(&ts, &["--foreground"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    // Both set is ambiguous, also refused.
+    ts.write_conf(&conf("127.0.0.1:2525", "deliver_to_mx = true"));
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 78, "{log}");
+    assert!(exists(&ts, Queue::Outgoing, &id));
+}
+
+#[test]
+fn a_relay_that_is_the_gateways_own_smtpd_is_refused_and_the_mail_kept() {
+    let ts = TestSpool::new("");
+    let port = testkit::free_port();
+    let log = std::fs::File::create(ts.scratch("run").join("smtpd.log")).unwrap();
+    let _smtpd = testkit::Proc::spawn(
+        "smtpd",
+        std::process::Command::new(testkit::bin("smtpd"))
+            .args(["-D", "-H", "-l", "127.0.0.1", "-p", &port.to_string()])
+            .arg("--spool")
+            .arg(ts.root())
+            .env("GATEWAY_LOG", "stderr")
+            .stdout(std::process::Stdio::null())
+            .stderr(log),
+    );
+    let up = testkit::wait_for(std::time::Duration::from_secs(15), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    assert!(up.is_some(), "smtpd did not listen on {port}");
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: loop\n\nx\n",
+    );
+    for relay in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        ts.write_conf(&conf(&relay, &format!("smtpd_ports = [{port}]")));
+        let (code, log) = once(&ts, &[]);
+        assert_eq!(code, 75, "{log}");
+        assert!(log.contains("mail loop"), "{log}");
+        assert!(exists(&ts, Queue::Outgoing, &id), "the mail is kept");
+        assert!(
+            ts.ids(Queue::Incoming).is_empty(),
+            "nothing handed back to smtpd"
+        );
+        std::fs::remove_file(state_file(&ts, &id)).unwrap();
+    }
+}

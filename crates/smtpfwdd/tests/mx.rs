@@ -1,4 +1,4 @@
-//! Direct MX delivery (`relay = ""`) through a DNS server on loopback, written here with
+//! Direct MX delivery (`deliver_to_mx = true`) through a DNS server on loopback, written here with
 //! hickory-proto, and the per-domain transport map.
 //!
 //! MX hosts are always reached on port 25 in production; the test points `--mx-port` at the
@@ -90,7 +90,11 @@ fn mx_delivery_through_a_local_dns_server() {
     let ts = TestSpool::new("");
     let r = Relay::start(&ts.scratch("relay"), &[]);
     let dns = dns_server();
-    ts.write_conf(&conf("", &format!("resolver = \"{dns}\"")));
+    // The test's MX hosts are on loopback: allowed here, refused by default (see below).
+    ts.write_conf(&conf(
+        "",
+        &format!("resolver = \"{dns}\"\ndeliver_to_mx = true\nallow_private_mx = true"),
+    ));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -155,4 +159,39 @@ fn transport_map_overrides_relay_and_mx() {
         f.contains("SENT <a@example.com>\nRCPT <b@elsewhere.example>\n"),
         "{f}"
     );
+}
+
+#[test]
+fn mx_records_naming_inside_addresses_are_refused_by_default() {
+    let ts = TestSpool::new("");
+    let r = Relay::start(&ts.scratch("relay"), &[]);
+    let dns = dns_server();
+    ts.write_conf(&conf(
+        "",
+        &format!("resolver = \"{dns}\"\ndeliver_to_mx = true"),
+    ));
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.net>", "<b@direct.example.org>"],
+        b"Subject: mx\n\nvia MX\n",
+    );
+    let port = r.port.to_string();
+    let (code, log) = once(&ts, &["--mx-port", &port]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!exists(&ts, Queue::Outgoing, &id));
+    assert!(r.messages().is_empty(), "nothing may reach a loopback MX");
+    let dsn = outgoing(&ts);
+    assert_eq!(dsn.len(), 1, "{log}");
+    let text = read(&ts, Queue::Outgoing, &dsn[0]);
+    assert!(
+        text.contains("Final-Recipient: rfc822; a@example.net"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Final-Recipient: rfc822; b@direct.example.org"),
+        "{text}"
+    );
+    assert!(text.contains("Status: 5.4.4"), "{text}");
+    assert!(text.contains("non-global addresses"), "{text}");
 }

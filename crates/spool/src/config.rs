@@ -125,7 +125,9 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForwardConfig {
-    /// The internal mail server, "host[:port]"; "" = deliver to each domain's MX.
+    /// The internal mail server, "host[:port]". No default: smtpfwdd refuses to start until it is
+    /// set (a default such as localhost:25 hands every mail back to smtpd, for ever), unless
+    /// `deliver_to_mx` asks for MX delivery.
     pub relay: String,
     pub poll_seconds: u64,
     pub max_parallel: usize,
@@ -140,6 +142,14 @@ pub struct ForwardConfig {
     pub helo: String,
     pub connect_timeout: u64,
     pub timeout: u64,
+    /// Deliver to each recipient domain's MX hosts instead of a relay (`relay` must then be "").
+    pub deliver_to_mx: bool,
+    /// MX delivery to loopback, private, link-local, ULA and other non-global addresses (an
+    /// attacker's MX record can name any of them); off by default.
+    pub allow_private_mx: bool,
+    /// The ports smtpd listens on (smtpd -p, 25): a relay, transport host or MX host on one of
+    /// them at one of this host's own addresses is the gateway itself (a mail loop), refused.
+    pub smtpd_ports: Vec<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -242,7 +252,7 @@ impl Default for ScanConfig {
 impl Default for ForwardConfig {
     fn default() -> Self {
         ForwardConfig {
-            relay: "localhost:25".into(),
+            relay: String::new(),
             poll_seconds: 10,
             max_parallel: 10,
             tls: TlsMode::Opportunistic,
@@ -252,6 +262,9 @@ impl Default for ForwardConfig {
             helo: String::new(),
             connect_timeout: 30,
             timeout: 300,
+            deliver_to_mx: false,
+            allow_private_mx: false,
+            smtpd_ports: vec![25],
         }
     }
 }
