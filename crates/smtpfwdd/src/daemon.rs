@@ -5,6 +5,11 @@
 //!
 //! Signals are taken by one thread with sigwait (every other thread has them blocked), so no code
 //! runs in a signal handler.
+//!
+//! A delivery that panics (a bug) is contained to that delivery: the worker logs it, forgets its
+//! state (the kept connection, mid-transaction, is dropped without QUIT) and goes on as a fresh
+//! worker; the message stays in outgoing (its lock went with the unwound descriptor) with a retry
+//! state, so it is tried again after the usual backoff, and `--once` still ends.
 
 use crate::deliver::{self, Context, Known, Outcome, Worker};
 use crate::state::RetryState;
@@ -173,12 +178,26 @@ pub struct LoopOptions {
 /// A function that builds a fresh context from the configuration (SIGHUP).
 pub type Reloader = Box<dyn Fn() -> Result<Context, String> + Send>;
 
+/// One delivery ([`deliver::deliver_known`]; tests put a failing one in its place).
+pub type DeliverFn = fn(&Context, &mut Worker, &MessageId, &Known) -> Outcome;
+
 /// Run the loop. Returns true when, in `--once` mode, every message of the pass left outgoing.
 pub fn run(
     ctx: Context,
     reload: Reloader,
     opts: LoopOptions,
     signals: SigSet,
+) -> Result<bool, DaemonError> {
+    run_with(ctx, reload, opts, signals, deliver::deliver_known)
+}
+
+/// [`run`] with the delivery function given.
+pub fn run_with(
+    ctx: Context,
+    reload: Reloader,
+    opts: LoopOptions,
+    signals: SigSet,
+    deliver: DeliverFn,
 ) -> Result<bool, DaemonError> {
     let mut ctx = Arc::new(ctx);
     let spool = ctx.spool.clone();
@@ -203,7 +222,7 @@ pub fn run(
         let sh = shared.clone();
         let h = std::thread::Builder::new()
             .name(format!("deliver-{n}"))
-            .spawn(move || worker_thread(sh))
+            .spawn(move || worker_thread(sh, deliver))
             .map_err(|source| DaemonError::Io {
                 path: "worker thread".into(),
                 source,
@@ -361,7 +380,7 @@ pub fn run(
     Ok(!left)
 }
 
-fn worker_thread(shared: Arc<Shared>) {
+fn worker_thread(shared: Arc<Shared>, deliver: DeliverFn) {
     let mut w = Worker::default();
     let mut ctx_of_conn: Option<Arc<Context>> = None;
     loop {
@@ -398,7 +417,18 @@ fn worker_thread(shared: Arc<Shared>) {
             w.close();
             ctx_of_conn = Some(job.ctx.clone());
         }
-        let outcome = deliver::deliver_known(&job.ctx, &mut w, &job.id, &job.known);
+        let run = std::panic::AssertUnwindSafe(|| deliver(&job.ctx, &mut w, &job.id, &job.known));
+        let outcome = match std::panic::catch_unwind(run) {
+            Ok(o) => o,
+            Err(p) => {
+                // The worker's connection may be mid-transaction: drop it without a word (the
+                // server discards an unfinished message), and start again as a fresh worker.
+                std::mem::take(&mut w).abandon();
+                ctx_of_conn = None;
+                after_panic(&job.ctx, &job.id, &*p);
+                Outcome::Failed
+            }
+        };
         let mut b = shared.board();
         b.done.push((job.id, outcome));
         b.outstanding -= 1;
@@ -406,6 +436,33 @@ fn worker_thread(shared: Arc<Shared>) {
             shared.idle.notify_one();
         }
     }
+}
+
+/// Log a panicked delivery and give the message a retry state, so it waits the usual backoff
+/// instead of panicking again at every scan.
+fn after_panic(ctx: &Context, id: &MessageId, payload: &(dyn std::any::Any + Send)) {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    let now = spool::clock::now().timestamp();
+    let prior = RetryState::load(&ctx.spool, id);
+    let attempts = prior.as_ref().map(|s| s.attempts).unwrap_or(0) + 1;
+    let wait = crate::state::backoff(attempts, ctx.opts.retry_base);
+    let st = RetryState {
+        queued: prior.map(|s| s.queued).unwrap_or(now),
+        attempts,
+        next_try: now + wait.as_secs().max(1) as i64,
+    };
+    if let Err(e) = st.save(&ctx.spool, id) {
+        log::warn!("{id}: cannot save the retry state: {e}");
+    }
+    log::error!(
+        "{id}: delivery panicked ({what}); the message stays in outgoing, next try in {}s; \
+         worker replaced",
+        wait.as_secs()
+    );
 }
 
 fn signal_thread(set: SigSet, shared: Arc<Shared>) {
@@ -423,4 +480,65 @@ fn signal_thread(set: SigSet, shared: Arc<Shared>) {
 /// True when `dir` looks like a spool's outgoing directory.
 pub fn is_outgoing_dir(dir: &Path) -> bool {
     dir.file_name().is_some_and(|n| n == "outgoing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spool::{Config, Envelope, Spool};
+
+    fn panicky(ctx: &Context, _w: &mut Worker, id: &MessageId, _k: &Known) -> Outcome {
+        let p = ctx.spool.message(Queue::Outgoing, id);
+        let text = std::fs::read(&p).unwrap();
+        if text.windows(8).any(|w| w == b"panic me") {
+            panic!("test panic in the delivery of {id}");
+        }
+        std::fs::remove_file(p).unwrap();
+        Outcome::Done
+    }
+
+    #[test]
+    fn a_panicking_delivery_is_contained_and_once_ends() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let env = Envelope::new("<a@example.org>", ["<b@example.com>".to_string()]);
+        let bad =
+            store::write_message(&s, Queue::Outgoing, &env, b"Subject: panic me\n\n").unwrap();
+        // Older mtime: delivered first, so the second message is the replaced worker's.
+        let past = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(s.message(Queue::Outgoing, &bad))
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        let good = store::write_message(&s, Queue::Outgoing, &env, b"Subject: fine\n\n").unwrap();
+        let mut cfg = Config::default();
+        cfg.forward.relay = "127.0.0.1:1".into();
+        let ctx = Context::new(s.clone(), cfg, deliver::Options::default()).unwrap();
+        let signals = block_signals();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let opts = LoopOptions {
+                once: true,
+                poll: Duration::from_secs(1),
+                max_parallel: 1,
+            };
+            let r = run_with(ctx, Box::new(|| Err("no".into())), opts, signals, panicky);
+            let _ = tx.send(r.unwrap());
+        });
+        let all_done = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("--once must end after a panicking delivery");
+        assert!(!all_done, "the panicked message is left for a later try");
+        assert!(s.message(Queue::Outgoing, &bad).exists(), "never lost");
+        assert!(
+            !s.message(Queue::Outgoing, &good).exists(),
+            "the next one was delivered"
+        );
+        let st = RetryState::load(&s, &bad).expect("a retry state");
+        assert_eq!(st.attempts, 1);
+        assert!(st.next_try > spool::clock::now().timestamp());
+    }
 }

@@ -201,6 +201,14 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Forget the worker's state without talking to the server (after a panic the connection is
+    /// in an unknown state: closing the socket makes the server discard what was half sent).
+    pub fn abandon(mut self) {
+        self.conn = None;
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         self.close();
@@ -309,7 +317,11 @@ fn screen_hosts(ctx: &Context, route: &Route, hosts: Vec<Host>) -> Result<Vec<Ho
             inside.join(", ")
         )));
     }
-    Ok(kept)
+    // No address at all (never an empty list to the connection loop below).
+    Err(RouteError::Transient(format!(
+        "no address for {}",
+        route.key()
+    )))
 }
 
 fn now_secs() -> i64 {
