@@ -7,6 +7,9 @@
 //! header (`text/rfc822-headers`). It is written into `outgoing/` like any notice, so smtpfwdd
 //! delivers it itself.
 //!
+//! Whatever the relay said reaches the bounce only through [`printable`] (its reply is hostile
+//! text), and the template is filled in one pass (`spool::notice::render`).
+//!
 //! A message from `<>` is never bounced (a bounce of a bounce can loop between two gateways):
 //! it goes to quarantine and the admin is told.
 
@@ -63,6 +66,24 @@ pub fn original_headers(body: &mut dyn BufRead) -> Vec<u8> {
     out
 }
 
+/// What of a server's reply (or any text it influenced) goes into a bounce: printable ASCII and
+/// spaces; every other character (ESC, BEL, CR, backspace, bidi overrides, ...) becomes `?`, so
+/// a relay cannot drive the reader's terminal, fake lines or reorder text. Leading and trailing
+/// blanks go.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 fn boundary(id: &MessageId) -> String {
     format!("{}/{}.{}", id, MessageId::generate(), std::process::id())
 }
@@ -85,7 +106,7 @@ pub fn build(
         listing.push_str(&format!(
             "<{}>: {}\n",
             spool::envelope::strip_brackets(&f.rcpt),
-            f.diagnostic
+            printable(&f.diagnostic)
         ));
     }
     let tmpl = notice::load_template(spool, "bounce.tmpl", DEFAULT_TEMPLATE);
@@ -148,14 +169,11 @@ pub fn build(
             notice::clean_header(spool::envelope::strip_brackets(&f.rcpt))
         ));
         m.push_str("Action: failed\n");
-        m.push_str(&format!("Status: {}\n", notice::clean_header(&f.status)));
+        m.push_str(&format!("Status: {}\n", printable(&f.status)));
         if let Some(r) = &f.remote_mta {
-            m.push_str(&format!("Remote-MTA: dns; {}\n", notice::clean_header(r)));
+            m.push_str(&format!("Remote-MTA: dns; {}\n", printable(r)));
         }
-        m.push_str(&format!(
-            "Diagnostic-Code: {}\n",
-            notice::clean_header(&f.diagnostic)
-        ));
+        m.push_str(&format!("Diagnostic-Code: {}\n", printable(&f.diagnostic)));
     }
     m.push_str(&format!("\n--{b}\n"));
     m.push_str("Content-Description: Undelivered Message Headers\n");

@@ -189,3 +189,69 @@ fn a_relay_that_is_the_gateways_own_smtpd_is_refused_and_the_mail_kept() {
         std::fs::remove_file(state_file(&ts, &id)).unwrap();
     }
 }
+
+/// The bounce the single DSN in outgoing holds.
+fn the_dsn(ts: &TestSpool, log: &str) -> String {
+    let dsn = outgoing(ts);
+    assert_eq!(dsn.len(), 1, "{log}");
+    read(ts, Queue::Outgoing, &dsn[0])
+}
+
+#[test]
+fn placeholders_in_a_relay_reply_are_not_expanded_in_the_bounce() {
+    let stub = StubRelay::start("", |_| {
+        "550 5.1.1 {admin} {sender} {id} {hostname} unknown".into()
+    });
+    let ts = TestSpool::new(&conf(&stub.addr(), ""));
+    ts.install_etc("bounce.tmpl");
+    ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<x@example.com>"],
+        b"Subject: t\n\nx\n",
+    );
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 0, "{log}");
+    let text = the_dsn(&ts, &log);
+    // The human-readable part is the filled template; the reply is in it as the relay wrote it.
+    let human = text
+        .split_once("Content-Description: Notification")
+        .unwrap()
+        .1
+        .split_once("Content-Description: Delivery report")
+        .unwrap()
+        .0;
+    assert!(
+        human.contains("550 5.1.1 {admin} {sender} {id} {hostname} unknown"),
+        "{human}"
+    );
+}
+
+#[test]
+fn control_characters_of_a_relay_reply_never_reach_the_bounce() {
+    let stub = StubRelay::start("", |_| {
+        "550 5.1.1 no\rsuch\x1b[2J user\x07\x08 \u{202e}here".into()
+    });
+    let ts = TestSpool::new(&conf(&stub.addr(), ""));
+    ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<x@example.com>"],
+        b"Subject: t\n\nx\n",
+    );
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 0, "{log}");
+    let text = the_dsn(&ts, &log);
+    assert!(
+        text.contains("550 5.1.1 no?such?[2J user?? ?here"),
+        "{text}"
+    );
+    let after_headers = text.split_once("\nBODY\n").unwrap().1;
+    assert!(
+        after_headers
+            .chars()
+            .all(|c| c == '\n' || c == '\t' || (' '..='~').contains(&c) || !c.is_control()),
+        "{text}"
+    );
+    assert!(!after_headers.contains('\u{202e}'), "{text}");
+}

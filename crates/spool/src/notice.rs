@@ -3,8 +3,9 @@
 //! delivers it; no MTA is needed on the box), or piped to a sendmail-compatible program when
 //! `sendmail` is set in gateway.conf.
 //!
-//! Texts come from editable templates in `etc/` with `{name}` placeholders; the caller passes a
-//! built-in default used when the file is absent. Header values are cleaned of CR, LF and other
+//! Texts come from editable templates in `etc/` with `{name}` placeholders, filled in one pass
+//! (a value holding `{admin}` is never expanded); the caller passes a built-in default used when
+//! the file is absent. Header values are cleaned of CR, LF and other
 //! control characters, so nothing a sender wrote can add a header line.
 
 use crate::clock;
@@ -82,12 +83,33 @@ fn b64(data: &[u8]) -> String {
     out
 }
 
-/// Replace `{name}` placeholders; unknown ones are left as they are.
+/// Replace `{name}` placeholders in one pass over the template; unknown ones are left as they
+/// are. The values are never read again: a subject, address or server reply holding `{admin}`
+/// stays `{admin}` (filling one placeholder after another would expand it).
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -248,6 +270,25 @@ mod tests {
             std::fs::read_to_string(&args).unwrap(),
             "-oi\n-f\n\n--\n-bs@example.com\n"
         );
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_one_pass() {
+        let vars = [
+            ("subject", "Hi {admin} and {what}"),
+            ("admin", "postmaster@example.com"),
+            ("what", "a virus"),
+        ];
+        assert_eq!(
+            render(
+                "Subject: {subject}\n\nTo {admin}: {what} in {subject}. {unknown} {",
+                &vars
+            ),
+            "Subject: Hi {admin} and {what}\n\nTo postmaster@example.com: a virus in \
+             Hi {admin} and {what}. {unknown} {"
+        );
+        assert_eq!(render("{{admin}}", &vars), "{postmaster@example.com}");
+        assert_eq!(render("é{what}ü", &vars), "éa virusü");
     }
 
     #[test]
