@@ -1,7 +1,8 @@
 //! The article's day files in `etc/`, written by scanmail and smtpfwdd, read by daysumm:
 //!
 //! - `email.YYYYMMDD`: one line per judged message:
-//!   `time  id  sender  recipients  size  verdict  detail` (tab-separated; recipients comma-separated)
+//!   `time  id  sender  recipients  size  verdict  detail` (tab-separated; each recipient followed
+//!   by the ASCII unit separator US, 0x1F, see [`RCPT_END`])
 //! - `virus.YYYYMMDD`: one line per detection: `time  id  sender  kind  name` (kind virus|banned)
 //! - `sent.YYYYMMDD`: one line per delivery outcome: `time  id  recipient  outcome  detail`
 //!
@@ -123,10 +124,55 @@ pub struct SentLine {
     pub detail: String,
 }
 
+/// Ends each recipient in the recipients field of `email.*` lines. An address can hold a comma,
+/// a space or any printable character (quoted local parts), but never a control character (smtpd
+/// refuses them, the spool reader too, and every field is cleaned of them), so this one cannot
+/// occur inside an address. Lines written before it (recipients joined by `,`) are still read.
+pub const RCPT_END: char = '\u{1f}';
+
 fn clean(s: &str) -> String {
     s.chars()
         .map(|c| if c == '\t' || c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// The recipients field: each address cleaned (so none can hold [`RCPT_END`]), then ended by it.
+fn recipients_field(rcpts: &[String]) -> String {
+    let mut f = String::new();
+    for r in rcpts {
+        f.push_str(&clean(r));
+        f.push(RCPT_END);
+    }
+    f
+}
+
+/// Read a recipients field, new or old. Old lines joined bracketed addresses with `,`: they are
+/// split only between `>` and `<`, so a quoted comma (`<"a,b"@x>`) stays inside its address.
+fn parse_recipients(f: &str) -> Vec<String> {
+    if f.contains(RCPT_END) {
+        return f
+            .split(RCPT_END)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    if !f.starts_with('<') {
+        return f
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    let mut out = Vec::new();
+    let mut rest = f;
+    while let Some(i) = rest.find(">,<") {
+        out.push(rest[..=i].to_string());
+        rest = &rest[i + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(rest.to_string());
+    }
+    out
 }
 
 fn ts(t: &DateTime<Local>) -> String {
@@ -135,9 +181,21 @@ fn ts(t: &DateTime<Local>) -> String {
 
 /// One day-file line: fields cleaned of tabs and control characters, tab-separated, newline.
 pub fn format_line(fields: &[&str]) -> String {
+    format_fields(fields, None)
+}
+
+/// [`format_line`], except that field `raw` is taken as it is (already built from cleaned parts).
+fn format_fields(fields: &[&str], raw: Option<usize>) -> String {
     let mut line = fields
         .iter()
-        .map(|f| clean(f))
+        .enumerate()
+        .map(|(i, f)| {
+            if raw == Some(i) {
+                f.to_string()
+            } else {
+                clean(f)
+            }
+        })
         .collect::<Vec<_>>()
         .join("\t");
     line.push('\n');
@@ -197,20 +255,20 @@ impl DayAppender {
 
 impl EmailLine {
     pub fn append(&self, spool: &Spool) -> Result<()> {
-        append(
-            spool,
-            DayFile::Email,
-            self.time.date_naive(),
+        let path = DayFile::Email.path(spool, self.time.date_naive());
+        let line = format_fields(
             &[
                 &ts(&self.time),
                 &self.id,
                 &self.sender,
-                &self.recipients.join(","),
+                &recipients_field(&self.recipients),
                 &self.size.to_string(),
                 self.verdict.as_str(),
                 &self.detail,
             ],
-        )
+            Some(3),
+        );
+        open_day(&path)?.write_all(line.as_bytes()).at(&path)
     }
 
     fn parse(line: &str) -> Option<Self> {
@@ -224,11 +282,7 @@ impl EmailLine {
                 .with_timezone(&Local),
             id: f[1].into(),
             sender: f[2].into(),
-            recipients: f[3]
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            recipients: parse_recipients(f[3]),
             size: f[4].parse().ok()?,
             verdict: f[5].parse().ok()?,
             detail: f[6].into(),
@@ -377,5 +431,57 @@ mod tests {
         assert!(s.etc().join("email.20261127").exists());
         let next = time.date_naive().succ_opt().unwrap();
         assert!(read_email(&s, next).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn recipients_with_commas_survive_and_old_lines_still_read() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let time = Local.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let rcpts = vec![
+            "<\"smith, john\"@example.com>".to_string(),
+            "<\"a>,<b\"@example.com>".to_string(),
+            "<c\u{1f}d@example.com>".to_string(),
+        ];
+        let e = EmailLine {
+            time,
+            id: "smtpdAb3xYz".into(),
+            sender: "<a@b>".into(),
+            recipients: rcpts.clone(),
+            size: 1,
+            verdict: Verdict::Clean,
+            detail: String::new(),
+        };
+        e.append(&s).unwrap();
+        let one = EmailLine {
+            recipients: vec!["<\"x,y\"@example.com>".into()],
+            ..e.clone()
+        };
+        one.append(&s).unwrap();
+        // A line as the old code wrote it: bracketed addresses joined with ",".
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(DayFile::Email.path(&s, time.date_naive()))
+            .unwrap()
+            .write_all(
+                b"2026-11-27T12:00:00+00:00\tsmtpdAb3xYz\t<a@b>\t<\"q,r\"@x>,<c@d>\t1\tclean\t\n",
+            )
+            .unwrap();
+        let (lines, bad) = read_email(&s, time.date_naive()).unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(lines.len(), 3);
+        // The control character a recipient cannot hold is cleaned (to a space) before writing.
+        let mut want = rcpts;
+        want[2] = "<c d@example.com>".into();
+        assert_eq!(lines[0].recipients, want);
+        assert_eq!(
+            lines[1].recipients,
+            vec!["<\"x,y\"@example.com>".to_string()]
+        );
+        assert_eq!(
+            lines[2].recipients,
+            vec!["<\"q,r\"@x>".to_string(), "<c@d>".to_string()]
+        );
     }
 }
