@@ -61,7 +61,8 @@ pub struct Context {
     pub spool: Spool,
     pub cfg: Config,
     pub opts: Options,
-    /// The effective relay: `--relay`, else `[forward] relay`; "" = MX delivery.
+    /// The effective relay: `--relay`, else `[forward] relay`; "" only with `deliver_to_mx`
+    /// (MX delivery) or `-s PROG`.
     pub relay: String,
     pub transport: Transport,
     pub client: ClientOptions,

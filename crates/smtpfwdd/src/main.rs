@@ -17,11 +17,21 @@
 //!     `[forward] tls` says (opportunistic: when offered, certificate not checked; require:
 //!     mandatory and verified against `ca_file` or the system roots; off), MAIL FROM with SIZE=
 //!     and BODY=8BITMIME when offered, one RCPT per recipient, DATA with CRLF and dot-stuffing,
-//!     PIPELINING when offered, one connection reused for the following messages. With
-//!     `relay = ""` each recipient domain's MX hosts are used (`[forward] resolver` names the DNS
-//!     server; A/AAAA when there is no MX). `etc/transport` (`domain host[:port]` lines) wins over
-//!     both for the domains it names. With -s PROG, the Obtuse way: `PROG -oi -f FROM RCPT...`
-//!     with the message on stdin, at most 98 recipients per run.
+//!     PIPELINING when offered, one connection reused for the following messages. Only CRLF ends
+//!     a line on the wire (a bare CR or LF in the spool becomes CRLF). A message with 8-bit bytes
+//!     is never sent to a server that does not offer 8BITMIME: it is bounced (5.6.3), not
+//!     converted. Only a 2xx reply accepts a recipient (a 3xx to RCPT keeps it for a retry).
+//!
+//!     The relay has no default: until `relay` names the internal server (or
+//!     `[forward] deliver_to_mx = true` asks for MX delivery) smtpfwdd says what to set and exits
+//!     78. With `deliver_to_mx` each recipient domain's MX hosts are used (`[forward] resolver`
+//!     names the DNS server; A/AAAA when there is no MX); MX hosts at non-global addresses
+//!     (loopback, private, link-local, ULA, ...) are refused and the recipient bounced (5.4.4)
+//!     unless `allow_private_mx = true`. `etc/transport` (`domain host[:port]` lines) wins over
+//!     both for the domains it names. Any host at one of this machine's own addresses on one of
+//!     `[forward] smtpd_ports` (25) is the gateway's own smtpd: the mail is kept and an error
+//!     logged (a mail loop), never sent there. With -s PROG, the Obtuse way:
+//!     `PROG -oi -f FROM -- RCPT...` with the message on stdin, at most 98 recipients per run.
 //!
 //!     Accepted recipients are marked `SENT` in the file at once, so a retry never sends them
 //!     again; the file is deleted only when no `RCPT` line is left. A 5xx for a recipient bounces
@@ -34,7 +44,9 @@
 //!     is appended to `etc/sent.YYYYMMDD`.
 //!
 //!     SIGTERM or SIGINT: the deliveries in flight finish, then smtpfwdd exits. SIGHUP: the
-//!     configuration (and etc/transport) is reread for the following deliveries.
+//!     configuration (and etc/transport) is reread for the following deliveries. A delivery that
+//!     panics (a bug) is contained: logged, the message kept with a retry state, the worker
+//!     replaced; --once still ends.
 //!
 //! OPTIONS
 //!     -d DIR        the outgoing directory (default /var/spool/smtpd/outgoing); a spool root
@@ -47,7 +59,7 @@
 //!     -M N          most deliveries at once (default `[forward] max_parallel`, 10)
 //!     -P SECONDS    seconds between scans (default `[forward] poll_seconds`, 10)
 //!     -q            one log line per message instead of one per recipient
-//!     --relay H[:P] the internal mail server (overrides `[forward] relay`; "" = MX delivery)
+//!     --relay H[:P] the internal mail server (overrides `[forward] relay`)
 //!     --once        one pass over the directory, then exit (for cron and tests)
 //!     --foreground  do not detach (systemd, tests); --once never detaches
 //!     --retry-base-secs N  first retry delay (default 60; tests shorten it; the cap is 60 × N)
@@ -59,7 +71,10 @@
 //!     and never delivers as root; started as another user it runs as that user.
 //!     Trusts: the spool files (written by smtpd and scanmail as the same user); their envelope is
 //!     checked and a malformed file is quarantined. Replies of the relay or MX hosts are parsed
-//!     with bounded line lengths and counts; text after the STARTTLS reply is refused.
+//!     with bounded line lengths and counts; text after the STARTTLS reply is refused; what of a
+//!     reply reaches a bounce is printable ASCII only, and bounce templates are filled in one
+//!     pass. DNS is not trusted: MX answers naming non-global addresses are refused by default.
+//!     With -s, `--` ends the options, so no address is read as an option of PROG.
 //!     Writes: outgoing/ (SENT rewrites, state files, bounces, alerts; deletion after delivery),
 //!     quarantine/ (malformed or undeliverable bounces), etc/sent.YYYYMMDD.
 //!     Network: connects out to the relay, the transport map's hosts or MX hosts only; never listens.
@@ -67,13 +82,14 @@
 //! EXIT STATUS
 //!     0 stopped cleanly (or --once: every message of the pass delivered or bounced); 64 usage;
 //!     71 cannot switch user; 74 I/O error; 75 another instance runs, or (--once) messages left
-//!     for a later try; 78 configuration error.
+//!     for a later try; 78 configuration error (among them: no relay set and no deliver_to_mx).
 //!
 //! FILES
 //!     SPOOL/outgoing/smtpdXXXXXX           messages to deliver
 //!     SPOOL/outgoing/.smtpfwdd.lock        the one-instance lock
 //!     SPOOL/outgoing/.smtpdXXXXXX.state    retry state (next try, attempts, first seen)
-//!     SPOOL/etc/gateway.conf               [forward] relay, tls, ca_file, max_age, resolver, ...
+//!     SPOOL/etc/gateway.conf               [forward] relay, deliver_to_mx, allow_private_mx,
+//!                                          smtpd_ports, tls, ca_file, max_age, resolver, ...
 //!     SPOOL/etc/transport                  per-domain routes (`domain host[:port]`)
 //!     SPOOL/etc/bounce.tmpl                the text part of bounces
 //!     SPOOL/etc/sent.YYYYMMDD              one line per recipient outcome (read by daysumm)
@@ -122,7 +138,7 @@ struct Args {
     /// One log line per message
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
-    /// The internal mail server, HOST[:PORT] ("" = MX delivery)
+    /// The internal mail server, HOST[:PORT] (overrides [forward] relay)
     #[arg(long, value_name = "HOST[:PORT]")]
     relay: Option<String>,
     /// One pass over the directory, then exit (0: all delivered or bounced; 75: some left)

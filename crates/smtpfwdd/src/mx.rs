@@ -1,5 +1,6 @@
 //! Where a recipient's mail goes: the per-domain transport map (`etc/transport`), the relay
-//! (`[forward] relay`), or the domain's MX hosts (when `relay = ""`).
+//! (`[forward] relay`), or the domain's MX hosts (`[forward] deliver_to_mx = true`), and which of
+//! the addresses found mail may go to ([`is_global`], [`is_own_smtpd`]).
 //!
 //! `etc/transport` holds lines `domain  host[:port]` (`#` comments, blank lines ignored). A
 //! domain written with a leading dot (`.example.com`) also covers every subdomain. A matching line
