@@ -467,12 +467,15 @@ fn lock_file(path: &std::path::Path) -> std::io::Result<Option<(File, std::fs::M
 
 /// [`deliver`] with what the directory scan already found out (the retry state, a decoded
 /// directory), so no system call looks for files that are not there.
+///
+/// The steps: `read_message` (the locked file), `group` (the pending recipients by where they
+/// go), `send_groups` (each group, marking `SENT` at once), `classify` (every reply into a
+/// [`Fate`]), [`decide`] (the [`Disposition`]) and `settle` (bounce, quarantine, remove, or a
+/// retry state). `classify` and `decide` hold the rules and do no I/O.
 pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Known) -> Outcome {
-    let spool = &ctx.spool;
-    let path = spool.message(Queue::Outgoing, id);
-    let now = now_secs();
+    let path = ctx.spool.message(Queue::Outgoing, id);
     let prior = known.prior.clone();
-    if prior.as_ref().is_some_and(|s| s.next_try > now) {
+    if prior.as_ref().is_some_and(|s| s.next_try > now_secs()) {
         return Outcome::Skipped;
     }
     let (lock, meta) = match lock_file(&path) {
@@ -485,174 +488,382 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
     };
     // Read through the locked descriptor itself: it is the inode we hold the lock on.
     let file: &File = &lock;
-    let (mtime, size) = (meta.mtime(), meta.len());
-    let mut reader = match Spooled::open(file, size) {
+    let mut reader = match Spooled::open(file, meta.len()) {
         Ok(r) => r,
         Err(e) => {
             log::error!("{id}: cannot read: {}: {e}", path.display());
             return Outcome::Failed;
         }
     };
-    let (mut env, body_off) = match Envelope::read_from(&mut reader, &path) {
+    let mut msg = match read_message(ctx, id, &mut reader, &meta, prior.as_ref()) {
+        Ok(m) => m,
+        Err(o) => return o,
+    };
+    let groups = group(ctx, &msg.env);
+    let results = match send_groups(ctx, w, id, &mut msg, groups, &mut reader) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let delay = now_secs() - msg.queued;
+    let expired = is_expired(delay, ctx.cfg.forward.max_age);
+    let classified: Vec<(usize, Fate, Classified)> = results
+        .into_iter()
+        .map(|(i, r, relay)| {
+            let addr = &msg.env.recipients[i].addr;
+            let (fate, c) = classify(&r, &relay, addr, expired, ctx.cfg.forward.max_age);
+            (i, fate, c)
+        })
+        .collect();
+    let fates: Vec<Fate> = classified.iter().map(|(_, f, _)| *f).collect();
+    let disposition = decide(true, &fates, msg.env.is_null_sender());
+    settle(
+        ctx,
+        w,
+        id,
+        known,
+        &mut msg,
+        classified,
+        disposition,
+        delay,
+        &mut reader,
+    )
+}
+
+/// A locked message being delivered.
+struct Message {
+    env: Envelope,
+    body_off: u64,
+    body_size: u64,
+    eight_bit: bool,
+    /// When it entered the queue (the first try's mtime, kept in the retry state).
+    queued: i64,
+    /// This try's number, from 1.
+    attempts: u32,
+}
+
+/// Read step: the envelope (a malformed file goes to quarantine), the body's size and whether
+/// it holds 8-bit bytes.
+fn read_message(
+    ctx: &Context,
+    id: &MessageId,
+    reader: &mut Spooled<'_>,
+    meta: &std::fs::Metadata,
+    prior: Option<&RetryState>,
+) -> Result<Message, Outcome> {
+    let path = ctx.spool.message(Queue::Outgoing, id);
+    let (env, body_off) = match Envelope::read_from(reader, &path) {
         Ok(v) => v,
         Err(spool::Error::Malformed { reason, .. }) => {
-            return quarantine_malformed(ctx, id, &reason);
+            return Err(quarantine_malformed(ctx, id, &reason));
         }
         Err(e) => {
             log::error!("{id}: cannot read: {e}");
-            return Outcome::Failed;
+            return Err(Outcome::Failed);
         }
     };
-    let queued = prior.as_ref().map(|s| s.queued).unwrap_or(mtime);
-    let attempts = prior.as_ref().map(|s| s.attempts).unwrap_or(0) + 1;
-    let body_size = size.saturating_sub(body_off);
     let eight_bit = if ctx.opts.sendmail.is_some() {
         false
     } else {
-        match has_8bit(&mut reader, body_off) {
-            Ok(b) => b,
-            Err(e) => {
-                log::error!("{id}: cannot read the body: {e}");
-                return Outcome::Failed;
-            }
-        }
+        has_8bit(reader, body_off).map_err(|e| {
+            log::error!("{id}: cannot read the body: {e}");
+            Outcome::Failed
+        })?
     };
+    Ok(Message {
+        env,
+        body_off,
+        body_size: meta.len().saturating_sub(body_off),
+        eight_bit,
+        queued: prior.map(|s| s.queued).unwrap_or(meta.mtime()),
+        attempts: prior.map(|s| s.attempts).unwrap_or(0) + 1,
+    })
+}
+
+/// One batch of recipients that go the same way: a route (SMTP), or a run of `-s PROG`.
+struct Group {
+    key: String,
+    rcpts: Vec<usize>,
+    route: Option<Route>,
+}
+
+/// Group step: the pending recipients by route (in first-seen order), or in runs of at most
+/// [`sendmail::MAX_RCPTS`] for `-s PROG`.
+fn group(ctx: &Context, env: &Envelope) -> Vec<Group> {
     let pending: Vec<usize> = (0..env.recipients.len())
         .filter(|&i| !env.recipients[i].sent)
         .collect();
-
-    // Group the pending recipients by where they go, keeping each group's results.
-    let mut results: Vec<(usize, RcptResult, String)> = Vec::new();
-    let mut groups: Vec<(String, Vec<usize>, Option<Route>)> = Vec::new();
     if ctx.opts.sendmail.is_some() {
-        for chunk in pending.chunks(sendmail::MAX_RCPTS) {
-            groups.push((String::new(), chunk.to_vec(), None));
-        }
-    } else {
-        let mut by_route: Vec<(Route, Vec<usize>)> = Vec::new();
-        for &i in &pending {
-            let r = route_of(ctx, &env.recipients[i].addr);
-            match by_route.iter_mut().find(|(x, _)| *x == r) {
-                Some((_, v)) => v.push(i),
-                None => by_route.push((r, vec![i])),
-            }
-        }
-        for (r, v) in by_route {
-            groups.push((r.key(), v, Some(r)));
+        return pending
+            .chunks(sendmail::MAX_RCPTS)
+            .map(|c| Group {
+                key: String::new(),
+                rcpts: c.to_vec(),
+                route: None,
+            })
+            .collect();
+    }
+    let mut by_route: Vec<(Route, Vec<usize>)> = Vec::new();
+    for &i in &pending {
+        let r = route_of(ctx, &env.recipients[i].addr);
+        match by_route.iter_mut().find(|(x, _)| *x == r) {
+            Some((_, v)) => v.push(i),
+            None => by_route.push((r, vec![i])),
         }
     }
+    by_route
+        .into_iter()
+        .map(|(r, v)| Group {
+            key: r.key(),
+            rcpts: v,
+            route: Some(r),
+        })
+        .collect()
+}
 
+/// Send step: each group in turn; accepted recipients are marked `SENT` in the file at once.
+/// Returns every recipient's result with the server (or program) that gave it.
+fn send_groups(
+    ctx: &Context,
+    w: &mut Worker,
+    id: &MessageId,
+    msg: &mut Message,
+    groups: Vec<Group>,
+    reader: &mut Spooled<'_>,
+) -> Result<Vec<(usize, RcptResult, String)>, Outcome> {
+    let mut results = Vec::new();
     let ngroups = groups.len();
-    for (gi, (key, idx, route)) in groups.into_iter().enumerate() {
-        let rcpts: Vec<String> = idx
+    for (gi, g) in groups.into_iter().enumerate() {
+        let rcpts: Vec<String> = g
+            .rcpts
             .iter()
-            .map(|&i| env.recipients[i].addr.clone())
+            .map(|&i| msg.env.recipients[i].addr.clone())
             .collect();
-        if let Err(e) = reader.seek(SeekFrom::Start(body_off)) {
+        if let Err(e) = reader.seek(SeekFrom::Start(msg.body_off)) {
             log::error!("{id}: cannot read the body: {e}");
-            return Outcome::Failed;
+            return Err(Outcome::Failed);
         }
-        let (res, relay) = match (&ctx.opts.sendmail, route) {
+        let (res, relay) = match (&ctx.opts.sendmail, g.route) {
             (Some(prog), _) => {
-                let r = sendmail::run(prog, &env.from, &rcpts, &mut reader);
-                let one = match r {
-                    RunResult::Delivered => RcptResult::Delivered("exit 0".into()),
-                    RunResult::Transient(m) => RcptResult::Transient(m),
-                    RunResult::Permanent { status, diag } => RcptResult::Permanent(Failure {
-                        rcpt: String::new(),
-                        status: status.into(),
-                        diagnostic: format!("x-unix; {diag}"),
-                        remote_mta: None,
-                    }),
-                };
+                let one = sendmail_result(sendmail::run(prog, &msg.env.from, &rcpts, reader));
                 (vec![one; rcpts.len()], prog.display().to_string())
             }
             (None, Some(route)) => smtp_group(
                 ctx,
                 w,
-                &key,
+                &g.key,
                 &route,
-                &env.from,
+                &msg.env.from,
                 &rcpts,
-                &mut reader,
-                body_off,
-                body_size,
-                eight_bit,
+                reader,
+                msg.body_off,
+                msg.body_size,
+                msg.eight_bit,
             ),
             (None, None) => unreachable!("SMTP groups carry a route"),
         };
         let mut delivered_any = false;
-        for (&i, r) in idx.iter().zip(res) {
+        for (&i, r) in g.rcpts.iter().zip(res) {
             if let RcptResult::Delivered(_) = r {
-                env.recipients[i].sent = true;
+                msg.env.recipients[i].sent = true;
                 delivered_any = true;
             }
             results.push((i, r, relay.clone()));
         }
-        let last_and_all_done = gi + 1 == ngroups && env.pending().next().is_none();
+        let last_and_all_done = gi + 1 == ngroups && msg.env.pending().next().is_none();
         if delivered_any && !last_and_all_done {
             // Record at once: a crash from here on must not send these again. (When this was the
-            // last group and everyone is delivered, the file is removed right below instead: one
+            // last group and everyone is delivered, the file is removed in settle instead: one
             // commit point, no rewrite of a file about to go.)
-            if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, &env) {
+            if let Err(e) = store::rewrite_envelope(&ctx.spool, Queue::Outgoing, id, &msg.env) {
                 log::error!("{id}: delivered, but cannot mark SENT (a retry may duplicate): {e}");
             }
         }
     }
+    Ok(results)
+}
 
-    // Sort out the results.
-    let delay = now_secs() - queued;
-    let expired = delay > ctx.cfg.forward.max_age as i64;
+fn sendmail_result(r: RunResult) -> RcptResult {
+    match r {
+        RunResult::Delivered => RcptResult::Delivered("exit 0".into()),
+        RunResult::Transient(m) => RcptResult::Transient(m),
+        RunResult::Permanent { status, diag } => RcptResult::Permanent(Failure {
+            rcpt: String::new(),
+            status: status.into(),
+            diagnostic: format!("x-unix; {diag}"),
+            remote_mta: None,
+        }),
+    }
+}
+
+/// What becomes of one pending recipient after a try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Accepted (2xx after the final dot, or the program's exit 0): marked `SENT`.
+    Delivered,
+    /// A temporary failure within `max_age`: tried again later.
+    Retry,
+    /// Refused for good (5xx, a permanent program status, no such domain): bounced now.
+    Bounce,
+    /// A temporary failure past `max_age`: bounced as expired.
+    Expired,
+}
+
+/// What becomes of the message after a try (the local I/O that carries it out is [`settle`]'s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Not due yet: nothing is done.
+    Keep,
+    /// Nobody is left: the file is removed, after the bounce (if any) is written.
+    Remove { bounce: bool },
+    /// Some recipients wait: the file stays with a retry state, after the bounce (if any).
+    RetryLater { bounce: bool },
+    /// Mail from `<>` that failed for someone: quarantine and an alert, never a bounce (a bounce
+    /// of a bounce can loop).
+    Quarantine,
+}
+
+/// A message's age past `max_age` (seconds) turns temporary failures into bounces.
+pub fn is_expired(age: i64, max_age: u64) -> bool {
+    age > max_age as i64
+}
+
+/// The rule for one recipient.
+fn fate_of(r: &RcptResult, expired: bool) -> Fate {
+    match r {
+        RcptResult::Delivered(_) => Fate::Delivered,
+        RcptResult::Permanent(_) => Fate::Bounce,
+        RcptResult::Transient(_) if expired => Fate::Expired,
+        RcptResult::Transient(_) => Fate::Retry,
+    }
+}
+
+/// The rule for the message: `due` (its retry time has come), the fates of the recipients tried,
+/// and whether the sender is `<>`.
+pub fn decide(due: bool, fates: &[Fate], null_sender: bool) -> Disposition {
+    if !due {
+        return Disposition::Keep;
+    }
+    let bounce = fates
+        .iter()
+        .any(|f| matches!(f, Fate::Bounce | Fate::Expired));
+    if bounce && null_sender {
+        return Disposition::Quarantine;
+    }
+    if fates.contains(&Fate::Retry) {
+        Disposition::RetryLater { bounce }
+    } else {
+        Disposition::Remove { bounce }
+    }
+}
+
+/// What [`classify`] found for one recipient: its log entry, its failure (for the DSN), the
+/// detail of a delivery (for the day file).
+struct Classified {
+    log: LogEntry,
+    failure: Option<Failure>,
+    delivered: Option<String>,
+}
+
+/// Classify step: one recipient's result into its [`Fate`] and what settle needs to record it.
+fn classify(
+    r: &RcptResult,
+    relay: &str,
+    addr: &str,
+    expired: bool,
+    max_age: u64,
+) -> (Fate, Classified) {
+    let fate = fate_of(r, expired);
+    let entry = |status: &'static str, detail: &str| {
+        (
+            addr.to_string(),
+            status,
+            relay.to_string(),
+            detail.to_string(),
+        )
+    };
+    let c = match r {
+        RcptResult::Delivered(d) => Classified {
+            log: entry("sent", d),
+            failure: None,
+            delivered: Some(d.clone()),
+        },
+        RcptResult::Permanent(f) => {
+            let mut f = f.clone();
+            f.rcpt = addr.to_string();
+            Classified {
+                log: entry("bounced", &f.diagnostic),
+                failure: Some(f),
+                delivered: None,
+            }
+        }
+        RcptResult::Transient(d) if expired => {
+            let status = d
+                .split_whitespace()
+                .find(|w| w.starts_with("4.") && w.split('.').count() == 3)
+                .unwrap_or("4.4.7")
+                .to_string();
+            let days = max_age as f64 / 86400.0;
+            let diag =
+                format!("x-gateway; delivery time expired after {days:.1} days; last error: {d}");
+            Classified {
+                log: entry("expired", &diag),
+                failure: Some(Failure {
+                    rcpt: addr.to_string(),
+                    status,
+                    diagnostic: diag,
+                    remote_mta: None,
+                }),
+                delivered: None,
+            }
+        }
+        RcptResult::Transient(d) => Classified {
+            log: entry("deferred", d),
+            failure: None,
+            delivered: None,
+        },
+    };
+    (fate, c)
+}
+
+/// Settle step: carry out the disposition. Local failures (the bounce cannot be written, the file
+/// cannot be removed) keep the message for the next scan: nothing is lost.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    ctx: &Context,
+    w: &mut Worker,
+    id: &MessageId,
+    known: &Known,
+    msg: &mut Message,
+    classified: Vec<(usize, Fate, Classified)>,
+    disposition: Disposition,
+    delay: i64,
+    reader: &mut Spooled<'_>,
+) -> Outcome {
+    let spool = &ctx.spool;
     let mut failures: Vec<(usize, Failure)> = Vec::new();
     let mut logs: Vec<LogEntry> = Vec::new();
-    for (i, r, relay) in &results {
-        let addr = &env.recipients[*i].addr;
-        match r {
-            RcptResult::Delivered(d) => {
-                sent_line_w(ctx, w, id, addr, "delivered", d);
-                logs.push((addr.clone(), "sent", relay.clone(), d.clone()));
-            }
-            RcptResult::Permanent(f) => {
-                let mut f = f.clone();
-                f.rcpt = addr.clone();
-                logs.push((addr.clone(), "bounced", relay.clone(), f.diagnostic.clone()));
-                failures.push((*i, f));
-            }
-            RcptResult::Transient(d) if expired => {
-                let status = d
-                    .split_whitespace()
-                    .find(|w| w.starts_with("4.") && w.split('.').count() == 3)
-                    .unwrap_or("4.4.7")
-                    .to_string();
-                let days = ctx.cfg.forward.max_age as f64 / 86400.0;
-                let diag = format!(
-                    "x-gateway; delivery time expired after {days:.1} days; last error: {d}"
-                );
-                logs.push((addr.clone(), "expired", relay.clone(), diag.clone()));
-                failures.push((
-                    *i,
-                    Failure {
-                        rcpt: addr.clone(),
-                        status,
-                        diagnostic: diag,
-                        remote_mta: None,
-                    },
-                ));
-            }
-            RcptResult::Transient(d) => {
-                logs.push((addr.clone(), "deferred", relay.clone(), d.clone()));
-            }
+    for (i, _, c) in classified {
+        if let Some(d) = &c.delivered {
+            sent_line_w(ctx, w, id, &c.log.0, "delivered", d);
         }
+        if let Some(f) = c.failure {
+            failures.push((i, f));
+        }
+        logs.push(c.log);
     }
-
-    let mut outcome = Outcome::Done;
-    if !failures.is_empty() {
-        if env.is_null_sender() {
-            outcome = quarantine_undeliverable_bounce(ctx, id, &env, &failures);
-            log_attempt(ctx, id, &env, &logs, delay, None);
+    let env = &mut msg.env;
+    let bounce = match disposition {
+        Disposition::Keep => return Outcome::Skipped,
+        Disposition::Quarantine => {
+            let outcome = quarantine_undeliverable_bounce(ctx, id, env, &failures);
+            log_attempt(ctx, id, env, &logs, delay, None);
             return outcome;
         }
-        match bounce(ctx, id, &env, queued, &failures, &mut reader, body_off) {
+        Disposition::Remove { bounce } | Disposition::RetryLater { bounce } => bounce,
+    };
+    let mut outcome = Outcome::Done;
+    if bounce {
+        match self::bounce(ctx, id, env, msg.queued, &failures, reader, msg.body_off) {
             Ok(dsn_id) => {
                 for (_, f) in &failures {
                     sent_line_w(ctx, w, id, &f.rcpt, "bounced", &f.diagnostic);
@@ -682,24 +893,24 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
             log::error!("{id}: delivered but cannot remove: {e}");
             return Outcome::Failed;
         }
-        log_attempt(ctx, id, &env, &logs, delay, None);
+        log_attempt(ctx, id, env, &logs, delay, None);
         return outcome;
     }
-    if !failures.is_empty() && outcome != Outcome::Failed {
-        if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, &env) {
+    if bounce && outcome != Outcome::Failed {
+        if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, env) {
             log::error!("{id}: cannot drop bounced recipients (a retry may bounce again): {e}");
         }
     }
-    let wait = state::backoff(attempts, ctx.opts.retry_base);
+    let wait = state::backoff(msg.attempts, ctx.opts.retry_base);
     let st = RetryState {
-        queued,
-        attempts,
+        queued: msg.queued,
+        attempts: msg.attempts,
         next_try: now_secs() + wait.as_secs().max(1) as i64,
     };
     if let Err(e) = st.save(spool, id) {
         log::warn!("{id}: cannot save the retry state: {e}");
     }
-    log_attempt(ctx, id, &env, &logs, delay, Some(wait));
+    log_attempt(ctx, id, env, &logs, delay, Some(wait));
     if outcome == Outcome::Failed {
         Outcome::Failed
     } else {
@@ -996,5 +1207,134 @@ fn quarantine_undeliverable_bounce(
             log::error!("{id}: undeliverable bounce cannot be moved to quarantine: {e}");
             Outcome::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp_client::{Reply, Transaction};
+
+    fn reply(code: u16) -> Reply {
+        Reply {
+            code,
+            lines: vec![format!("{}.0.0 text", code / 100)],
+        }
+    }
+
+    /// What one try produced: every RCPT reply and the reply to the final dot, or an error of
+    /// the whole transaction.
+    enum Try {
+        Replies(&'static [u16], Option<u16>),
+        Error(fn() -> SmtpError),
+    }
+
+    fn results(t: &Try, n: usize) -> Vec<RcptResult> {
+        let rcpts: Vec<String> = (0..n).map(|i| format!("<r{i}@example.com>")).collect();
+        match t {
+            Try::Replies(r, d) => {
+                let tx = Transaction {
+                    rcpt: r.iter().map(|&c| reply(c)).collect(),
+                    data: d.map(reply),
+                };
+                results_of(&tx, &rcpts, "relay[127.0.0.1:25]")
+            }
+            Try::Error(e) => vec![error_result(&e(), "relay"); n],
+        }
+    }
+
+    /// (what the server said, recipients, age in seconds, from <>, due, fates, disposition)
+    type Row = (Try, usize, i64, bool, bool, &'static [Fate], Disposition);
+
+    #[test]
+    fn replies_age_and_sender_decide_keep_retry_bounce_quarantine_remove() {
+        use Disposition::*;
+        use Fate::*;
+        const DAY: i64 = 86_400;
+        let max_age = 5 * DAY as u64;
+        let timeout = || SmtpError::Timeout { stage: "DATA" };
+        let mail_550 = || SmtpError::Reply {
+            stage: "MAIL",
+            reply: reply(550),
+        };
+        let mail_451 = || SmtpError::Reply {
+            stage: "MAIL",
+            reply: reply(451),
+        };
+        let no_8bit = || SmtpError::Needs8BitMime {
+            peer: "relay".into(),
+        };
+        // (what the server said, recipients, age in seconds, from <>, due) → fates, disposition
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            (Try::Replies(&[250], Some(250)), 1, 0, false, true, &[Delivered], Remove { bounce: false }),
+            (Try::Replies(&[250, 250], Some(250)), 2, 0, true, true, &[Delivered, Delivered], Remove { bounce: false }),
+            (Try::Replies(&[250, 550], Some(250)), 2, 0, false, true, &[Delivered, Bounce], Remove { bounce: true }),
+            (Try::Replies(&[250, 451], Some(250)), 2, 0, false, true, &[Delivered, Retry], RetryLater { bounce: false }),
+            (Try::Replies(&[550, 451], None), 2, 0, false, true, &[Bounce, Retry], RetryLater { bounce: true }),
+            (Try::Replies(&[250, 451], Some(250)), 2, 6 * DAY, false, true, &[Delivered, Expired], Remove { bounce: true }),
+            (Try::Replies(&[451], None), 1, 5 * DAY, false, true, &[Retry], RetryLater { bounce: false }),
+            (Try::Replies(&[451], None), 1, 5 * DAY + 1, false, true, &[Expired], Remove { bounce: true }),
+            // A 3xx to RCPT is not acceptance, even when DATA ends with 250.
+            (Try::Replies(&[250, 354], Some(250)), 2, 0, false, true, &[Delivered, Retry], RetryLater { bounce: false }),
+            (Try::Replies(&[399], None), 1, 6 * DAY, false, true, &[Expired], Remove { bounce: true }),
+            // The reply to the final dot decides for every accepted recipient.
+            (Try::Replies(&[250, 250], Some(554)), 2, 0, false, true, &[Bounce, Bounce], Remove { bounce: true }),
+            (Try::Replies(&[250, 250], Some(452)), 2, 0, false, true, &[Retry, Retry], RetryLater { bounce: false }),
+            // Mail from <> is never bounced: quarantine, even with others pending.
+            (Try::Replies(&[550], None), 1, 0, true, true, &[Bounce], Quarantine),
+            (Try::Replies(&[550, 451], None), 2, 0, true, true, &[Bounce, Retry], Quarantine),
+            (Try::Replies(&[451], None), 1, 6 * DAY, true, true, &[Expired], Quarantine),
+            (Try::Replies(&[451], None), 1, 0, true, true, &[Retry], RetryLater { bounce: false }),
+            // Errors of the whole transaction.
+            (Try::Error(timeout), 2, 0, false, true, &[Retry, Retry], RetryLater { bounce: false }),
+            (Try::Error(timeout), 1, 6 * DAY, false, true, &[Expired], Remove { bounce: true }),
+            (Try::Error(mail_550), 1, 0, false, true, &[Bounce], Remove { bounce: true }),
+            (Try::Error(mail_451), 1, 0, false, true, &[Retry], RetryLater { bounce: false }),
+            (Try::Error(no_8bit), 1, 0, false, true, &[Bounce], Remove { bounce: true }),
+            // Not due: nothing is done, whatever else holds.
+            (Try::Replies(&[550], None), 1, 6 * DAY, true, false, &[Bounce], Keep),
+        ];
+        for (n, (t, rcpts, age, null, due, want_fates, want)) in table.iter().enumerate() {
+            let expired = is_expired(*age, max_age);
+            let fates: Vec<Fate> = results(t, *rcpts)
+                .iter()
+                .map(|r| classify(r, "relay", "<r@example.com>", expired, max_age).0)
+                .collect();
+            assert_eq!(&fates[..], *want_fates, "row {n}: fates");
+            assert_eq!(decide(*due, &fates, *null), *want, "row {n}: disposition");
+        }
+        assert!(table.len() > 20);
+    }
+
+    #[test]
+    fn classified_failures_carry_what_the_dsn_needs() {
+        let r = error_result(
+            &SmtpError::Needs8BitMime {
+                peer: "mx[192.0.2.1:25]".into(),
+            },
+            "mx[192.0.2.1:25]",
+        );
+        let (f, c) = classify(&r, "mx", "<a@example.com>", false, 86_400);
+        assert_eq!(f, Fate::Bounce);
+        let fail = c.failure.unwrap();
+        assert_eq!(fail.rcpt, "<a@example.com>");
+        assert_eq!(fail.status, "5.6.3");
+        let (f, c) = classify(
+            &RcptResult::Transient("451 4.3.0 later".into()),
+            "relay",
+            "<b@example.com>",
+            true,
+            2 * 86_400,
+        );
+        assert_eq!(f, Fate::Expired);
+        let fail = c.failure.unwrap();
+        assert_eq!(fail.status, "4.3.0");
+        assert!(
+            fail.diagnostic.contains("expired after 2.0 days"),
+            "{}",
+            fail.diagnostic
+        );
+        assert_eq!(c.log.1, "expired");
     }
 }
