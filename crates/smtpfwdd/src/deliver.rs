@@ -6,8 +6,10 @@
 //!   `SENT` in the file at once (new version renamed over it), so a retry never sends it again;
 //! - a recipient refused with 5xx (or sendmail 67 and other permanent statuses) is bounced: the DSN
 //!   is written into outgoing first, then the recipient is dropped from the file;
-//! - anything else (4xx, refused connection, timeout, connection dropped mid-DATA, DNS trouble)
-//!   keeps the recipient; the next try waits 1 minute, doubling up to 1 hour (the base can be
+//! - a message with 8-bit bytes for a server without 8BITMIME is bounced (5.6.3), and an MX host
+//!   left with no global address is bounced (5.4.4);
+//! - anything else (4xx, a 3xx where 250 was due, refused connection, timeout, connection dropped
+//!   mid-DATA, DNS trouble, a route that is the gateway's own smtpd) keeps the recipient; the next try waits 1 minute, doubling up to 1 hour (the base can be
 //!   shortened for tests), kept in `.<id>.state`; after `[forward] max_age` the recipient is
 //!   bounced;
 //! - the file is removed only when no `RCPT` line is left;
