@@ -6,7 +6,8 @@
 //!   `SENT` in the file at once (new version renamed over it), so a retry never sends it again;
 //! - a recipient refused with 5xx (or sendmail 67 and other permanent statuses) is bounced: the DSN
 //!   is written into outgoing first, then the recipient is dropped from the file;
-//! - a message with 8-bit bytes for a server without 8BITMIME is bounced (5.6.3), and an MX host
+//! - a message with 8-bit bytes for a server without 8BITMIME is bounced (5.6.3), one with a
+//!   non-ASCII address for a server without SMTPUTF8 too (5.6.7), and an MX host
 //!   left with no global address is bounced (5.4.4);
 //! - anything else (4xx, a 3xx where 250 was due, refused connection, timeout, connection dropped
 //!   mid-DATA, DNS trouble, a route that is the gateway's own smtpd) keeps the recipient; the next try waits 1 minute, doubling up to 1 hour (the base can be
@@ -1263,6 +1264,9 @@ mod tests {
             stage: "MAIL",
             reply: reply(451),
         };
+        let no_utf8 = || SmtpError::NeedsSmtpUtf8 {
+            peer: "relay".into(),
+        };
         let no_8bit = || SmtpError::Needs8BitMime {
             peer: "relay".into(),
         };
@@ -1294,6 +1298,7 @@ mod tests {
             (Try::Error(mail_550), 1, 0, false, true, &[Bounce], Remove { bounce: true }),
             (Try::Error(mail_451), 1, 0, false, true, &[Retry], RetryLater { bounce: false }),
             (Try::Error(no_8bit), 1, 0, false, true, &[Bounce], Remove { bounce: true }),
+            (Try::Error(no_utf8), 1, 0, false, true, &[Bounce], Remove { bounce: true }),
             // Not due: nothing is done, whatever else holds.
             (Try::Replies(&[550], None), 1, 6 * DAY, true, false, &[Bounce], Keep),
         ];

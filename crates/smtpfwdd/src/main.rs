@@ -20,7 +20,9 @@
 //!     PIPELINING when offered, one connection reused for the following messages. Only CRLF ends
 //!     a line on the wire (a bare CR or LF in the spool becomes CRLF). A message with 8-bit bytes
 //!     is never sent to a server that does not offer 8BITMIME: it is bounced (5.6.3), not
-//!     converted. Only a 2xx reply accepts a recipient (a 3xx to RCPT keeps it for a retry).
+//!     converted; a message with a non-ASCII address goes with SMTPUTF8 to a server that offers
+//!     it and is bounced (5.6.7) otherwise. Only a 2xx reply accepts a recipient (a 3xx to RCPT
+//!     keeps it for a retry).
 //!
 //!     The relay has no default: until `relay` names the internal server (or
 //!     `[forward] deliver_to_mx = true` asks for MX delivery) smtpfwdd says what to set and exits

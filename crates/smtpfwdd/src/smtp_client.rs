@@ -95,6 +95,10 @@ pub enum SmtpError {
         "{peer} does not offer 8BITMIME and the message holds 8-bit bytes (not converted to 7 bit)"
     )]
     Needs8BitMime { peer: String },
+    /// An address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531 §3.2: such mail
+    /// must not be sent to it; bounced with 5.6.7).
+    #[error("{peer} does not offer SMTPUTF8 and an address is not ASCII")]
+    NeedsSmtpUtf8 { peer: String },
 }
 
 impl SmtpError {
@@ -104,7 +108,7 @@ impl SmtpError {
     pub fn is_permanent(&self) -> bool {
         match self {
             SmtpError::Reply { reply, .. } => reply.is_permanent(),
-            SmtpError::Needs8BitMime { .. } => true,
+            SmtpError::Needs8BitMime { .. } | SmtpError::NeedsSmtpUtf8 { .. } => true,
             _ => false,
         }
     }
@@ -114,6 +118,8 @@ impl SmtpError {
             SmtpError::Reply { reply, .. } => reply.enhanced(),
             // "Conversion required but not supported".
             SmtpError::Needs8BitMime { .. } => Some("5.6.3".into()),
+            // "Non-ASCII addresses not permitted for that sender/recipient".
+            SmtpError::NeedsSmtpUtf8 { .. } => Some("5.6.7".into()),
             _ => None,
         }
     }
@@ -611,6 +617,12 @@ impl Client {
                 peer: self.peer.clone(),
             });
         }
+        let utf8 = !from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
+        if utf8 && !self.ext.smtputf8 {
+            return Err(SmtpError::NeedsSmtpUtf8 {
+                peer: self.peer.clone(),
+            });
+        }
         // The read timeout may still be the final dot's: every command here waits `command`.
         self.set_timeout(self.timeouts.command)
             .map_err(|e| SmtpError::io("MAIL", e))?;
@@ -633,8 +645,7 @@ impl Client {
         if self.ext.eightbitmime {
             mail.push_str(" BODY=8BITMIME");
         }
-        let utf8 = !from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
-        if utf8 && self.ext.smtputf8 {
+        if utf8 {
             mail.push_str(" SMTPUTF8");
         }
         let rcpt_lines: Vec<String> = rcpts.iter().map(|r| format!("RCPT TO:{r}")).collect();

@@ -255,3 +255,39 @@ fn control_characters_of_a_relay_reply_never_reach_the_bounce() {
     );
     assert!(!after_headers.contains('\u{202e}'), "{text}");
 }
+
+#[test]
+fn non_ascii_address_to_a_relay_without_smtputf8_is_bounced_not_sent() {
+    let stub = StubRelay::start("250-8BITMIME\r\n", |_| "250 2.1.5 OK".into());
+    let ts = TestSpool::new(&conf(&stub.addr(), ""));
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<jürgen@example.com>"],
+        b"Subject: utf8\n\nx\n",
+    );
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!exists(&ts, Queue::Outgoing, &id));
+    assert!(!stub.wire().contains("MAIL FROM"), "{}", stub.wire());
+    let text = the_dsn(&ts, &log);
+    assert!(text.contains("Status: 5.6.7"), "{text}");
+}
+
+#[test]
+fn non_ascii_address_goes_with_smtputf8_to_a_relay_that_offers_it() {
+    let ts = TestSpool::new("");
+    let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
+    ts.write_conf(&conf(&r.addr(), ""));
+    ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<jürgen@example.com>"],
+        b"Subject: utf8\n\nx\n",
+    );
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 0, "{log}");
+    let m = r.messages();
+    assert_eq!(m.len(), 1, "{log}");
+    assert!(m[0].meta.contains("SMTPUTF8"), "{}", m[0].meta);
+}
