@@ -106,7 +106,7 @@ impl Context {
             .unwrap_or_else(|| cfg.forward.relay.clone())
             .trim()
             .to_string();
-        check_route_config(&cfg, &relay, opts.sendmail.is_some())?;
+        check_route_config(&cfg, &relay, opts.relay.is_some(), opts.sendmail.is_some())?;
         Ok(Context {
             spool,
             cfg,
@@ -140,8 +140,15 @@ impl Context {
 /// The relay has no default: a default pointing at this host (Obtuse's localhost:25) hands every
 /// mail back to smtpd, for ever, and so does an empty relay read as "MX" on a gateway that is its
 /// domain's MX. So smtpfwdd stops (exit 78) until `relay` names the internal server or
-/// `deliver_to_mx = true` asks for MX delivery. `-s PROG` needs neither.
-pub fn check_route_config(cfg: &Config, relay: &str, sendmail: bool) -> Result<(), String> {
+/// `deliver_to_mx = true` asks for MX delivery. `-s PROG` needs neither. `relay` is the effective
+/// one; `from_cli`: it came from `--relay`, which wins over `deliver_to_mx` (both in the file is
+/// a contradiction, refused).
+pub fn check_route_config(
+    cfg: &Config,
+    relay: &str,
+    from_cli: bool,
+    sendmail: bool,
+) -> Result<(), String> {
     let helo = cfg.helo_name();
     if helo.is_empty() || !helo.bytes().all(|b| b.is_ascii_graphic()) {
         // It goes on the wire in EHLO: no space, CR, LF or other control byte may be in it.
@@ -165,7 +172,7 @@ pub fn check_route_config(cfg: &Config, relay: &str, sendmail: bool) -> Result<(
              true to deliver to each domain's MX hosts; nothing is delivered until then"
                 .into(),
         ),
-        (false, true) => Err(format!(
+        (false, true) if !from_cli => Err(format!(
             "[forward] relay = {relay:?} and deliver_to_mx = true exclude each other: set one"
         )),
         _ => Ok(()),

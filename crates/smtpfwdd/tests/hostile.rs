@@ -149,6 +149,12 @@ fn no_relay_set_stops_with_78_and_says_what_to_set() {
     let (code, log) = once(&ts, &[]);
     assert_eq!(code, 78, "{log}");
     assert!(exists(&ts, Queue::Outgoing, &id));
+    // --relay on the command line names the internal server: it wins over deliver_to_mx.
+    let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
+    ts.write_conf(&conf("", "deliver_to_mx = true"));
+    let (code, log) = once(&ts, &["--relay", &r.addr()]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(r.messages().len(), 1);
 }
 
 #[test]
