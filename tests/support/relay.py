@@ -4,7 +4,8 @@
 Each accepted message is written to OUTDIR as N.eml (the DATA bytes exactly as received, CRLF
 line ends as on the wire) and N.json (mail_from, rcpt_tos, and the ESMTP options). A recipient
 whose local part starts with "reject" gets 550, "tempfail" gets 451 the first --tempfail-times
-times, "full" gets 552. --drop-data N closes the connection in the middle of the first N DATA
+times, "full" gets 552, "hostile" gets a 550 whose text holds template placeholders and control
+characters (HOSTILE below: what a hostile or broken server may say). --drop-data N closes the connection in the middle of the first N DATA
 phases (a relay that dies mid-transfer). --tls CERT KEY offers STARTTLS.
 Prints "READY <port>" on stdout once it listens.
 """
@@ -23,6 +24,7 @@ args = ap.parse_args()
 os.makedirs(args.outdir, exist_ok=True)
 lock = threading.Lock()
 state = {"n": 0, "tempfails": {}, "drops": 0}
+HOSTILE = "550 5.1.1 {admin} {sender} {id} no\rsuch\x1b[2J user\x07\x08 \u202ehere"
 
 
 class Handler:
@@ -30,6 +32,8 @@ class Handler:
         local = address.split("@")[0].lower()
         if local.startswith("reject"):
             return "550 5.1.1 No such user here"
+        if local.startswith("hostile"):
+            return HOSTILE
         if local.startswith("full"):
             return "552 5.2.2 Mailbox full"
         if local.startswith("tempfail"):

@@ -203,22 +203,28 @@ fn the_dsn(ts: &TestSpool, log: &str) -> String {
     read(ts, Queue::Outgoing, &dsn[0])
 }
 
-#[test]
-fn placeholders_in_a_relay_reply_are_not_expanded_in_the_bounce() {
-    let stub = StubRelay::start("", |_| {
-        "550 5.1.1 {admin} {sender} {id} {hostname} unknown".into()
-    });
-    let ts = TestSpool::new(&conf(&stub.addr(), ""));
+/// aiosmtpd answers `hostile@` with a 550 holding placeholders and control characters (see
+/// tests/support/relay.py); returns the DSN's text.
+fn bounce_of_a_hostile_reply(ts: &TestSpool) -> String {
+    let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
+    ts.write_conf(&conf(&r.addr(), ""));
     ts.install_etc("bounce.tmpl");
     ts.inject(
         Queue::Outgoing,
         SENDER,
-        &["<x@example.com>"],
+        &["<hostile@example.com>"],
         b"Subject: t\n\nx\n",
     );
-    let (code, log) = once(&ts, &[]);
+    let (code, log) = once(ts, &[]);
     assert_eq!(code, 0, "{log}");
-    let text = the_dsn(&ts, &log);
+    assert!(r.messages().is_empty());
+    the_dsn(ts, &log)
+}
+
+#[test]
+fn placeholders_in_a_relay_reply_are_not_expanded_in_the_bounce() {
+    let ts = TestSpool::new("");
+    let text = bounce_of_a_hostile_reply(&ts);
     // The human-readable part is the filled template; the reply is in it as the relay wrote it.
     let human = text
         .split_once("Content-Description: Notification")
@@ -228,38 +234,24 @@ fn placeholders_in_a_relay_reply_are_not_expanded_in_the_bounce() {
         .unwrap()
         .0;
     assert!(
-        human.contains("550 5.1.1 {admin} {sender} {id} {hostname} unknown"),
+        human.contains("550 5.1.1 {admin} {sender} {id} no"),
         "{human}"
     );
 }
 
 #[test]
 fn control_characters_of_a_relay_reply_never_reach_the_bounce() {
-    let stub = StubRelay::start("", |_| {
-        "550 5.1.1 no\rsuch\x1b[2J user\x07\x08 \u{202e}here".into()
-    });
-    let ts = TestSpool::new(&conf(&stub.addr(), ""));
-    ts.inject(
-        Queue::Outgoing,
-        SENDER,
-        &["<x@example.com>"],
-        b"Subject: t\n\nx\n",
-    );
-    let (code, log) = once(&ts, &[]);
-    assert_eq!(code, 0, "{log}");
-    let text = the_dsn(&ts, &log);
+    let ts = TestSpool::new("");
+    let text = bounce_of_a_hostile_reply(&ts);
+    assert!(text.contains("no?such?[2J user?? ?here"), "{text}");
+    let after_envelope = text.split_once("\nBODY\n").unwrap().1;
     assert!(
-        text.contains("550 5.1.1 no?such?[2J user?? ?here"),
-        "{text}"
-    );
-    let after_headers = text.split_once("\nBODY\n").unwrap().1;
-    assert!(
-        after_headers
+        after_envelope
             .chars()
-            .all(|c| c == '\n' || c == '\t' || (' '..='~').contains(&c) || !c.is_control()),
+            .all(|c| c == '\n' || c == '\t' || !c.is_control()),
         "{text}"
     );
-    assert!(!after_headers.contains('\u{202e}'), "{text}");
+    assert!(!after_envelope.contains('\u{202e}'), "{text}");
 }
 
 #[test]
