@@ -162,3 +162,24 @@ fn addresses_that_look_like_options_stay_addresses() {
         "option o i\noption f sender@example.org\nrcpt -bs@example.com\nrcpt ok@example.com\n"
     );
 }
+
+#[test]
+fn with_a_program_no_relay_is_needed() {
+    // -s PROG delivers through the program: the missing relay is not a configuration error.
+    let ts = TestSpool::new(
+        "hostname = \"gw.test\"\nadmin = \"admin@example.com\"\ndomains = [\"example.com\"]\n",
+    );
+    let dir = ts.scratch("sm");
+    let prog = fake_sendmail(&dir);
+    std::fs::write(dir.join("code"), "0").unwrap();
+    ts.chown_all();
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: s\n\nx\n",
+    );
+    let (code, log) = once(&ts, &["-s", prog.to_str().unwrap()]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!exists(&ts, Queue::Outgoing, &id));
+}
