@@ -40,6 +40,10 @@ const KEYS: &[&str] = &[
     "scan.max_parts",
     "scan.max_decoded_bytes",
     "scan.max_archive_members",
+    "scan.encrypted",
+    "scan.partial",
+    "scan.max_object_bytes",
+    "scan.max_name_lines",
     "forward.relay",
     "forward.poll_seconds",
     "forward.max_parallel",
@@ -61,6 +65,7 @@ const KEYS: &[&str] = &[
     "report.keep_days",
     "report.html_dir",
     "report.metrics_file",
+    "report.metrics_dir",
 ];
 
 fn shipped() -> (std::path::PathBuf, String) {
