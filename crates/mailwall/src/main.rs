@@ -5,6 +5,7 @@
 //!     mailwall [--spool DIR] [--config FILE] queue [--json]
 //!     mailwall [--spool DIR] [--config FILE] check
 //!     mailwall [--spool DIR] [--config FILE] metrics [--stdout]
+//!     mailwall [--spool DIR] flush
 //!     mailwall --man [gateway.conf]
 //!
 //! DESCRIPTION
@@ -22,6 +23,10 @@
 //!     collector; run from cron every minute, it keeps smtpd's counters fresh too (smtpd runs
 //!     chrooted and cannot reach that directory). `--stdout` prints them instead.
 //!
+//!     `flush` makes the running smtpfwdd try deferred mail now, without waiting for each
+//!     message's next-try time, like `postqueue -f` (SIGUSR1 to the pid smtpfwdd keeps in
+//!     outgoing/.smtpfwdd.lock while it holds that lock).
+//!
 //!     `--man` prints this manual page (roff), `--man gateway.conf` the page gateway.conf(5);
 //!     every program of the gateway has `--man`, and install.sh installs the pages from it.
 //!
@@ -32,7 +37,7 @@
 //!     only the metrics file. No network.
 //!
 //! EXIT STATUS
-//!     0 done (check: no problem found); 64 usage; 71 cannot switch user; 74 I/O error;
+//!     0 done (check: no problem found); 64 usage; 69 flush: smtpfwdd is not running; 71 cannot switch user; 74 I/O error;
 //!     78 configuration or layout error (check: a problem found); 70 internal error.
 //!
 //! FILES
@@ -41,8 +46,9 @@
 
 use clap::{Parser, Subcommand};
 use mailwall::queue;
+use nix::sys::signal::Signal;
 use spool::logging::Target;
-use spool::{Config, Spool};
+use spool::{Config, Queue, Spool};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +76,8 @@ enum Command {
     },
     /// Validate gateway.conf and the spool tree's owners and modes.
     Check,
+    /// Make the running smtpfwdd try deferred mail now (like postqueue -f).
+    Flush,
     /// Write the live metrics file into [report] metrics_dir (for node_exporter).
     Metrics {
         /// Print the metrics instead of writing the file.
@@ -121,6 +129,20 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Flush => match spool::store::lock_holder(&spool, Queue::Outgoing, "smtpfwdd")? {
+            Some(pid) => {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGUSR1)
+                    .map_err(|e| anyhow::anyhow!("cannot signal smtpfwdd (pid {pid}): {e}"))?;
+                println!("mailwall: flush: smtpfwdd (pid {pid}) tries deferred mail now");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!(
+                    "mailwall: flush: smtpfwdd is not running: mail in outgoing/ waits for it"
+                );
+                Ok(ExitCode::from(spool::exit::UNAVAILABLE))
+            }
+        },
         Command::Check => {
             let mut problems = Vec::new();
             if let Err(e) = Config::for_spool(&spool, args.config.as_deref()) {

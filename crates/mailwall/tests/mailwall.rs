@@ -233,3 +233,81 @@ fn man_pages_render() {
         assert!(o.status.success() && o.stderr.is_empty(), "nroff: {o:?}");
     }
 }
+
+/// A deferred message shows in the queue with its last error, `flush` has the running smtpfwdd
+/// deliver it at once (its next try was two minutes away, its scan a minute away), and the
+/// metrics count both attempts.
+#[test]
+fn deferred_mail_shows_why_and_flush_delivers_it_now() {
+    use std::time::Duration;
+    let ts = TestSpool::new("");
+    let port = testkit::free_port();
+    let textfile = ts.scratch("textfile");
+    ts.write_conf(&format!(
+        "hostname = \"gw.test\"\ndomains = [\"example.com\"]\n[forward]\nrelay = \"127.0.0.1:{port}\"\n\
+         tls = \"off\"\n[report]\nmetrics_dir = \"{}\"\n",
+        textfile.display()
+    ));
+    let relay = testkit::Relay::start_on(&ts.scratch("relay"), port, &["--tempfail-times", "1"]);
+    assert_eq!(
+        code(&mailwall(&ts, &["flush"])),
+        69,
+        "no smtpfwdd running yet"
+    );
+    let id = ts.inject(
+        Queue::Outgoing,
+        "<a@example.org>",
+        &["<tempfail@example.com>"],
+        b"Subject: later\n\nx\n",
+    );
+    let log = std::fs::File::create(ts.dir.path().join("smtpfwdd.log")).unwrap();
+    let mut d = testkit::Proc::spawn(
+        "smtpfwdd",
+        Command::new(testkit::bin("smtpfwdd"))
+            .env("GATEWAY_LOG", "stderr")
+            .arg("--spool")
+            .arg(ts.root())
+            .args(["--foreground", "-P", "60", "--retry-base-secs", "120"])
+            .stderr(log),
+    );
+    let row = testkit::wait_for(Duration::from_secs(15), || {
+        let o = mailwall(&ts, &["queue", "--json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        let r = rows.as_array()?.first()?.clone();
+        (r["tries"] == 1).then_some(r)
+    })
+    .expect("the first attempt is deferred");
+    assert_eq!(row["id"], id.as_str());
+    assert!(row["last_error"].as_str().unwrap().contains("451"), "{row}");
+    assert!(row["next_try"].as_i64().is_some(), "{row}");
+
+    let o = mailwall(&ts, &["flush"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let got = relay.wait_messages(1, Duration::from_secs(5));
+    let daemon_log = || std::fs::read_to_string(ts.dir.path().join("smtpfwdd.log")).unwrap();
+    assert_eq!(got.len(), 1, "flush did not deliver: {}", daemon_log());
+    let gone = testkit::wait_for(Duration::from_secs(5), || {
+        ts.ids(Queue::Outgoing).is_empty().then_some(())
+    });
+    assert!(gone.is_some());
+    let metrics = testkit::wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(textfile.join("mailwall.prom"))
+            .ok()
+            .filter(|t| t.contains("result=\"delivered\"} 1"))
+    })
+    .expect("metrics written after the delivery");
+    assert!(
+        metrics.contains("mailwall_smtpfwdd_recipients_total{result=\"deferred\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailwall_queue_messages{queue=\"outgoing\"} 0\n"),
+        "{metrics}"
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(
+        d.wait_timeout(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}

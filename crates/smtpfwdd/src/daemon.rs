@@ -1,7 +1,8 @@
 //! The daemon loop: one instance per outgoing directory (`.smtpfwdd.lock`), a scan of the complete
 //! files oldest first every `poll_seconds`, up to `max_parallel` deliveries at once in threads,
 //! never the same file in two deliveries. SIGTERM (or SIGINT) lets the deliveries in flight finish,
-//! starts no new one, and exits; SIGHUP rereads the configuration for the next deliveries.
+//! starts no new one, and exits; SIGHUP rereads the configuration for the next deliveries;
+//! SIGUSR1 scans at once with every message due (a flush).
 //!
 //! Signals are taken by one thread with sigwait (every other thread has them blocked), so no code
 //! runs in a signal handler.
@@ -18,6 +19,7 @@ use nix::sys::signal::{SigSet, Signal};
 use spool::{store, MessageId, Queue};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -51,8 +53,17 @@ pub fn program_lock(spool: &spool::Spool) -> Result<Flock<File>, DaemonError> {
             path: path.display().to_string(),
             source,
         })?;
-    Flock::lock(f, FlockArg::LockExclusiveNonblock)
-        .map_err(|_| DaemonError::AlreadyRunning(path.display().to_string()))
+    let mut lock = Flock::lock(f, FlockArg::LockExclusiveNonblock)
+        .map_err(|_| DaemonError::AlreadyRunning(path.display().to_string()))?;
+    // The holder's pid, for `mailwall flush` (which checks that the lock is held before it
+    // believes the number).
+    let io = |source| DaemonError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    lock.set_len(0).map_err(io)?;
+    writeln!(&mut *lock, "{}", std::process::id()).map_err(io)?;
+    Ok(lock)
 }
 
 /// Block the signals we handle in the calling thread (and so in every thread started after) and
@@ -62,6 +73,7 @@ pub fn block_signals() -> SigSet {
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGINT);
     set.add(Signal::SIGHUP);
+    set.add(Signal::SIGUSR1);
     let _ = set.thread_block();
     set
 }
@@ -69,6 +81,9 @@ pub fn block_signals() -> SigSet {
 enum Event {
     Terminate,
     Reload,
+    /// SIGUSR1 (`mailwall flush`): scan now and try deferred mail without waiting for its
+    /// next-try time, like `postqueue -f`.
+    Flush,
 }
 
 /// What the loop, the workers and the signal thread share, under one mutex: a queue of jobs, the
@@ -239,6 +254,8 @@ pub fn run_with(
     );
     let mut in_flight: HashSet<MessageId> = HashSet::new();
     let mut terminate = false;
+    let mut flush = false;
+    let mut metrics_written = Instant::now();
     let mut first_pass: Vec<MessageId> = Vec::new();
     let mut passes = 0u64;
     let mut counts = [0u64; 5];
@@ -262,14 +279,21 @@ pub fn run_with(
                     if in_flight.contains(&e.id) {
                         continue;
                     }
-                    if e.known.prior.as_ref().is_some_and(|s| s.next_try > now) {
+                    if !flush && e.known.prior.as_ref().is_some_and(|s| s.next_try > now) {
                         continue;
                     }
                     in_flight.insert(e.id.clone());
+                    let mut known = e.known;
+                    if flush {
+                        // Due now: the delivery checks the next-try time again.
+                        if let Some(p) = known.prior.as_mut() {
+                            p.next_try = 0;
+                        }
+                    }
                     jobs.push(Job {
                         ctx: ctx.clone(),
                         id: e.id,
-                        known: e.known,
+                        known,
                     });
                 }
                 if !jobs.is_empty() {
@@ -283,6 +307,7 @@ pub fn run_with(
             Err(e) => log::error!("cannot scan outgoing: {e}"),
         }
         passes += 1;
+        flush = false;
         // Wait: in --once mode until the pass is done; else for the poll interval. Signals are
         // handled at once.
         let deadline = Instant::now() + opts.poll;
@@ -310,9 +335,17 @@ pub fn run_with(
                     b.outstanding,
                 )
             };
+            let finished = !done.is_empty();
             for (id, outcome) in done {
                 in_flight.remove(&id);
                 counts[outcome as usize] += 1;
+            }
+            // At most once a second, and when the queue drains: a steady stream of deliveries
+            // costs one counters write per second, not one per message.
+            if finished && (outstanding == 0 || metrics_written.elapsed() >= Duration::from_secs(1))
+            {
+                write_metrics(&ctx);
+                metrics_written = Instant::now();
             }
             for ev in events {
                 match ev {
@@ -327,9 +360,13 @@ pub fn run_with(
                         }
                         Err(e) => log::error!("SIGHUP: configuration not reloaded: {e}"),
                     },
+                    Event::Flush => {
+                        log::info!("SIGUSR1: flush: deferred mail is tried now");
+                        flush = true;
+                    }
                 }
             }
-            if terminate {
+            if terminate || flush {
                 break;
             }
             if opts.once && outstanding == 0 {
@@ -358,6 +395,7 @@ pub fn run_with(
         counts[outcome as usize] += 1;
     }
     sync_outgoing();
+    write_metrics(&ctx);
     log::info!(
         "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
         counts[Outcome::Done as usize],
@@ -454,6 +492,7 @@ fn after_panic(ctx: &Context, id: &MessageId, payload: &(dyn std::any::Any + Sen
         queued: prior.map(|s| s.queued).unwrap_or(now),
         attempts,
         next_try: now + wait.as_secs().max(1) as i64,
+        last_error: format!("delivery panicked: {what}"),
     };
     if let Err(e) = st.save(&ctx.spool, id) {
         log::warn!("{id}: cannot save the retry state: {e}");
@@ -465,10 +504,35 @@ fn after_panic(ctx: &Context, id: &MessageId, payload: &(dyn std::any::Any + Sen
     );
 }
 
+/// Add the recipients handled since the last call to the spool's counters and rewrite the
+/// metrics file ([report] metrics_dir). A failure costs the figures, never a delivery.
+fn write_metrics(ctx: &Context) {
+    let tally = deliver::TALLY.take();
+    if tally.iter().all(|(_, n)| *n == 0) {
+        return;
+    }
+    let r = spool::metrics::update(&ctx.spool, Queue::Outgoing, "smtpfwdd", |s| {
+        for (result, n) in tally {
+            if n > 0 {
+                s.add(
+                    "mailwall_smtpfwdd_recipients_total",
+                    &[("result", result)],
+                    n as f64,
+                );
+            }
+        }
+    })
+    .and_then(|_| spool::metrics::export(&ctx.spool, &ctx.cfg));
+    if let Err(e) = r {
+        log::warn!("cannot write the metrics: {e}");
+    }
+}
+
 fn signal_thread(set: SigSet, shared: Arc<Shared>) {
     loop {
         let ev = match set.wait() {
             Ok(Signal::SIGHUP) => Event::Reload,
+            Ok(Signal::SIGUSR1) => Event::Flush,
             Ok(_) => Event::Terminate,
             Err(_) => continue,
         };

@@ -29,6 +29,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -912,10 +913,16 @@ fn settle(
         }
     }
     let wait = state::backoff(msg.attempts, ctx.opts.retry_base);
+    let last_error = logs
+        .iter()
+        .find(|l| l.1 == "deferred")
+        .map(|l| format!("{}: {}", l.0, l.3))
+        .unwrap_or_default();
     let st = RetryState {
         queued: msg.queued,
         attempts: msg.attempts,
         next_try: now_secs() + wait.as_secs().max(1) as i64,
+        last_error,
     };
     if let Err(e) = st.save(spool, id) {
         log::warn!("{id}: cannot save the retry state: {e}");
@@ -947,6 +954,42 @@ fn remove_unsynced(ctx: &Context, id: &MessageId, known: &Known) -> spool::Resul
     Ok(())
 }
 
+/// Recipients handled since the daemon last wrote its metrics: counted in memory by the
+/// workers, added to the spool's counters once per scan (`daemon.rs`), so a delivery costs no
+/// extra file write.
+pub struct Tally {
+    pub delivered: AtomicU64,
+    pub deferred: AtomicU64,
+    pub bounced: AtomicU64,
+}
+
+pub static TALLY: Tally = Tally {
+    delivered: AtomicU64::new(0),
+    deferred: AtomicU64::new(0),
+    bounced: AtomicU64::new(0),
+};
+
+impl Tally {
+    fn count(&self, status: &str) {
+        let c = match status {
+            "sent" => &self.delivered,
+            "deferred" => &self.deferred,
+            "bounced" => &self.bounced,
+            _ => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far, reset to zero.
+    pub fn take(&self) -> [(&'static str, u64); 3] {
+        [
+            ("delivered", self.delivered.swap(0, Ordering::Relaxed)),
+            ("deferred", self.deferred.swap(0, Ordering::Relaxed)),
+            ("bounced", self.bounced.swap(0, Ordering::Relaxed)),
+        ]
+    }
+}
+
 /// One recipient's line: address, status word, relay, reply or reason.
 type LogEntry = (String, &'static str, String, String);
 
@@ -958,6 +1001,9 @@ fn log_attempt(
     delay: i64,
     next: Option<Duration>,
 ) {
+    for l in logs {
+        TALLY.count(l.1);
+    }
     let next = next
         .map(|d| format!(", next try in {}s", d.as_secs()))
         .unwrap_or_default();

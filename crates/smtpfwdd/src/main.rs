@@ -46,9 +46,13 @@
 //!     is appended to `etc/sent.YYYYMMDD`.
 //!
 //!     SIGTERM or SIGINT: the deliveries in flight finish, then smtpfwdd exits. SIGHUP: the
-//!     configuration (and etc/transport) is reread for the following deliveries. A delivery that
-//!     panics (a bug) is contained: logged, the message kept with a retry state, the worker
-//!     replaced; --once still ends.
+//!     configuration (and etc/transport) is reread for the following deliveries. SIGUSR1
+//!     (`mailwall flush`): scan now and try deferred mail without waiting for its next-try time;
+//!     the daemon keeps its pid in outgoing/.smtpfwdd.lock for that. A delivery that panics (a
+//!     bug) is contained: logged, the message kept with a retry state, the worker replaced;
+//!     --once still ends. The reason of the last failed attempt is kept in the message's state
+//!     file (`mailwall queue` shows it); the recipients delivered, deferred and bounced are
+//!     added to the live metrics once a second at most ([report] metrics_dir).
 //!
 //! OPTIONS
 //!     -d DIR        the outgoing directory (default /var/spool/smtpd/outgoing); a spool root

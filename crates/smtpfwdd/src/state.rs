@@ -15,6 +15,9 @@ pub struct RetryState {
     pub attempts: u32,
     /// Not before this time (Unix seconds).
     pub next_try: i64,
+    /// Why the last attempt failed (the server's reply or the local reason), for `mailwall
+    /// queue`.
+    pub last_error: String,
 }
 
 impl RetryState {
@@ -25,6 +28,7 @@ impl RetryState {
             queued: num("queued")?,
             attempts: u32::try_from(num("attempts")?).ok()?,
             next_try: num("next_try")?,
+            last_error: st.get("last_error").unwrap_or_default().to_string(),
         })
     }
 
@@ -34,6 +38,9 @@ impl RetryState {
         st.set("queued", self.queued);
         st.set("attempts", self.attempts);
         st.set("next_try", self.next_try);
+        if !self.last_error.is_empty() {
+            st.set("last_error", &self.last_error);
+        }
         st.save(spool, Queue::Outgoing, id)
     }
 }
@@ -71,6 +78,7 @@ mod tests {
             queued: 10,
             attempts: 2,
             next_try: 99,
+            last_error: "451 4.3.0 try later".into(),
         };
         st.save(&s, &id).unwrap();
         assert_eq!(RetryState::load(&s, &id), Some(st));

@@ -278,6 +278,26 @@ impl FileLock {
     }
 }
 
+/// The pid of the program holding a queue's program lock (`.smtpfwdd.lock`), which the holder
+/// writes into the file; `None` when nobody holds the lock (the program is not running). The
+/// number is believed only while the lock is held, so a stale file never names a stranger.
+pub fn lock_holder(spool: &Spool, queue: Queue, program: &str) -> Result<Option<i32>> {
+    let path = spool.program_lock(queue, program);
+    let f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut f = match Flock::lock(f, FlockArg::LockSharedNonblock) {
+        Ok(_free) => return Ok(None),
+        Err((f, Errno::EWOULDBLOCK)) => f,
+        Err((_, e)) => return Err(Error::io(&path, io::Error::from(e))),
+    };
+    let mut text = String::new();
+    io::Read::read_to_string(&mut f, &mut text).at(&path)?;
+    Ok(text.trim().parse().ok().filter(|p: &i32| *p > 0))
+}
+
 /// A complete message found in a queue.
 #[derive(Clone, Debug)]
 pub struct Entry {
