@@ -857,9 +857,16 @@ impl<'a, T: Transport> Session<'a, T> {
         None
     }
 
-    /// Read the message up to the lone dot, storing it into `sink` with CRLF turned into LF and
-    /// dot-stuffing removed. Past the size limit or after a write error the rest is read and
-    /// thrown away, so that the session stays in step and can answer.
+    /// Read the message up to `<CR><LF>.<CR><LF>`, storing it into `sink` with every line end
+    /// turned into LF and dot-stuffing removed. Past the size limit or after a write error the
+    /// rest is read and thrown away, so that the session stays in step and can answer.
+    ///
+    /// SMTP smuggling (CVE-2023-51764 and kin): only a `.` line that ends in CRLF *and* follows a
+    /// CRLF ends the data, as in Postfix's `smtpd_forbid_bare_newline = normalize`. A bare LF or a
+    /// bare CR ends a line of the message (stored as LF) but never the message, so whatever a
+    /// client puts after `\n.\n`, `\r\n.\n` or `\n.\r\n` is message text, never a command.
+    /// Bare CRs become line ends rather than staying in the file: the scanner, the internal
+    /// server and every reader of the spool then agree on where the lines are.
     fn receive(&mut self, sink: &mut Option<Staged>) -> Result<DataOutcome, Stop> {
         let limit = self.s().max_size;
         let mut out = DataOutcome {
@@ -886,31 +893,43 @@ impl<'a, T: Transport> Session<'a, T> {
         };
         let conn = &mut self.conn;
         let mut at_line_start = true;
-        // How much of the unread bytes is known to hold no LF: a line that arrives in many
-        // small reads is searched once, not once per read.
+        // The line before ended in CRLF (the DATA command counts as one).
+        let mut after_crlf = true;
+        // How much of the unread bytes is known to hold no CR or LF: a line that arrives in
+        // many small reads is searched once, not once per read.
         let mut scanned = 0;
         loop {
             let avail = &conn.buf[conn.start..conn.end];
-            let lf = avail[scanned..].iter().position(|&b| b == b'\n');
-            if let Some(pos) = lf.map(|p| p + scanned) {
+            let hit = avail[scanned..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .map(|p| p + scanned);
+            // (length of the line's text, bytes it takes up, ends in CRLF)
+            let line_end = match hit {
+                Some(p) if avail[p] == b'\n' => Some((p, p + 1, false)),
+                Some(p) if p + 1 < avail.len() => {
+                    let crlf = avail[p + 1] == b'\n';
+                    Some((p, p + 1 + usize::from(crlf), crlf))
+                }
+                // Nothing yet, or a CR whose next byte decides between CRLF and a bare CR.
+                _ => None,
+            };
+            if let Some((len, used, crlf)) = line_end {
+                let mut line = &avail[..len];
+                conn.start += used;
                 scanned = 0;
-                let mut line = &avail[..=pos];
-                conn.start += pos + 1;
                 if at_line_start {
-                    if line == b".\r\n" || line == b".\n" {
+                    if crlf && after_crlf && line == b"." {
                         return Ok(out);
                     }
-                    if line[0] == b'.' {
+                    if line.first() == Some(&b'.') {
                         line = &line[1..];
                     }
                 }
-                if let Some(body) = line.strip_suffix(b"\r\n") {
-                    emit(body, sink, &mut out);
-                    emit(b"\n", sink, &mut out);
-                } else {
-                    emit(line, sink, &mut out);
-                }
+                emit(line, sink, &mut out);
+                emit(b"\n", sink, &mut out);
                 at_line_start = true;
+                after_crlf = crlf;
             } else if avail.len() >= conn.buf.len() / 2 {
                 // A very long line: pass on what we have, keeping a trailing CR that may be
                 // the first half of a CRLF.
@@ -924,7 +943,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 scanned = 0;
                 at_line_start = false;
             } else {
-                scanned = avail.len();
+                scanned = hit.unwrap_or(avail.len());
                 conn.fill()?;
             }
         }

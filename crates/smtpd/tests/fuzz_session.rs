@@ -286,6 +286,16 @@ fn body(rng: &mut Rng) -> Vec<u8> {
             7 => b"bare\rCR".to_vec(),
             8 => b"From: a@b\r\nSubject: embedded CRLF".to_vec(),
             9 => b"Received: from nowhere".to_vec(),
+            // SMTP smuggling: a would-be end of data with a bare LF, then a second transaction.
+            10 => rng
+                .pick(&[
+                    &b"x\n.\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<v@example.com>\r\nDATA"[..],
+                    b"x\r\n.\nQUIT",
+                    b"x\n.\r\nRSET\r\nNOOP",
+                    b"\r.\r",
+                    b".\n.",
+                ])
+                .to_vec(),
             _ => text_line(rng),
         };
         // The lone dot is the end of the message: only the terminator below may be one.
@@ -591,28 +601,34 @@ fn parse_replies(out: &[u8], complete: bool) -> Result<Vec<Reply>, String> {
     Ok(replies)
 }
 
-/// The body as smtpd must store it, by the definition (RFC 5321 4.5.2 and the spool format):
-/// lines end at LF; the line `.` ends the data; a leading dot is removed; CRLF becomes LF.
+/// The body as smtpd must store it, by the definition (RFC 5321 4.5.2, the spool format, and
+/// Postfix's `smtpd_forbid_bare_newline = normalize` against SMTP smuggling): a line ends at CRLF,
+/// at a bare LF or at a bare CR, and is stored with LF; only the line `.` ending in CRLF right
+/// after a CRLF (or at the start) ends the data; a leading dot is removed.
 /// Returns the stored body and the bytes consumed, or None when the input ends first.
 fn expected_body(data: &[u8]) -> Option<(Vec<u8>, usize)> {
     let mut body = Vec::new();
     let mut pos = 0;
-    while let Some(nl) = data[pos..].iter().position(|&b| b == b'\n') {
-        let line = &data[pos..pos + nl + 1];
-        pos += nl + 1;
-        if line == b".\r\n" || line == b".\n" {
+    let mut after_crlf = true;
+    loop {
+        let end = pos + data[pos..].iter().position(|&b| b == b'\n' || b == b'\r')?;
+        let (crlf, next) = match data[end] {
+            b'\n' => (false, end + 1),
+            _ => match data.get(end + 1) {
+                None => return None,
+                Some(b'\n') => (true, end + 2),
+                Some(_) => (false, end + 1),
+            },
+        };
+        let line = &data[pos..end];
+        pos = next;
+        if line == b"." && crlf && after_crlf {
             return Some((body, pos));
         }
-        let line = line.strip_prefix(b".").unwrap_or(line);
-        match line.strip_suffix(b"\r\n") {
-            Some(l) => {
-                body.extend_from_slice(l);
-                body.push(b'\n');
-            }
-            None => body.extend_from_slice(line),
-        }
+        body.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        body.push(b'\n');
+        after_crlf = crlf;
     }
-    None
 }
 
 /// A message the session said it queued.
