@@ -2,12 +2,14 @@
 //! 2.0 with modern SMTP. The binary (`main.rs`) parses options, drops privileges and picks the way
 //! of running; everything else lives here:
 //! - [`session`]: one SMTP session over any byte stream, storing mail into the spool;
+//! - [`address`]: envelope addresses: syntax, relay tricks, the normal form;
 //! - [`rules`]: Obtuse's `etc/smtpd_check_rules`;
 //! - [`transport`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
 //! - [`server`]: the daemon's accept loop, inetd and systemd socket activation;
 //! - [`dns`]: the client's name from reverse DNS.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod dns;
 pub mod rules;
 pub mod server;

@@ -197,6 +197,10 @@ fn run() -> anyhow::Result<ExitCode> {
         domains: cfg.domains.clone(),
         delay: Duration::from_secs(cfg.smtpd.delay_seconds),
         quiet: opts.quiet,
+        relay_policy: smtpd::address::RelayPolicy {
+            allow_percent_hack: cfg.smtpd.allow_percent_hack,
+            allow_bang_path: cfg.smtpd.allow_bang_path,
+        },
     };
 
     let as_root = spool::privs::is_root();

@@ -7,6 +7,7 @@
 //! the message. `250` is sent only after [`spool::Staged::commit`] returned: the message is on
 //! disk, fsynced, under its final name.
 
+use crate::address::{self, RelayPolicy, MAX_PATH};
 use crate::rules::{Action, Client, Rules};
 use crate::transport::Transport;
 use log::{info, warn};
@@ -21,8 +22,6 @@ use std::time::Duration;
 pub const MAX_COMMAND: usize = 512;
 /// Longest reply line, CRLF included (RFC 5321 4.5.3.1.5).
 const MAX_REPLY: usize = 512;
-/// Longest address inside the angle brackets (RFC 5321 4.5.3.1.3).
-const MAX_PATH: usize = 256;
 const INPUT_BUFFER: usize = 64 * 1024;
 /// Errors tolerated before the session is dropped (protocol abuse, dictionary attacks).
 const MAX_ERRORS: usize = 20;
@@ -42,6 +41,8 @@ pub struct Settings {
     pub delay: Duration,
     /// `-q`: no log line per session, only per message.
     pub quiet: bool,
+    /// Percent hacks and bang paths in recipients (`allow_percent_hack`, `allow_bang_path`).
+    pub relay_policy: RelayPolicy,
 }
 
 pub struct Context {
@@ -383,6 +384,13 @@ fn parse_path(s: &str) -> Result<(String, &str), String> {
     if !rest.is_empty() && !rest.starts_with(' ') {
         return Err("501 5.1.7 Syntax: garbage after address".into());
     }
+    // What is stored, logged and matched by the rules is the normal form (no source route, no
+    // needless quotes, no trailing dot): one spelling per mailbox.
+    let addr = if addr.is_empty() {
+        String::new()
+    } else {
+        address::parse(addr)?.normal()
+    };
     Ok((format!("<{addr}>"), rest.trim()))
 }
 
@@ -662,6 +670,17 @@ impl<'a, T: Transport> Session<'a, T> {
         };
         if tx.rcpts.len() >= self.s().max_recipients {
             self.conn.reply("452 4.5.3 Error: too many recipients");
+            return None;
+        }
+        let refusal = address::parse(spool::envelope::strip_brackets(&to))
+            .ok()
+            .and_then(|m| self.s().relay_policy.refusal(&m));
+        if let Some(reply) = refusal {
+            info!(
+                "client={}: relay request refused: to={to}",
+                self.client_label()
+            );
+            self.error(reply);
             return None;
         }
         let from = tx.from.clone();
@@ -1048,6 +1067,7 @@ mod tests {
                 domains: vec!["example.com".into()],
                 delay: Duration::from_millis(1),
                 quiet: false,
+                relay_policy: RelayPolicy::default(),
             },
             spool,
             queue: Queue::Incoming,
@@ -1248,6 +1268,8 @@ mod tests {
     fn deny_rule_closes_session() {
         let t = tempfile::tempdir().unwrap();
         let mut c = ctx(t.path());
+        // The rule, not the built-in refusal, is what this test is about.
+        c.settings.relay_policy.allow_percent_hack = true;
         c.rules = Rules::parse(
             "noto:ALL:ALL:*%*@*:551 no %%-hacks for %T\ndeny_delay:ALL:spammer@*:ALL\nallow:ALL:ALL:*@partner.org\n",
             "r",

@@ -73,7 +73,17 @@ fn eol(rng: &mut Rng) -> &'static [u8] {
 }
 
 fn local_part(rng: &mut Rng) -> String {
-    match rng.below(20) {
+    match rng.below(30) {
+        // Relay tricks and option look-alikes (issue 14): refused or normalised.
+        20 => "\"bob@evil.example\"".into(),
+        21 => "bob@evil.example".into(),
+        22 => "@evil.example:bob".into(),
+        23 => "-bs".into(),
+        24 => "\"-be\"".into(),
+        25 => "\"noreply\"".into(),
+        26 => "\"no\\reply\"".into(),
+        27 => "noreply(comment)".into(),
+        28 => "\"a%b\"".into(),
         0 => "a".repeat(240 + rng.below(30)),
         1 => "\"john smith\"".into(),
         2 => "j\u{f6}rg".into(),
@@ -330,7 +340,8 @@ fn transaction(rng: &mut Rng, out: &mut Vec<u8>) {
     out.extend_from_slice(mail.as_bytes());
     for _ in 0..1 + rng.below(4) {
         let to = if rng.chance(80) {
-            format!("<{}@example.com>", local_part(rng))
+            let local = *rng.pick(&["alice", "bob", "x.y+z", "Postmaster", "\"john smith\""]);
+            format!("<{local}@example.com>")
         } else {
             path(rng)
         };
@@ -699,12 +710,15 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
                 }
                 (Ok(Command::Rset), 250) => tx = None,
                 (Ok(Command::Mail { from, .. }), 250) => {
+                    accepted_path(from, false)?;
                     if !greeted || tx.is_some() {
                         return Err(format!("MAIL accepted out of sequence: {:?}", shown()));
                     }
                     tx = Some((from.clone(), Vec::new()));
                 }
-                (Ok(Command::Rcpt { to }), 250) => match tx.as_mut() {
+                (Ok(Command::Rcpt { to }), 250) => match accepted_path(to, true)
+                    .and(Ok(tx.as_mut()))?
+                {
                     Some((_, rcpts)) if rcpts.len() < c.max_recipients => rcpts.push(to.clone()),
                     _ => return Err(format!("RCPT accepted out of sequence: {:?}", shown())),
                 },
@@ -793,6 +807,41 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
     }
 }
 
+/// What an accepted (250) MAIL or RCPT path may not be (issue 14): a source route, a trailing
+/// dot, needless quotes, non-ASCII, a leading `-`, an `@` in the local part, and for recipients
+/// (the fuzz sessions run with the default policy) a `%` or `!` in it.
+fn accepted_path(p: &str, rcpt: bool) -> Result<(), String> {
+    let inner = &p[1..p.len() - 1];
+    if inner.is_empty() && !rcpt {
+        return Ok(());
+    }
+    let bad = |why: &str| Err(format!("{} accepted: {p:?}", why));
+    if !inner.is_ascii() {
+        return bad("non-ASCII address");
+    }
+    if inner.starts_with('@') {
+        return bad("source route");
+    }
+    if inner.ends_with('.') {
+        return bad("trailing dot");
+    }
+    let (local, quoted) = match inner.strip_prefix('"') {
+        Some(q) => (&q[..q.rfind('"').unwrap_or(0)], true),
+        None => (inner.rsplit_once('@').map_or(inner, |(l, _)| l), false),
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    if quoted && !local.is_empty() && local.chars().all(plain) {
+        return bad("needlessly quoted local part");
+    }
+    if local.starts_with('-') {
+        return bad("leading -");
+    }
+    if local.contains('@') || (rcpt && (local.contains('%') || local.contains('!'))) {
+        return bad("relay request");
+    }
+    Ok(())
+}
+
 /// Every name in incoming/, temp files included.
 fn incoming_names(spool: &Spool) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(spool.queue(Queue::Incoming))
@@ -851,6 +900,7 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
             domains: vec!["example.com".into()],
             delay: Duration::from_millis(1),
             quiet: false,
+            relay_policy: Default::default(),
         },
         spool: spool.clone(),
         queue: Queue::Incoming,

@@ -73,3 +73,179 @@ fn bare_cr_is_stored_as_a_line_end_and_never_ends_data() {
         "Subject: cr\n\none\ntwo\n\nthree\n"
     );
 }
+
+/// A session that has sent HELO and MAIL (for RCPT checks).
+fn after_mail<R: std::io::Read, W: std::io::Write>(c: &mut Raw<R, W>, from: &str) {
+    assert_eq!(c.reply(), BANNER);
+    assert!(c.cmd("HELO x.example.org").starts_with("250"));
+    let r = c.cmd(&format!("MAIL FROM:{from}"));
+    assert!(r.starts_with("250"), "{from}: {r}");
+}
+
+#[test]
+fn relay_tricks_in_local_parts_are_refused_and_source_routes_stripped() {
+    // No rules file: the built-in checks alone.
+    let ts = TestSpool::new(&conf(""));
+    let d = Daemon::start(&ts, &[]);
+    let mut c = d.connect();
+    after_mail(&mut c, "<@relay.example.net:alice@b.example.org>");
+    for (rcpt, want) in [
+        ("<\"bob@evil.example\"@example.com>", "553 5.7.1"),
+        ("<\"bob@evil.example\"@EXAMPLE.com.>", "553 5.7.1"),
+        ("<bob@evil.example@example.com>", "553 5.7.1"),
+        ("<bob%evil.example@example.com>", "553 5.7.1"),
+        ("<\"bob%evil.example\"@example.com>", "553 5.7.1"),
+        ("<evil.example!bob@example.com>", "553 5.7.1"),
+        ("<@evil.example:bob@example.com>", "250 "),
+        ("<@a.example,@b.example:carol@example.com.>", "250 "),
+        ("<\"dave\"@example.com>", "250 "),
+    ] {
+        let r = c.cmd(&format!("RCPT TO:{rcpt}"));
+        assert!(r.starts_with(want), "{rcpt}: {r}");
+    }
+    assert!(c.cmd("DATA").starts_with("354"));
+    assert!(c.cmd("Subject: x\r\n\r\ny\r\n.").starts_with("250 "));
+    let m = wait_messages(&ts, 1);
+    assert_eq!(
+        split_stored(&m[0]).0,
+        "FROM <alice@b.example.org>\nRCPT <bob@example.com>\nRCPT <carol@example.com>\n\
+         RCPT <dave@example.com>\nBODY\n"
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("relay request refused: to=<bob%evil.example@example.com>"),
+        "{log}"
+    );
+}
+
+#[test]
+fn percent_hack_and_bang_paths_when_the_config_allows_them() {
+    let ts = TestSpool::new(&conf("allow_percent_hack = true\nallow_bang_path = true"));
+    let (_p, mut c) = inetd(&ts, &[]);
+    after_mail(&mut c, "<a@b.example.org>");
+    assert!(c
+        .cmd("RCPT TO:<bob%evil.example@example.com>")
+        .starts_with("250 "));
+    assert!(c
+        .cmd("RCPT TO:<evil.example!bob@example.com>")
+        .starts_with("250 "));
+    // An @ in the local part is never a mailbox, whatever the config says.
+    assert!(c
+        .cmd("RCPT TO:<\"bob@evil.example\"@example.com>")
+        .starts_with("553 5.7.1"));
+    // Only percent hacks are allowed here: bang paths still refused.
+    let ts = TestSpool::new(&conf("allow_percent_hack = true"));
+    let (_p, mut c) = inetd(&ts, &[]);
+    after_mail(&mut c, "<a@b.example.org>");
+    assert!(c
+        .cmd("RCPT TO:<bob%evil.example@example.com>")
+        .starts_with("250 "));
+    assert!(c
+        .cmd("RCPT TO:<evil.example!bob@example.com>")
+        .starts_with("553 5.7.1"));
+}
+
+#[test]
+fn check_rules_match_the_normalised_address() {
+    let ts = TestSpool::new(&conf(""));
+    ts.write_etc(
+        "smtpd_check_rules",
+        b"noto:ALL:ALL:noreply@example.com:550 %T sends no mail\n\
+          noto:ALL:/^root@/:ALL:550 not from %F\n",
+    );
+    let d = Daemon::start(&ts, &[]);
+    let mut c = d.connect();
+    after_mail(&mut c, "<a@b.example.org>");
+    for rcpt in [
+        "<noreply@example.com>",
+        "<\"noreply\"@example.com>",
+        "<\"no\\reply\"@example.com>",
+        "<noreply@example.com.>",
+        "<NoReply@Example.COM>",
+        "<@evil.example:noreply@example.com>",
+        "noreply@example.com.",
+    ] {
+        let r = c.cmd(&format!("RCPT TO:{rcpt}"));
+        assert!(
+            r.eq_ignore_ascii_case("550 noreply@example.com sends no mail"),
+            "{rcpt}: {r}"
+        );
+    }
+    // Comments are no part of an SMTP path: refused, not interpreted.
+    assert!(c
+        .cmd("RCPT TO:<noreply(x)@example.com>")
+        .starts_with("501 5.1.3"));
+    assert!(c.cmd("RSET").starts_with("250"));
+    assert!(c
+        .cmd("MAIL FROM:<\"root\"@b.example.org>")
+        .starts_with("250"));
+    let r = c.cmd("RCPT TO:<bob@example.com>");
+    assert_eq!(r, "550 not from root@b.example.org");
+}
+
+#[test]
+fn addresses_that_look_like_options_are_refused() {
+    let ts = TestSpool::new(&conf(""));
+    let (_p, mut c) = inetd(&ts, &[]);
+    assert_eq!(c.reply(), BANNER);
+    assert!(c.cmd("HELO x.example.org").starts_with("250"));
+    for from in [
+        "<-be@b.example.org>",
+        "-bs@b.example.org",
+        "<\"-oQ/tmp\"@b.example.org>",
+    ] {
+        let r = c.cmd(&format!("MAIL FROM:{from}"));
+        assert!(r.starts_with("553 5.1.7"), "{from}: {r}");
+    }
+    assert!(c.cmd("MAIL FROM:<a-b@b.example.org>").starts_with("250"));
+    for rcpt in [
+        "<-bs@example.com>",
+        "<\"-X/tmp/log\"@example.com>",
+        "<@x.example:-bi@example.com>",
+    ] {
+        let r = c.cmd(&format!("RCPT TO:{rcpt}"));
+        assert!(r.starts_with("553 5.1.7"), "{rcpt}: {r}");
+    }
+    assert!(
+        c.cmd("DATA").starts_with("554"),
+        "no recipient was accepted"
+    );
+}
+
+#[test]
+fn non_ascii_addresses_refused_without_smtputf8() {
+    let ts = TestSpool::new(&conf(""));
+    let d = Daemon::start(&ts, &[]);
+    let mut c = d.connect();
+    assert_eq!(c.reply(), BANNER);
+    let ehlo = c.cmd("EHLO x.example.org");
+    assert!(!ehlo.to_ascii_uppercase().contains("SMTPUTF8"), "{ehlo}");
+    assert!(ehlo.contains("8BITMIME"), "{ehlo}");
+    assert!(c
+        .cmd("MAIL FROM:<j\u{f6}rg@b.example.org>")
+        .starts_with("553 5.6.7"));
+    assert!(c
+        .cmd("MAIL FROM:<a@b.example.org> SMTPUTF8")
+        .starts_with("555"));
+    assert!(c
+        .cmd("MAIL FROM:<a@b.example.org> BODY=8BITMIME")
+        .starts_with("250"));
+    assert!(c
+        .cmd("RCPT TO:<j\u{f6}rg@example.com>")
+        .starts_with("553 5.6.7"));
+    assert!(c
+        .cmd("RCPT TO:<bob@b\u{fc}cher.example.com>")
+        .starts_with("553 5.6.7"));
+    assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    // 8-bit bodies are still taken as they are.
+    c.send("Subject: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n.\r\n".as_bytes());
+    assert!(c.reply().starts_with("250 "));
+    let m = wait_messages(&ts, 1);
+    let (env, _, body) = split_stored(&m[0]);
+    assert_eq!(
+        env,
+        "FROM <a@b.example.org>\nRCPT <bob@example.com>\nBODY\n"
+    );
+    assert_eq!(body, "Subject: 8bit\n\nGr\u{fc}\u{df}e\n".as_bytes());
+}

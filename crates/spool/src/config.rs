@@ -51,6 +51,22 @@ pub struct SmtpdConfig {
     pub delay_seconds: u64,
     /// Look up the client's name in DNS (smtpd -H turns it off).
     pub dns_lookups: bool,
+    /// Accept recipients whose local part holds `%` (`user%elsewhere@example.com`, the percent
+    /// hack: a request that the internal server relay it on). Postfix's `allow_percent_hack`.
+    pub allow_percent_hack: bool,
+    /// Accept recipients whose local part holds `!` (`elsewhere!user@example.com`, a UUCP bang
+    /// path: the same request). Postfix's `swap_bangpath`.
+    pub allow_bang_path: bool,
+    /// A message with more `Received:` headers than this is refused (554 5.4.6): a mail loop.
+    /// Postfix's `hopcount_limit`.
+    pub max_hops: usize,
+    /// Seconds for the whole DATA phase, however steadily the client sends (421 after).
+    pub data_deadline: u64,
+    /// Seconds for a whole session, whatever it does (421 after).
+    pub session_deadline: u64,
+    /// Simultaneous sessions from one client address (IPv6: one /64) in daemon mode (421 beyond
+    /// it); 0 = no limit. Postfix's `smtpd_client_connection_count_limit`.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -217,6 +233,12 @@ impl Default for SmtpdConfig {
             check_rules: "smtpd_check_rules".into(),
             delay_seconds: 50,
             dns_lookups: true,
+            allow_percent_hack: false,
+            allow_bang_path: false,
+            max_hops: 50,
+            data_deadline: 3600,
+            session_deadline: 7200,
+            max_connections_per_ip: 10,
         }
     }
 }
@@ -474,6 +496,14 @@ mod tests {
         assert_eq!(c.scan.scanner, Scanner::Clamd);
         assert!(c.scan.scan_all);
         assert_eq!(c.forward.poll_seconds, 10);
+    }
+
+    #[test]
+    fn shipped_smtpd_section_is_the_defaults() {
+        // etc/gateway.conf documents every [smtpd] key with its default value.
+        let text = include_str!("../../../etc/gateway.conf");
+        let c = Config::parse(text, Path::new("etc/gateway.conf")).unwrap();
+        assert_eq!(c.smtpd, SmtpdConfig::default());
     }
 
     #[test]
