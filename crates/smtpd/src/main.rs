@@ -201,6 +201,7 @@ fn run() -> anyhow::Result<ExitCode> {
             allow_percent_hack: cfg.smtpd.allow_percent_hack,
             allow_bang_path: cfg.smtpd.allow_bang_path,
         },
+        max_hops: cfg.smtpd.max_hops,
     };
 
     let as_root = spool::privs::is_root();

@@ -43,6 +43,8 @@ pub struct Settings {
     pub quiet: bool,
     /// Percent hacks and bang paths in recipients (`allow_percent_hack`, `allow_bang_path`).
     pub relay_policy: RelayPolicy,
+    /// More `Received:` headers than this: 554 5.4.6, nothing stored (a mail loop).
+    pub max_hops: usize,
 }
 
 pub struct Context {
@@ -234,6 +236,10 @@ impl<T: Transport> Conn<T> {
 struct DataOutcome {
     size: u64,
     too_big: bool,
+    /// `Received:` fields in the message's header section.
+    hops: usize,
+    /// More of them than `max_hops`: a mail loop.
+    looping: bool,
     write_error: Option<io::Error>,
 }
 
@@ -831,6 +837,16 @@ impl<'a, T: Transport> Session<'a, T> {
                 "552 5.3.4 Message size exceeds fixed maximum message size".to_string(),
                 "refused (too big)".to_string(),
             )
+        } else if outcome.looping {
+            drop(sink);
+            (
+                "554 5.4.6 Too many hops".to_string(),
+                format!(
+                    "refused (too many hops: {} Received: headers, max_hops {})",
+                    outcome.hops,
+                    self.s().max_hops
+                ),
+            )
         } else if let Some(e) = early_error {
             drop(sink);
             let full = matches!(e.raw_os_error(), Some(28) | Some(122));
@@ -888,9 +904,12 @@ impl<'a, T: Transport> Session<'a, T> {
     /// server and every reader of the spool then agree on where the lines are.
     fn receive(&mut self, sink: &mut Option<Staged>) -> Result<DataOutcome, Stop> {
         let limit = self.s().max_size;
+        let max_hops = self.s().max_hops;
         let mut out = DataOutcome {
             size: 0,
             too_big: false,
+            hops: 0,
+            looping: false,
             write_error: None,
         };
         let emit = |bytes: &[u8], sink: &mut Option<Staged>, out: &mut DataOutcome| {
@@ -898,7 +917,7 @@ impl<'a, T: Transport> Session<'a, T> {
             if limit > 0 && out.size > limit {
                 out.too_big = true;
             }
-            if out.too_big || out.write_error.is_some() {
+            if out.too_big || out.looping || out.write_error.is_some() {
                 // Free the disk now rather than at the end of a huge transfer.
                 *sink = None;
                 return;
@@ -912,6 +931,20 @@ impl<'a, T: Transport> Session<'a, T> {
         };
         let conn = &mut self.conn;
         let mut at_line_start = true;
+        // Still in the message's header section (until its first empty line): where `Received:`
+        // fields are counted, as Postfix's hopcount_limit counts them.
+        let mut in_headers = true;
+        let mut count_hop = |line: &[u8], out: &mut DataOutcome| {
+            if !in_headers {
+                return;
+            }
+            if line.is_empty() {
+                in_headers = false;
+            } else if is_received_field(line) {
+                out.hops += 1;
+                out.looping |= out.hops > max_hops;
+            }
+        };
         // The line before ended in CRLF (the DATA command counts as one).
         let mut after_crlf = true;
         // How much of the unread bytes is known to hold no CR or LF: a line that arrives in
@@ -944,6 +977,7 @@ impl<'a, T: Transport> Session<'a, T> {
                     if line.first() == Some(&b'.') {
                         line = &line[1..];
                     }
+                    count_hop(line, &mut out);
                 }
                 emit(line, sink, &mut out);
                 emit(b"\n", sink, &mut out);
@@ -954,8 +988,11 @@ impl<'a, T: Transport> Session<'a, T> {
                 // the first half of a CRLF.
                 let keep = usize::from(avail.ends_with(b"\r"));
                 let mut chunk = &avail[..avail.len() - keep];
-                if at_line_start && chunk[0] == b'.' {
-                    chunk = &chunk[1..];
+                if at_line_start {
+                    if chunk[0] == b'.' {
+                        chunk = &chunk[1..];
+                    }
+                    count_hop(chunk, &mut out);
                 }
                 emit(chunk, sink, &mut out);
                 conn.start = conn.end - keep;
@@ -1016,6 +1053,17 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 }
 
+/// A `Received:` header field (any case, blanks allowed before the colon, RFC 5322 obs-syntax).
+fn is_received_field(line: &[u8]) -> bool {
+    const NAME: &[u8] = b"received";
+    line.len() > NAME.len()
+        && line[..NAME.len()].eq_ignore_ascii_case(NAME)
+        && line[NAME.len()..]
+            .iter()
+            .find(|&&b| b != b' ' && b != b'\t')
+            == Some(&b':')
+}
+
 fn rcpt_list(env: &Envelope) -> String {
     env.recipients
         .iter()
@@ -1068,6 +1116,7 @@ mod tests {
                 delay: Duration::from_millis(1),
                 quiet: false,
                 relay_policy: RelayPolicy::default(),
+                max_hops: 50,
             },
             spool,
             queue: Queue::Incoming,

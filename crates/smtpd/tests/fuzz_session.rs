@@ -496,6 +496,7 @@ struct Case {
     write_budget: Option<usize>,
     max_size: u64,
     max_recipients: usize,
+    max_hops: usize,
     rules: bool,
     client: Client,
     read_seed: u64,
@@ -522,6 +523,7 @@ fn case(rng: &mut Rng) -> Case {
         write_budget: rng.chance(5).then(|| rng.below(600)),
         max_size: *rng.pick(&[0u64, 50, 2000, 100_000, 1_000_000]),
         max_recipients: *rng.pick(&[1usize, 2, 3, 100]),
+        max_hops: *rng.pick(&[50usize, 50, 1, 3]),
         rules: rng.chance(50),
         client: match rng.below(3) {
             0 => Client::default(),
@@ -642,6 +644,19 @@ fn expected_body(data: &[u8]) -> Option<(Vec<u8>, usize)> {
     }
 }
 
+/// The `Received:` fields of a stored body's header section (up to its first empty line).
+fn hops(body: &[u8]) -> usize {
+    body.split(|&b| b == b'\n')
+        .take_while(|l| !l.is_empty())
+        .filter(|l| {
+            let name = b"received";
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l[name.len()..].iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':')
+        })
+        .count()
+}
+
 /// A message the session said it queued.
 struct Queued {
     id: String,
@@ -737,9 +752,11 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
                     pos += used;
                     let done = r.next().ok_or("no reply after the end of DATA")?;
                     let too_big = c.max_size > 0 && body.len() as u64 > c.max_size;
+                    let looping = hops(&body) > c.max_hops;
                     match done.code {
                         552 if too_big => {}
-                        250 if !too_big => {
+                        554 if looping && !too_big => {}
+                        250 if !too_big && !looping => {
                             let id = done
                                 .text()
                                 .rsplit_once("queued as ")
@@ -901,6 +918,7 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
             delay: Duration::from_millis(1),
             quiet: false,
             relay_policy: Default::default(),
+            max_hops: c.max_hops,
         },
         spool: spool.clone(),
         queue: Queue::Incoming,
@@ -1006,12 +1024,13 @@ fn fast_tempdir() -> tempfile::TempDir {
 fn describe(c: &Case) -> String {
     format!(
         "ending {:?}, read slices up to {}, write budget {:?}, max_size {}, max_recipients {}, \
-         rules {}, client {:?}\ninput ({} bytes): b\"{}\"",
+         max_hops {}, rules {}, client {:?}\ninput ({} bytes): b\"{}\"",
         c.ending,
         c.max_slice,
         c.write_budget,
         c.max_size,
         c.max_recipients,
+        c.max_hops,
         c.rules,
         c.client,
         c.input.len(),
@@ -1144,7 +1163,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> usize {
 fn fuzz_sessions_through_the_binary() {
     let started = Instant::now();
     let ts = TestSpool::new(&common::conf(
-        "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0",
+        "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0\nmax_hops = 3",
     ));
     ts.write_etc("smtpd_check_rules", RULES.as_bytes());
     let mut rng = Rng::new(DEFAULT_SEED, 12);
@@ -1156,6 +1175,7 @@ fn fuzz_sessions_through_the_binary() {
         c.ending = Ending::Eof;
         c.max_size = 100_000;
         c.max_recipients = 3;
+        c.max_hops = 3;
         c.rules = true;
         c.client = Client::default();
         let t0 = Instant::now();

@@ -249,3 +249,54 @@ fn non_ascii_addresses_refused_without_smtputf8() {
     );
     assert_eq!(body, "Subject: 8bit\n\nGr\u{fc}\u{df}e\n".as_bytes());
 }
+
+fn with_received(n: usize) -> String {
+    let mut m = String::new();
+    for i in 0..n {
+        m.push_str(&format!(
+            "Received: from hop{i}.example.net\r\n\tby gw.example.com (smtpd) with ESMTP id x{i};\r\n\tTue, 1 Dec 2026 10:00:00 +0000\r\n"
+        ));
+    }
+    m.push_str("Subject: loop\r\n\r\nbody\r\n");
+    m
+}
+
+#[test]
+fn sixty_received_headers_are_a_loop_and_nothing_is_stored() {
+    let ts = TestSpool::new(&conf(""));
+    let d = Daemon::start(&ts, &[]);
+    let mut c = d.connect();
+    open_data(&mut c);
+    c.send(with_received(60).as_bytes());
+    assert_eq!(c.cmd("."), "554 5.4.6 Too many hops");
+    // The session goes on; exactly 50 is still fine, and Received: lines in the body (after the
+    // header section) are not hops.
+    assert!(c.cmd("MAIL FROM:<a@b.example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let mut m = with_received(50);
+    m.push_str(&"Received: quoted in the body\r\n".repeat(20));
+    c.send(m.as_bytes());
+    assert!(c.cmd(".").starts_with("250 "));
+    let stored = wait_messages(&ts, 1);
+    let body = split_stored(&stored[0]).2;
+    assert!(body.starts_with(b"Received: from hop0.example.net\n"));
+    assert!(c.cmd("QUIT").starts_with("221"));
+    let log = d.log_text();
+    assert!(
+        log.contains("result=refused (too many hops: 60 Received: headers, max_hops 50)"),
+        "{log}"
+    );
+    assert!(ts.all_names(testkit::spool::Queue::Incoming).len() == 1);
+}
+
+#[test]
+fn max_hops_is_configurable_and_counts_any_case() {
+    let ts = TestSpool::new(&conf("max_hops = 3"));
+    let (_p, mut c) = inetd(&ts, &[]);
+    open_data(&mut c);
+    c.send(b"Received: a\r\nRECEIVED: b\r\nreceived : c\r\nreceived:d\r\nSubject: x\r\n\r\ny\r\n");
+    assert_eq!(c.cmd("."), "554 5.4.6 Too many hops");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    assert!(messages(&ts).is_empty());
+}
