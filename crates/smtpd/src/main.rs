@@ -193,6 +193,8 @@ fn run() -> anyhow::Result<ExitCode> {
         max_recipients: cfg.smtpd.max_recipients,
         command_timeout: Duration::from_secs(cfg.smtpd.command_timeout.max(1)),
         data_timeout: Duration::from_secs(cfg.smtpd.data_timeout.max(1)),
+        data_deadline: Duration::from_secs(cfg.smtpd.data_deadline.max(1)),
+        session_deadline: Duration::from_secs(cfg.smtpd.session_deadline.max(1)),
         min_free_bytes: cfg.smtpd.min_free_bytes,
         domains: cfg.domains.clone(),
         delay: Duration::from_secs(cfg.smtpd.delay_seconds),
@@ -202,6 +204,23 @@ fn run() -> anyhow::Result<ExitCode> {
             allow_bang_path: cfg.smtpd.allow_bang_path,
         },
         max_hops: cfg.smtpd.max_hops,
+    };
+
+    let limits = server::Limits {
+        max_clients: cfg.smtpd.max_clients,
+        max_per_client: cfg.smtpd.max_connections_per_ip,
+        exempt: cfg
+            .smtpd
+            .connection_limit_exceptions
+            .iter()
+            .map(|n| smtpd::rules::parse_net(n))
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                fail(
+                    exit::CONFIG,
+                    format!("smtpd.connection_limit_exceptions: {e}"),
+                )
+            })?,
     };
 
     let as_root = spool::privs::is_root();
@@ -284,16 +303,16 @@ fn run() -> anyhow::Result<ExitCode> {
                 }
             }
             info!(
-                "listening on {} ({} rule(s), max {} clients)",
+                "listening on {} ({} rule(s), max {} clients, {} per client address)",
                 listener
                     .local_addr()
                     .map(|a| a.to_string())
                     .unwrap_or_else(|_| "?".into()),
                 ctx.rules.len(),
-                cfg.smtpd.max_clients
+                cfg.smtpd.max_clients,
+                cfg.smtpd.max_connections_per_ip
             );
-            server::serve_listener(Arc::new(ctx), listener, cfg.smtpd.max_clients, dns)
-                .context("accept loop")?;
+            server::serve_listener(Arc::new(ctx), listener, &limits, dns).context("accept loop")?;
             info!("stopped");
         }
         None => {

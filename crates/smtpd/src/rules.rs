@@ -267,16 +267,7 @@ fn parse_pattern(item: &str, is_client: bool) -> Result<Pattern, String> {
             )
         }
         _ if is_client && item.contains('/') => {
-            let (a, b) = item.split_once('/').expect("has /");
-            let addr: IpAddr = a
-                .parse()
-                .map_err(|_| format!("bad network address {item:?}"))?;
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            let bits: u8 = b
-                .parse()
-                .ok()
-                .filter(|&n| n <= max)
-                .ok_or_else(|| format!("bad prefix length in {item:?}"))?;
+            let (addr, bits) = parse_net(item)?;
             Pattern::Net { addr, bits }
         }
         _ if is_client && item.starts_with('.') && !item.contains(['*', '?']) => {
@@ -341,7 +332,25 @@ fn addr_match(p: &Pattern, addr: &str) -> bool {
     }
 }
 
-fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+/// `a.b.c.d/bits` or `v6::/bits` → (address, prefix length).
+pub fn parse_net(item: &str) -> Result<(IpAddr, u8), String> {
+    let (a, b) = item
+        .split_once('/')
+        .ok_or_else(|| format!("bad network {item:?}: want address/bits"))?;
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|_| format!("bad network address {item:?}"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let bits: u8 = b
+        .parse()
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(|| format!("bad prefix length in {item:?}"))?;
+    Ok((addr, bits))
+}
+
+/// Whether `ip` is inside `net`/`bits`.
+pub fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     // An IPv4 client seen through an IPv6 socket still matches IPv4 networks.
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),

@@ -4,7 +4,8 @@
 //! - systemd `Accept=yes` (`smtpd@.service`): fd 3 is the connection, served like inetd;
 //! - systemd daemon unit (`smtpd.service` + `smtpd.socket`, `Accept=no`): fd 3 is a listening
 //!   socket, served like `-D`;
-//! - `-D`: bind the port ourselves, a thread per connection, at most `max_clients` at once.
+//! - `-D`: bind the port ourselves, a thread per connection, at most `max_clients` at once and
+//!   at most `max_connections_per_ip` from one client address (an IPv6 client by its /64).
 //!
 //! SIGTERM, SIGINT and SIGHUP are taken by a dedicated thread with sigwait(2): sessions then answer
 //! `421` at their next read, the listener stops accepting, and the process exits once they are done.
@@ -14,11 +15,12 @@ use crate::session::{Context, End, Session};
 use crate::transport::{self, FdTransport, Transport};
 use log::{info, warn};
 use nix::sys::signal::{SigSet, Signal};
+use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What systemd handed us (sd_listen_fds(3): `LISTEN_PID` is us and `LISTEN_FDS` ≥ 1).
@@ -140,15 +142,92 @@ impl Drop for Slot {
     }
 }
 
-/// The daemon loop: accept, one thread per connection, `421` beyond `max_clients`, until shutdown.
+/// Live sessions per client address, as Postfix's anvil counts them for
+/// `smtpd_client_connection_count_limit`.
+type PerClient = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// What counts as one client: an IPv4 address (also when seen as `::ffff:a.b.c.d`), or an IPv6
+/// /64, the block one host or one customer usually holds; counting single IPv6 addresses would
+/// give one machine 2^64 allowances.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// The daemon's limits on sessions.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// Sessions at once (`max_clients`).
+    pub max_clients: usize,
+    /// Sessions at once from one client address (`max_connections_per_ip`); 0 = no limit.
+    pub max_per_client: usize,
+    /// Networks `max_per_client` does not apply to (`connection_limit_exceptions`).
+    pub exempt: Vec<(IpAddr, u8)>,
+}
+
+impl Limits {
+    fn per_client_for(&self, ip: IpAddr) -> usize {
+        if self
+            .exempt
+            .iter()
+            .any(|&(net, bits)| crate::rules::in_net(ip, net, bits))
+        {
+            0
+        } else {
+            self.max_per_client
+        }
+    }
+}
+
+/// A session's place in [`PerClient`], given back however the session ends.
+struct ClientSlot(PerClient, IpAddr);
+
+impl ClientSlot {
+    /// Take a place for `ip`, unless it already has `max` (0 = no limit).
+    fn take(map: &PerClient, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let key = client_key(ip);
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(key).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot(map.clone(), key))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// The daemon loop: accept, one thread per connection, `421` beyond the [`Limits`], until
+/// shutdown.
 pub fn serve_listener(
     ctx: Arc<Context>,
     listener: TcpListener,
-    max_clients: usize,
+    limits: &Limits,
     dns: bool,
 ) -> io::Result<()> {
+    let max_clients = limits.max_clients;
     listener.set_nonblocking(true)?;
     let active = Arc::new(AtomicUsize::new(0));
+    let per_client: PerClient = Arc::default();
     while !transport::shutting_down() {
         let mut fds = [nix::poll::PollFd::new(
             listener.as_fd(),
@@ -182,16 +261,31 @@ pub fn serve_listener(
         if active.fetch_add(1, Ordering::SeqCst) >= max_clients {
             active.fetch_sub(1, Ordering::SeqCst);
             let client = client_for(Some(peer), false);
-            Session::new(&ctx, t, client).refuse("Too many connections, try again later");
+            Session::new(&ctx, t, client).refuse("4.3.2", "Too many connections, try again later");
             continue;
         }
         let slot = Slot(active.clone());
+        let max_per_client = limits.per_client_for(peer.ip());
+        let Some(client_slot) = ClientSlot::take(&per_client, peer.ip(), max_per_client) else {
+            drop(slot);
+            let client = client_for(Some(peer), false);
+            info!(
+                "client=[{}]: more than {max_per_client} connections from one client",
+                client.ip_or_unknown()
+            );
+            Session::new(&ctx, t, client).refuse(
+                "4.7.0",
+                "Too many connections from your address, try again later",
+            );
+            continue;
+        };
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("session".into())
             .stack_size(256 * 1024)
             .spawn(move || {
                 let _slot = slot;
+                let _client_slot = client_slot;
                 serve_one(&ctx, t, Some(peer), dns);
             });
         if let Err(e) = spawned {

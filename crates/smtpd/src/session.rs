@@ -16,7 +16,7 @@ use spool::{Envelope, Queue, Spool, Staged};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
 pub const MAX_COMMAND: usize = 512;
@@ -32,8 +32,14 @@ pub struct Settings {
     /// 0 = no limit.
     pub max_size: u64,
     pub max_recipients: usize,
+    /// Deadline for one command line, however slowly it arrives.
     pub command_timeout: Duration,
+    /// Longest silence inside DATA.
     pub data_timeout: Duration,
+    /// Deadline for the whole DATA phase.
+    pub data_deadline: Duration,
+    /// Deadline for the whole session.
+    pub session_deadline: Duration,
     pub min_free_bytes: u64,
     /// Local domains: recipients there are accepted without a rule.
     pub domains: Vec<String>,
@@ -123,20 +129,29 @@ impl<T: Transport> Write for Stream<T> {
     }
 }
 
-/// The connection: the stream, the input buffer, the pending replies.
+/// The connection: the stream, the input buffer, the pending replies, and how long reads may
+/// wait.
 struct Conn<T: Transport> {
     io: Stream<T>,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
     out: Vec<u8>,
+    /// Longest wait for one read.
+    read_timeout: Duration,
+    /// When the current command line or DATA phase (or the session) must be complete. A
+    /// client that sends one byte a second keeps every single read short; this is what ends it.
+    deadline: Instant,
 }
 
 /// Why reading stopped.
 #[derive(Debug)]
 enum Stop {
     Eof,
+    /// No byte within the read timeout.
     Timeout,
+    /// The command line, the DATA phase or the session took longer than its deadline.
+    Deadline,
     Shutdown,
 }
 
@@ -187,6 +202,12 @@ impl<T: Transport> Conn<T> {
             // Callers never ask for more with a full buffer.
             return Err(Stop::Eof);
         }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Stop::Deadline);
+        }
+        let deadline_first = left < self.read_timeout;
+        self.io.set_timeout(left.min(self.read_timeout));
         loop {
             match self.io.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(Stop::Eof),
@@ -197,6 +218,9 @@ impl<T: Transport> Conn<T> {
                 Err(e) => {
                     return Err(match e.kind() {
                         io::ErrorKind::Interrupted => continue,
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock if deadline_first => {
+                            Stop::Deadline
+                        }
                         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Stop::Timeout,
                         io::ErrorKind::ConnectionAborted => Stop::Shutdown,
                         _ => Stop::Eof,
@@ -439,6 +463,8 @@ pub struct Session<'a, T: Transport> {
     tx: Option<Transaction>,
     messages: usize,
     errors: usize,
+    /// The cap on the whole session.
+    session_end: Instant,
 }
 
 impl<'a, T: Transport> Session<'a, T> {
@@ -451,7 +477,10 @@ impl<'a, T: Transport> Session<'a, T> {
                 start: 0,
                 end: 0,
                 out: Vec::with_capacity(512),
+                read_timeout: ctx.settings.command_timeout,
+                deadline: after(ctx.settings.command_timeout),
             },
+            session_end: after(ctx.settings.session_deadline),
             client,
             helo: None,
             esmtp: false,
@@ -492,10 +521,11 @@ impl<'a, T: Transport> Session<'a, T> {
         end
     }
 
-    /// Greet with a 421 and close (too many clients, shutdown before the session began).
-    pub fn refuse(mut self, text: &str) {
+    /// Greet with a 421 and close (too many clients, shutdown before the session began);
+    /// `status` is the enhanced status code (`4.3.2`, `4.7.0`).
+    pub fn refuse(mut self, status: &str, text: &str) {
         let host = self.s().hostname.clone();
-        self.conn.reply(&format!("421 4.3.2 {host} {text}"));
+        self.conn.reply(&format!("421 {status} {host} {text}"));
         let _ = self.conn.flush();
         info!("session: client={} refused: {text}", self.client_label());
     }
@@ -506,7 +536,7 @@ impl<'a, T: Transport> Session<'a, T> {
             "220 {host} SMTP ready, Who are you gonna pretend to be today?"
         ));
         loop {
-            self.conn.io.set_timeout(self.s().command_timeout);
+            self.limit_reads(self.s().command_timeout, self.s().command_timeout);
             let line = match self.conn.command_line() {
                 Ok(l) => l,
                 Err(stop) => return self.stopped(stop),
@@ -540,6 +570,13 @@ impl<'a, T: Transport> Session<'a, T> {
         }
     }
 
+    /// From now on, each read waits at most `read_timeout`, and all of them together end within
+    /// `deadline` (and within the session's own deadline).
+    fn limit_reads(&mut self, read_timeout: Duration, deadline: Duration) {
+        self.conn.read_timeout = read_timeout;
+        self.conn.deadline = self.session_end.min(after(deadline));
+    }
+
     fn error(&mut self, reply: &str) {
         self.errors += 1;
         self.conn.reply(reply);
@@ -560,6 +597,11 @@ impl<'a, T: Transport> Session<'a, T> {
             Stop::Timeout => {
                 self.conn
                     .reply(&format!("421 4.4.2 {host} Error: timeout exceeded"));
+                End::Timeout
+            }
+            Stop::Deadline => {
+                self.conn
+                    .reply(&format!("421 4.4.2 {host} Error: time limit exceeded"));
                 End::Timeout
             }
             Stop::Shutdown => {
@@ -811,7 +853,7 @@ impl<'a, T: Transport> Session<'a, T> {
             Some(staged)
         };
         self.conn.reply("354 End data with <CR><LF>.<CR><LF>");
-        self.conn.io.set_timeout(self.s().data_timeout);
+        self.limit_reads(self.s().data_timeout, self.s().data_deadline);
         let outcome = match self.receive(&mut sink) {
             Ok(o) => o,
             Err(stop) => {
@@ -1037,8 +1079,19 @@ impl<'a, T: Transport> Session<'a, T> {
             }
         };
         let mut stream = StreamOwned::new(server, plain);
-        // Finish the handshake now, so that a failure ends the session here, cleanly.
+        // Finish the handshake now, so that a failure ends the session here, cleanly; a
+        // handshake dribbled byte by byte gets no more time than a command line.
+        self.limit_reads(self.s().command_timeout, self.s().command_timeout);
         while stream.conn.is_handshaking() {
+            let left = self.conn.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                info!(
+                    "client={}: TLS handshake took too long",
+                    self.client_label()
+                );
+                return Some(End::Timeout);
+            }
+            stream.sock.set_read_timeout(left);
             if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
                 info!("client={}: TLS handshake failed: {e}", self.client_label());
                 return Some(End::Dropped);
@@ -1051,6 +1104,14 @@ impl<'a, T: Transport> Session<'a, T> {
         self.tx = None;
         None
     }
+}
+
+/// `d` from now; for a duration too long to add, a century (configuration values are not
+/// bounded, and `Instant + Duration` panics on overflow).
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 /// A `Received:` header field (any case, blanks allowed before the colon, RFC 5322 obs-syntax).
@@ -1111,6 +1172,8 @@ mod tests {
                 max_recipients: 3,
                 command_timeout: Duration::from_secs(5),
                 data_timeout: Duration::from_secs(5),
+                data_deadline: Duration::from_secs(60),
+                session_deadline: Duration::from_secs(60),
                 min_free_bytes: 0,
                 domains: vec!["example.com".into()],
                 delay: Duration::from_millis(1),

@@ -913,6 +913,8 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
             max_recipients: c.max_recipients,
             command_timeout: Duration::from_secs(5),
             data_timeout: Duration::from_secs(5),
+            data_deadline: Duration::from_secs(60),
+            session_deadline: Duration::from_secs(120),
             min_free_bytes: 0,
             domains: vec!["example.com".into()],
             delay: Duration::from_millis(1),

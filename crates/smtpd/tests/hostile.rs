@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use std::time::{Duration, Instant};
 use testkit::TestSpool;
 
 /// The dialogue up to the 354 of DATA.
@@ -299,4 +300,181 @@ fn max_hops_is_configurable_and_counts_any_case() {
     assert_eq!(c.cmd("."), "554 5.4.6 Too many hops");
     assert!(c.cmd("QUIT").starts_with("221"));
     assert!(messages(&ts).is_empty());
+}
+
+/// Send `bytes` one at a time, `gap` apart, watching for a reply after each; returns the first
+/// reply line and when it came (from the start), or None if every byte went out unanswered.
+fn dribble(s: &mut std::net::TcpStream, bytes: &[u8], gap: Duration) -> Option<(String, Duration)> {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    s.set_read_timeout(Some(gap)).unwrap();
+    let mut got = Vec::new();
+    for b in bytes {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.ends_with(b"\r\n") {
+                    let text = String::from_utf8_lossy(&got).trim_end().to_string();
+                    return Some((text, start.elapsed()));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+/// A connected client that has read the banner (and sent `lines`, each answered 2xx or 354).
+fn client_at(d: &Daemon, lines: &[&str]) -> std::net::TcpStream {
+    let mut c = d.connect();
+    assert_eq!(c.reply(), BANNER);
+    for l in lines {
+        let r = c.cmd(l);
+        assert!(r.starts_with('2') || r.starts_with("354"), "{l}: {r}");
+    }
+    c.w
+}
+
+#[test]
+fn dribbling_client_is_cut_off_within_the_command_deadline() {
+    let ts = TestSpool::new(&conf("command_timeout = 3"));
+    let d = Daemon::start(&ts, &[]);
+    let mut s = client_at(&d, &[]);
+    // One byte a second: every read is quick, the line never is.
+    let got = dribble(
+        &mut s,
+        b"HELO dribble.example.org\r\n",
+        Duration::from_secs(1),
+    );
+    let (reply, at) = got.expect("no reply while dribbling a command line");
+    assert!(reply.starts_with("421 4.4.2"), "{reply}");
+    assert!(at < Duration::from_millis(4500), "cut off after {at:?}");
+    assert!(at >= Duration::from_millis(2500), "cut off after {at:?}");
+}
+
+#[test]
+fn dribbling_data_is_cut_off_within_the_data_deadline() {
+    let ts = TestSpool::new(&conf("data_timeout = 2\ndata_deadline = 3"));
+    let d = Daemon::start(&ts, &[]);
+    let mut s = client_at(
+        &d,
+        &[
+            "HELO x.example.org",
+            "MAIL FROM:<a@b.example.org>",
+            "RCPT TO:<bob@example.com>",
+            "DATA",
+        ],
+    );
+    // Half a second a byte: well inside data_timeout for every read, and 11 s in all.
+    let got = dribble(
+        &mut s,
+        b"Subject: slow dribble\r\n",
+        Duration::from_millis(500),
+    );
+    let (reply, at) = got.expect("no reply while dribbling DATA");
+    assert!(reply.starts_with("421 4.4.2"), "{reply}");
+    assert!(at < Duration::from_millis(4500), "cut off after {at:?}");
+    let clean = testkit::wait_for(Duration::from_secs(5), || {
+        ts.all_names(testkit::spool::Queue::Incoming)
+            .is_empty()
+            .then_some(())
+    });
+    assert!(clean.is_some(), "nothing stored, no temp file left");
+    let log = d.log_text();
+    assert!(
+        log.contains("result=aborted (Deadline during DATA)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_busy_session_still_ends_at_the_session_deadline() {
+    let ts = TestSpool::new(&conf("session_deadline = 3"));
+    let d = Daemon::start(&ts, &[]);
+    let mut c = d.connect();
+    assert_eq!(c.reply(), BANNER);
+    let start = Instant::now();
+    let last = loop {
+        let r = c.cmd("NOOP");
+        if !r.starts_with("250") || start.elapsed() > Duration::from_secs(8) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(last.starts_with("421 4.4.2"), "{last}");
+    let at = start.elapsed();
+    assert!(at < Duration::from_millis(4500), "ended after {at:?}");
+    assert_eq!(c.reply(), "", "closed after 421");
+}
+
+/// A TCP connection to 127.0.0.1:port from the local address `from`.
+fn connect_from(from: &str, port: u16) -> Raw<std::net::TcpStream, std::net::TcpStream> {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    let local: std::net::SocketAddrV4 = format!("{from}:0").parse().unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::from(local),
+    )
+    .unwrap();
+    let server: std::net::SocketAddrV4 = format!("127.0.0.1:{port}").parse().unwrap();
+    connect(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::from(server),
+    )
+    .unwrap();
+    let s = std::net::TcpStream::from(fd);
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    Raw::new(s.try_clone().unwrap(), s)
+}
+
+#[test]
+fn connections_per_client_address_are_limited_in_daemon_mode() {
+    // Loopback is exempt by default; the test's clients are all on it.
+    let ts = TestSpool::new(&conf(
+        "max_connections_per_ip = 2\nmax_clients = 10\nconnection_limit_exceptions = [\"127.0.0.3/32\"]",
+    ));
+    let d = Daemon::start(&ts, &[]);
+    let mut a = d.connect();
+    let mut b = d.connect();
+    assert_eq!(a.reply(), BANNER);
+    assert_eq!(b.reply(), BANNER);
+    let mut c = d.connect();
+    let r = c.reply();
+    assert!(
+        r.starts_with("421 4.7.0 gw.example.com Too many connections from your address"),
+        "{r}"
+    );
+    assert_eq!(c.reply(), "", "closed after 421");
+    // Another client address is not affected.
+    let mut other = connect_from("127.0.0.2", d.port);
+    assert_eq!(other.reply(), BANNER);
+    // An exempt network has no per-client limit.
+    let mut exempt: Vec<_> = (0..3).map(|_| connect_from("127.0.0.3", d.port)).collect();
+    for e in &mut exempt {
+        assert_eq!(e.reply(), BANNER);
+    }
+    // A place is given back when a session ends.
+    assert!(a.cmd("QUIT").starts_with("221"));
+    drop(a);
+    let got = testkit::wait_for(Duration::from_secs(5), || {
+        let mut n = d.connect();
+        (n.reply() == BANNER).then_some(())
+    });
+    assert!(got.is_some());
+    drop(b);
+    assert!(d
+        .log_text()
+        .contains("more than 2 connections from one client"));
 }

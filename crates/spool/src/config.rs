@@ -67,6 +67,9 @@ pub struct SmtpdConfig {
     /// Simultaneous sessions from one client address (IPv6: one /64) in daemon mode (421 beyond
     /// it); 0 = no limit. Postfix's `smtpd_client_connection_count_limit`.
     pub max_connections_per_ip: usize,
+    /// Networks (`address/bits`) exempt from `max_connections_per_ip`; loopback by default, as
+    /// Postfix exempts `$mynetworks`.
+    pub connection_limit_exceptions: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -238,7 +241,8 @@ impl Default for SmtpdConfig {
             max_hops: 50,
             data_deadline: 3600,
             session_deadline: 7200,
-            max_connections_per_ip: 10,
+            max_connections_per_ip: 20,
+            connection_limit_exceptions: vec!["127.0.0.0/8".into(), "::1/128".into()],
         }
     }
 }
