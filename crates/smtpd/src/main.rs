@@ -13,6 +13,15 @@
 //!     Recipients are accepted only in the configured `domains` unless `etc/smtpd_check_rules`
 //!     allows them: the gateway is never an open relay.
 //!
+//!     Only `<CR><LF>.<CR><LF>` ends DATA; a bare LF or bare CR is stored as a line end and
+//!     never ends the message (no SMTP smuggling). Addresses are stored, logged and matched by
+//!     the rules in one normal form: source routes dropped, needless quotes removed, no trailing
+//!     dot on the domain. Refused: an `@` in a local part, `%` and `!` in a recipient's local part
+//!     (unless `allow_percent_hack` / `allow_bang_path`), addresses starting with `-`, non-ASCII
+//!     addresses (553 5.6.7: SMTPUTF8 is not offered), and messages with more than `max_hops`
+//!     `Received:` headers (554 5.4.6, a mail loop). BODY=8BITMIME is accepted and 8-bit bodies
+//!     are stored as sent; the spool format has no place to record the parameter.
+//!
 //!     Ways to run: from inetd (the default; the session is stdin/stdout, e.g. the inetd.conf line
 //!     `smtp stream tcp nowait root /usr/local/sbin/smtpd smtpd`); as a daemon with `-D` (a thread
 //!     per connection, at most `smtpd.max_clients`); under systemd socket activation (`LISTEN_FDS`:
@@ -25,7 +34,12 @@
 //!     user it runs as that user without chroot and says so in the log.
 //!     Trusts: nothing that comes from the network. Command lines are limited to 512 bytes,
 //!     addresses with control characters are refused, DATA is streamed to disk (memory per
-//!     session is constant), and every log line has control characters replaced.
+//!     session is constant), and every log line has control characters replaced. Time is
+//!     bounded too: each command line must be complete within `command_timeout`, each DATA within
+//!     `data_deadline` (and no silence in it over `data_timeout`), each session within
+//!     `session_deadline`, however slowly the client dribbles; in daemon mode at most
+//!     `max_connections_per_ip` sessions come from one client address (an IPv6 /64) outside
+//!     `connection_limit_exceptions`. Each limit is answered with 421.
 //!     Writes: only `incoming/.tmp.<id>` files, renamed to `incoming/<id>` when complete.
 //!
 //! EXIT STATUS
@@ -33,7 +47,8 @@
 //!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors.
 //!
 //! FILES
-//!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits and timeouts
+//!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits, timeouts and
+//!                                           deadlines, relay-trick and hop policy
 //!     /var/spool/smtpd/etc/smtpd_check_rules access rules (Obtuse format)
 //!     /var/spool/smtpd/etc/{hosts,resolv.conf,nsswitch.conf,localtime}  used inside the chroot
 //!     /var/spool/smtpd/incoming/            where messages are written

@@ -6,6 +6,12 @@
 //! memory per session is the 64 KiB input buffer and the 64 KiB file buffer whatever the size of
 //! the message. `250` is sent only after [`spool::Staged::commit`] returned: the message is on
 //! disk, fsynced, under its final name.
+//!
+//! Against hostile clients: only `<CR><LF>.<CR><LF>` ends DATA (bare LF and bare CR are stored as
+//! line ends: no SMTP smuggling); addresses are parsed and normalised by [`crate::address`] and
+//! relay requests refused; more than `max_hops` `Received:` headers is a loop (554 5.4.6); and
+//! every wait has a deadline (the command line, the DATA phase, the session) besides the
+//! timeout of each read, so a client dribbling one byte a second is cut off (421).
 
 use crate::address::{self, RelayPolicy, MAX_PATH};
 use crate::rules::{Action, Client, Rules};
