@@ -15,7 +15,13 @@
 //! - exactly one reply per command line, and none while DATA is read;
 //! - `250` after DATA ⇔ exactly one new complete file in incoming/, whose envelope is what was
 //!   accepted and whose body after the `Received:` header is the data sent (CRLF → LF,
-//!   dot-unstuffed); `552` exactly when the body is over the size limit;
+//!   dot-unstuffed, every line end (CRLF, bare LF, bare CR) stored as LF, only CRLF.CRLF ending
+//!   the data: no smuggled transaction); `552` exactly when the body is over the size limit,
+//!   else `554` exactly when its header section has more than `max_hops` `Received:` fields;
+//! - an accepted MAIL or RCPT path is in normal form and holds no relay trick (no source route,
+//!   no needless quotes, no trailing dot, ASCII only, no leading `-`, no `@` in the local part,
+//!   no `%` or `!` in a recipient's unless the case's policy allows them);
+//! - with no time left (a session deadline of zero) the banner is followed by one 421 and nothing;
 //! - no `.tmp.*` file left when the session has ended.
 //!
 //! Two smaller targets take the parsers alone, with many more inputs: `parse_command` (whatever
@@ -322,7 +328,9 @@ fn body(rng: &mut Rng) -> Vec<u8> {
     match rng.below(40) {
         0 => {}                                              // EOF in the middle of DATA
         1 => b.extend_from_slice(b"no line end at the end"), // EOF inside a line
-        2..=5 => b.extend_from_slice(b".\n"),
+        // A would-be end of data with a bare LF does not end it: the rest is message text.
+        2..=3 => b.extend_from_slice(b".\n"),
+        4..=5 => b.extend_from_slice(b".\n\r\n.\r\n"),
         _ => b.extend_from_slice(b".\r\n"),
     }
     b
@@ -339,7 +347,7 @@ fn transaction(rng: &mut Rng, out: &mut Vec<u8>) {
     );
     out.extend_from_slice(mail.as_bytes());
     for _ in 0..1 + rng.below(4) {
-        let to = if rng.chance(80) {
+        let to = if rng.chance(90) {
             let local = *rng.pick(&["alice", "bob", "x.y+z", "Postmaster", "\"john smith\""]);
             format!("<{local}@example.com>")
         } else {
@@ -497,6 +505,10 @@ struct Case {
     max_size: u64,
     max_recipients: usize,
     max_hops: usize,
+    /// `allow_percent_hack` and `allow_bang_path` both on.
+    relay_open: bool,
+    /// `session_deadline` of zero: the session must end with a 421 right after its banner.
+    no_time: bool,
     rules: bool,
     client: Client,
     read_seed: u64,
@@ -524,6 +536,8 @@ fn case(rng: &mut Rng) -> Case {
         max_size: *rng.pick(&[0u64, 50, 2000, 100_000, 1_000_000]),
         max_recipients: *rng.pick(&[1usize, 2, 3, 100]),
         max_hops: *rng.pick(&[50usize, 50, 1, 3]),
+        relay_open: rng.chance(20),
+        no_time: rng.chance(2),
         rules: rng.chance(50),
         client: match rng.below(3) {
             0 => Client::default(),
@@ -731,7 +745,7 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
                     }
                     tx = Some((from.clone(), Vec::new()));
                 }
-                (Ok(Command::Rcpt { to }), 250) => match accepted_path(to, true)
+                (Ok(Command::Rcpt { to }), 250) => match accepted_path(to, !c.relay_open)
                     .and(Ok(tx.as_mut()))?
                 {
                     Some((_, rcpts)) if rcpts.len() < c.max_recipients => rcpts.push(to.clone()),
@@ -825,11 +839,12 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
 }
 
 /// What an accepted (250) MAIL or RCPT path may not be (issue 14): a source route, a trailing
-/// dot, needless quotes, non-ASCII, a leading `-`, an `@` in the local part, and for recipients
-/// (the fuzz sessions run with the default policy) a `%` or `!` in it.
-fn accepted_path(p: &str, rcpt: bool) -> Result<(), String> {
+/// dot, needless quotes, non-ASCII, a leading `-`, an `@` in the local part, and with
+/// `strict_rcpt` (a recipient under the default policy) a `%` or `!` in it.
+fn accepted_path(p: &str, strict_rcpt: bool) -> Result<(), String> {
+    let rcpt = strict_rcpt;
     let inner = &p[1..p.len() - 1];
-    if inner.is_empty() && !rcpt {
+    if inner.is_empty() {
         return Ok(());
     }
     let bad = |why: &str| Err(format!("{} accepted: {p:?}", why));
@@ -914,12 +929,19 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
             command_timeout: Duration::from_secs(5),
             data_timeout: Duration::from_secs(5),
             data_deadline: Duration::from_secs(60),
-            session_deadline: Duration::from_secs(120),
+            session_deadline: if c.no_time {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(120)
+            },
             min_free_bytes: 0,
             domains: vec!["example.com".into()],
             delay: Duration::from_millis(1),
             quiet: false,
-            relay_policy: Default::default(),
+            relay_policy: smtpd::address::RelayPolicy {
+                allow_percent_hack: c.relay_open,
+                allow_bang_path: c.relay_open,
+            },
             max_hops: c.max_hops,
         },
         spool: spool.clone(),
@@ -962,6 +984,20 @@ fn judge(c: &Case, end: Option<End>, out: &[u8], spool: &Spool) -> Result<(), St
         // the absence of temp files and the soundness of what was stored can be judged.
         for n in &names {
             read_stored(&spool.queue(Queue::Incoming).join(n))?;
+        }
+        return Ok(());
+    }
+    if c.no_time {
+        // No time at all: the banner, then the deadline's 421, and nothing else.
+        let texts: Vec<&str> = replies.iter().map(|r| r.text()).collect();
+        let ok = texts.len() == 2
+            && texts[0].starts_with("220 ")
+            && texts[1].starts_with("421 4.4.2 ")
+            && texts[1].contains("time limit exceeded");
+        if !ok || !names.is_empty() || end.is_some_and(|e| e != End::Timeout) {
+            return Err(format!(
+                "with no time: replies {texts:?}, end {end:?}, stored {names:?}"
+            ));
         }
         return Ok(());
     }
@@ -1026,13 +1062,15 @@ fn fast_tempdir() -> tempfile::TempDir {
 fn describe(c: &Case) -> String {
     format!(
         "ending {:?}, read slices up to {}, write budget {:?}, max_size {}, max_recipients {}, \
-         max_hops {}, rules {}, client {:?}\ninput ({} bytes): b\"{}\"",
+         max_hops {}, relay_open {}, no_time {}, rules {}, client {:?}\ninput ({} bytes): b\"{}\"",
         c.ending,
         c.max_slice,
         c.write_budget,
         c.max_size,
         c.max_recipients,
         c.max_hops,
+        c.relay_open,
+        c.no_time,
         c.rules,
         c.client,
         c.input.len(),
@@ -1165,7 +1203,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> usize {
 fn fuzz_sessions_through_the_binary() {
     let started = Instant::now();
     let ts = TestSpool::new(&common::conf(
-        "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0\nmax_hops = 3",
+        "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0\nmax_hops = 10",
     ));
     ts.write_etc("smtpd_check_rules", RULES.as_bytes());
     let mut rng = Rng::new(DEFAULT_SEED, 12);
@@ -1177,7 +1215,9 @@ fn fuzz_sessions_through_the_binary() {
         c.ending = Ending::Eof;
         c.max_size = 100_000;
         c.max_recipients = 3;
-        c.max_hops = 3;
+        c.max_hops = 10;
+        c.relay_open = false;
+        c.no_time = false;
         c.rules = true;
         c.client = Client::default();
         let t0 = Instant::now();
