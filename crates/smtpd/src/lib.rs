@@ -1,8 +1,13 @@
 //! smtpd, the SMTP store daemon of the e-mail virus firewall: a drop-in replica of Obtuse smtpd
 //! 2.0 with modern SMTP. The binary (`main.rs`) parses options, drops privileges and picks the way
 //! of running; everything else lives here:
-//! - [`session`]: one SMTP session over any byte stream, storing mail into the spool;
+//! - [`session`]: one SMTP session over any byte stream, storing mail into the spool: the state
+//!   machine (HELO, MAIL, RCPT, DATA, ...), the limits and the log lines;
+//! - `conn`: the connection under it: buffering, replies, read timeouts and deadlines;
+//! - [`command`]: parsing command lines;
 //! - [`address`]: envelope addresses: syntax, relay tricks, the normal form;
+//! - `data`: receiving DATA (the end of data, dot-stuffing, line ends, size, hops);
+//! - `tls`: STARTTLS's configuration and handshake;
 //! - [`rules`]: Obtuse's `etc/smtpd_check_rules`;
 //! - [`transport`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
 //! - [`server`]: the daemon's accept loop, inetd and systemd socket activation;
@@ -10,8 +15,12 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod command;
+mod conn;
+mod data;
 pub mod dns;
 pub mod rules;
 pub mod server;
 pub mod session;
+mod tls;
 pub mod transport;

@@ -1,5 +1,7 @@
 //! One SMTP session (RFC 5321 with SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS),
-//! over any [`Transport`]: a TCP connection, inetd's stdin/stdout, or memory in unit tests.
+//! over any [`Transport`]: a TCP connection, inetd's stdin/stdout, or memory in unit tests. This
+//! file is the state machine; the connection and its buffers are in `conn.rs`, command parsing in
+//! `command.rs` and `address.rs`, receiving DATA in `data.rs`, STARTTLS in `tls.rs`.
 //!
 //! Replies are buffered and flushed only when the session is about to wait for input, which is
 //! what makes pipelining cheap. DATA is streamed line by line into a [`spool::Staged`] temp file;
@@ -13,22 +15,22 @@
 //! every wait has a deadline (the command line, the DATA phase, the session) besides the
 //! timeout of each read, so a client dribbling one byte a second is cut off (421).
 
-use crate::address::{self, RelayPolicy, MAX_PATH};
+pub use crate::command::{parse_command, Command, MAX_COMMAND};
+pub use crate::tls::load_tls;
+
+use crate::address::{self, RelayPolicy};
+use crate::conn::{after, Conn, Stop, Stream, INPUT_BUFFER};
 use crate::rules::{Action, Client, Rules};
+use crate::tls::{self, HandshakeError};
 use crate::transport::Transport;
 use log::{info, warn};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::ServerConfig;
 use spool::{Envelope, Queue, Spool, Staged};
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
-pub const MAX_COMMAND: usize = 512;
-/// Longest reply line, CRLF included (RFC 5321 4.5.3.1.5).
-const MAX_REPLY: usize = 512;
-const INPUT_BUFFER: usize = 64 * 1024;
 /// Errors tolerated before the session is dropped (protocol abuse, dictionary attacks).
 const MAX_ERRORS: usize = 20;
 
@@ -89,362 +91,6 @@ impl End {
             End::Dropped => "dropped",
         }
     }
-}
-
-enum Stream<T: Transport> {
-    Plain(T),
-    Tls(Box<StreamOwned<ServerConnection, T>>),
-    /// Only while switching to TLS.
-    Switching,
-}
-
-impl<T: Transport> Stream<T> {
-    fn set_timeout(&mut self, d: Duration) {
-        match self {
-            Stream::Plain(t) => t.set_read_timeout(d),
-            Stream::Tls(s) => s.sock.set_read_timeout(d),
-            Stream::Switching => {}
-        }
-    }
-}
-
-impl<T: Transport> Read for Stream<T> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(t) => t.read(buf),
-            Stream::Tls(s) => s.read(buf),
-            Stream::Switching => Ok(0),
-        }
-    }
-}
-
-impl<T: Transport> Write for Stream<T> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(t) => t.write(buf),
-            Stream::Tls(s) => s.write(buf),
-            Stream::Switching => Err(io::ErrorKind::BrokenPipe.into()),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(t) => t.flush(),
-            Stream::Tls(s) => s.flush(),
-            Stream::Switching => Ok(()),
-        }
-    }
-}
-
-/// The connection: the stream, the input buffer, the pending replies, and how long reads may
-/// wait.
-struct Conn<T: Transport> {
-    io: Stream<T>,
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-    out: Vec<u8>,
-    /// Longest wait for one read.
-    read_timeout: Duration,
-    /// When the current command line or DATA phase (or the session) must be complete. A
-    /// client that sends one byte a second keeps every single read short; this is what ends it.
-    deadline: Instant,
-}
-
-/// Why reading stopped.
-#[derive(Debug)]
-enum Stop {
-    Eof,
-    /// No byte within the read timeout.
-    Timeout,
-    /// The command line, the DATA phase or the session took longer than its deadline.
-    Deadline,
-    Shutdown,
-}
-
-impl<T: Transport> Conn<T> {
-    /// Queue a reply (several lines joined by CRLF for a multi-line one). Some replies echo the
-    /// client's text (the EHLO name, a parameter, rule replies quoting addresses), so every line
-    /// is made to fit RFC 5321 here, once for all: printable US-ASCII only (4.2), and at most
-    /// 512 bytes with its CRLF (4.5.3.1.5).
-    fn reply(&mut self, text: &str) {
-        for line in text.split("\r\n") {
-            for c in line.chars().take(MAX_REPLY - 2) {
-                self.out.push(if c == ' ' || c.is_ascii_graphic() {
-                    c as u8
-                } else {
-                    b'?'
-                });
-            }
-            self.out.extend_from_slice(b"\r\n");
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            let r = self.io.write_all(&self.out).and_then(|_| self.io.flush());
-            self.out.clear();
-            r?;
-        }
-        Ok(())
-    }
-
-    /// Read more bytes into the buffer (flushing replies first: we are about to wait).
-    fn fill(&mut self) -> Result<(), Stop> {
-        if self.flush().is_err() {
-            return Err(Stop::Eof);
-        }
-        // Move the unread bytes to the front only when the tail is full: compacting on every
-        // read made a client that trickles a long line byte by byte cost a memmove of up to
-        // half the buffer per byte.
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            // Callers never ask for more with a full buffer.
-            return Err(Stop::Eof);
-        }
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Stop::Deadline);
-        }
-        let deadline_first = left < self.read_timeout;
-        self.io.set_timeout(left.min(self.read_timeout));
-        loop {
-            match self.io.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Err(Stop::Eof),
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(e) => {
-                    return Err(match e.kind() {
-                        io::ErrorKind::Interrupted => continue,
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock if deadline_first => {
-                            Stop::Deadline
-                        }
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Stop::Timeout,
-                        io::ErrorKind::ConnectionAborted => Stop::Shutdown,
-                        _ => Stop::Eof,
-                    })
-                }
-            }
-        }
-    }
-
-    /// One command line without its line end; `Ok(None)` for a line over [`MAX_COMMAND`]
-    /// (read and thrown away up to its end).
-    fn command_line(&mut self) -> Result<Option<Vec<u8>>, Stop> {
-        let mut too_long = false;
-        loop {
-            let avail = &self.buf[self.start..self.end];
-            if let Some(pos) = avail.iter().position(|&b| b == b'\n') {
-                let line = &avail[..pos];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let result = if too_long || pos + 1 > MAX_COMMAND {
-                    None
-                } else {
-                    Some(line.to_vec())
-                };
-                self.start += pos + 1;
-                return Ok(result);
-            }
-            if avail.len() >= MAX_COMMAND {
-                too_long = true;
-                self.start = self.end;
-            }
-            self.fill()?;
-        }
-    }
-}
-
-/// What a DATA phase produced.
-struct DataOutcome {
-    size: u64,
-    too_big: bool,
-    /// `Received:` fields in the message's header section.
-    hops: usize,
-    /// More of them than `max_hops`: a mail loop.
-    looping: bool,
-    write_error: Option<io::Error>,
-}
-
-/// A command, parsed. Addresses keep their angle brackets, as the spool format stores them.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    Helo(String),
-    Ehlo(String),
-    Mail {
-        from: String,
-        size: Option<u64>,
-    },
-    Rcpt {
-        to: String,
-    },
-    Data,
-    Rset,
-    Noop,
-    Quit,
-    Vrfy,
-    Help,
-    StartTls,
-    /// Known to SMTP but not offered here (EXPN, TURN, ETRN, BDAT...): 502.
-    NotImplemented,
-}
-
-/// Parse one command line (without its line end). `Err` is the complete reply line.
-pub fn parse_command(line: &[u8]) -> Result<Command, String> {
-    if line.contains(&0) {
-        return Err("500 5.5.2 NUL character in command".into());
-    }
-    let Ok(text) = std::str::from_utf8(line) else {
-        return Err("500 5.5.2 Invalid bytes in command".into());
-    };
-    let (verb, arg) = match text.find([' ', '\t']) {
-        Some(i) => (&text[..i], text[i + 1..].trim_matches([' ', '\t'])),
-        None => (text, ""),
-    };
-    let no_arg = |c: Command| {
-        if arg.is_empty() {
-            Ok(c)
-        } else {
-            Err("501 5.5.4 Syntax error: no parameters allowed".to_string())
-        }
-    };
-    match verb.to_ascii_uppercase().as_str() {
-        "HELO" | "EHLO" => {
-            let name = arg.split_whitespace().next().unwrap_or("");
-            if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control()) {
-                return Err(format!(
-                    "501 5.5.4 Syntax: {} hostname",
-                    verb.to_ascii_uppercase()
-                ));
-            }
-            Ok(if verb.eq_ignore_ascii_case("HELO") {
-                Command::Helo(name.to_string())
-            } else {
-                Command::Ehlo(name.to_string())
-            })
-        }
-        "MAIL" => {
-            let rest = strip_keyword(arg, "FROM:")
-                .ok_or_else(|| "501 5.5.4 Syntax: MAIL FROM:<address>".to_string())?;
-            let (from, params) = parse_path(rest)?;
-            let mut size = None;
-            for p in params.split_whitespace() {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                match k.to_ascii_uppercase().as_str() {
-                    "SIZE" => {
-                        size =
-                            Some(v.parse::<u64>().map_err(|_| {
-                                "501 5.5.4 Syntax: SIZE=<number of bytes>".to_string()
-                            })?)
-                    }
-                    "BODY" => {
-                        if !v.eq_ignore_ascii_case("7BIT") && !v.eq_ignore_ascii_case("8BITMIME") {
-                            return Err("501 5.5.4 Syntax: BODY=7BIT or BODY=8BITMIME".into());
-                        }
-                    }
-                    _ => return Err(format!("555 5.5.4 Unsupported parameter {k}")),
-                }
-            }
-            Ok(Command::Mail { from, size })
-        }
-        "RCPT" => {
-            let rest = strip_keyword(arg, "TO:")
-                .ok_or_else(|| "501 5.5.4 Syntax: RCPT TO:<address>".to_string())?;
-            let (to, params) = parse_path(rest)?;
-            if to == "<>" {
-                return Err("501 5.1.3 Empty recipient address".into());
-            }
-            if let Some(p) = params.split_whitespace().next() {
-                return Err(format!("555 5.5.4 Unsupported parameter {p}"));
-            }
-            Ok(Command::Rcpt { to })
-        }
-        "DATA" => no_arg(Command::Data),
-        "RSET" => no_arg(Command::Rset),
-        "NOOP" => Ok(Command::Noop),
-        "QUIT" => no_arg(Command::Quit),
-        "VRFY" => {
-            if arg.is_empty() {
-                Err("501 5.5.4 Syntax: VRFY address".into())
-            } else {
-                Ok(Command::Vrfy)
-            }
-        }
-        "HELP" => Ok(Command::Help),
-        "STARTTLS" => no_arg(Command::StartTls),
-        "EXPN" | "TURN" | "ETRN" | "BDAT" | "SEND" | "SOML" | "SAML" | "AUTH" | "ATRN" => {
-            Ok(Command::NotImplemented)
-        }
-        _ => Err("500 5.5.2 Command unrecognized".into()),
-    }
-}
-
-fn strip_keyword<'a>(arg: &'a str, kw: &str) -> Option<&'a str> {
-    let head = arg.get(..kw.len())?;
-    head.eq_ignore_ascii_case(kw)
-        .then(|| arg[kw.len()..].trim_start())
-}
-
-/// `<addr> params` → (`<addr>`, params). A bare address (old clients) is given brackets.
-/// Addresses with control characters or stray brackets are refused: they never reach a file.
-fn parse_path(s: &str) -> Result<(String, &str), String> {
-    let (addr, rest) = if let Some(inner) = s.strip_prefix('<') {
-        let close = inner
-            .find('>')
-            .ok_or_else(|| "501 5.1.7 Syntax: address must end with >".to_string())?;
-        (&inner[..close], &inner[close + 1..])
-    } else {
-        let end = s.find(' ').unwrap_or(s.len());
-        (&s[..end], &s[end..])
-    };
-    if addr.is_empty() && !s.starts_with('<') {
-        return Err("501 5.1.7 Syntax: missing address".into());
-    }
-    if addr.len() > MAX_PATH {
-        return Err("501 5.1.7 Address too long".into());
-    }
-    if addr
-        .chars()
-        .any(|c| c.is_control() || c == '<' || c == '>' || c == ' ')
-        && !is_quoted_ok(addr)
-    {
-        return Err("501 5.1.7 Bad characters in address".into());
-    }
-    if !rest.is_empty() && !rest.starts_with(' ') {
-        return Err("501 5.1.7 Syntax: garbage after address".into());
-    }
-    // What is stored, logged and matched by the rules is the normal form (no source route, no
-    // needless quotes, no trailing dot): one spelling per mailbox.
-    let addr = if addr.is_empty() {
-        String::new()
-    } else {
-        address::parse(addr)?.normal()
-    };
-    Ok((format!("<{addr}>"), rest.trim()))
-}
-
-/// Spaces are allowed inside a quoted local part (`"john smith"@example.com`); control characters
-/// and brackets never are.
-fn is_quoted_ok(addr: &str) -> bool {
-    if addr.chars().any(|c| c.is_control() || c == '<' || c == '>') {
-        return false;
-    }
-    let mut quoted = false;
-    for c in addr.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => return false,
-            _ => {}
-        }
-    }
-    !quoted
 }
 
 /// The domain of `<user@domain>` (after the last `@`), lower-cased, without a trailing dot.
@@ -860,7 +506,10 @@ impl<'a, T: Transport> Session<'a, T> {
         };
         self.conn.reply("354 End data with <CR><LF>.<CR><LF>");
         self.limit_reads(self.s().data_timeout, self.s().data_deadline);
-        let outcome = match self.receive(&mut sink) {
+        let outcome = match self
+            .conn
+            .receive(&mut sink, self.s().max_size, self.s().max_hops)
+        {
             Ok(o) => o,
             Err(stop) => {
                 drop(sink);
@@ -940,119 +589,6 @@ impl<'a, T: Transport> Session<'a, T> {
         None
     }
 
-    /// Read the message up to `<CR><LF>.<CR><LF>`, storing it into `sink` with every line end
-    /// turned into LF and dot-stuffing removed. Past the size limit or after a write error the
-    /// rest is read and thrown away, so that the session stays in step and can answer.
-    ///
-    /// SMTP smuggling (CVE-2023-51764 and kin): only a `.` line that ends in CRLF *and* follows a
-    /// CRLF ends the data, as in Postfix's `smtpd_forbid_bare_newline = normalize`. A bare LF or a
-    /// bare CR ends a line of the message (stored as LF) but never the message, so whatever a
-    /// client puts after `\n.\n`, `\r\n.\n` or `\n.\r\n` is message text, never a command.
-    /// Bare CRs become line ends rather than staying in the file: the scanner, the internal
-    /// server and every reader of the spool then agree on where the lines are.
-    fn receive(&mut self, sink: &mut Option<Staged>) -> Result<DataOutcome, Stop> {
-        let limit = self.s().max_size;
-        let max_hops = self.s().max_hops;
-        let mut out = DataOutcome {
-            size: 0,
-            too_big: false,
-            hops: 0,
-            looping: false,
-            write_error: None,
-        };
-        let emit = |bytes: &[u8], sink: &mut Option<Staged>, out: &mut DataOutcome| {
-            out.size += bytes.len() as u64;
-            if limit > 0 && out.size > limit {
-                out.too_big = true;
-            }
-            if out.too_big || out.looping || out.write_error.is_some() {
-                // Free the disk now rather than at the end of a huge transfer.
-                *sink = None;
-                return;
-            }
-            if let Some(s) = sink.as_mut() {
-                if let Err(e) = s.write_all(bytes) {
-                    out.write_error = Some(e);
-                    *sink = None;
-                }
-            }
-        };
-        let conn = &mut self.conn;
-        let mut at_line_start = true;
-        // Still in the message's header section (until its first empty line): where `Received:`
-        // fields are counted, as Postfix's hopcount_limit counts them.
-        let mut in_headers = true;
-        let mut count_hop = |line: &[u8], out: &mut DataOutcome| {
-            if !in_headers {
-                return;
-            }
-            if line.is_empty() {
-                in_headers = false;
-            } else if is_received_field(line) {
-                out.hops += 1;
-                out.looping |= out.hops > max_hops;
-            }
-        };
-        // The line before ended in CRLF (the DATA command counts as one).
-        let mut after_crlf = true;
-        // How much of the unread bytes is known to hold no CR or LF: a line that arrives in
-        // many small reads is searched once, not once per read.
-        let mut scanned = 0;
-        loop {
-            let avail = &conn.buf[conn.start..conn.end];
-            let hit = avail[scanned..]
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-                .map(|p| p + scanned);
-            // (length of the line's text, bytes it takes up, ends in CRLF)
-            let line_end = match hit {
-                Some(p) if avail[p] == b'\n' => Some((p, p + 1, false)),
-                Some(p) if p + 1 < avail.len() => {
-                    let crlf = avail[p + 1] == b'\n';
-                    Some((p, p + 1 + usize::from(crlf), crlf))
-                }
-                // Nothing yet, or a CR whose next byte decides between CRLF and a bare CR.
-                _ => None,
-            };
-            if let Some((len, used, crlf)) = line_end {
-                let mut line = &avail[..len];
-                conn.start += used;
-                scanned = 0;
-                if at_line_start {
-                    if crlf && after_crlf && line == b"." {
-                        return Ok(out);
-                    }
-                    if line.first() == Some(&b'.') {
-                        line = &line[1..];
-                    }
-                    count_hop(line, &mut out);
-                }
-                emit(line, sink, &mut out);
-                emit(b"\n", sink, &mut out);
-                at_line_start = true;
-                after_crlf = crlf;
-            } else if avail.len() >= conn.buf.len() / 2 {
-                // A very long line: pass on what we have, keeping a trailing CR that may be
-                // the first half of a CRLF.
-                let keep = usize::from(avail.ends_with(b"\r"));
-                let mut chunk = &avail[..avail.len() - keep];
-                if at_line_start {
-                    if chunk[0] == b'.' {
-                        chunk = &chunk[1..];
-                    }
-                    count_hop(chunk, &mut out);
-                }
-                emit(chunk, sink, &mut out);
-                conn.start = conn.end - keep;
-                scanned = 0;
-                at_line_start = false;
-            } else {
-                scanned = hit.unwrap_or(avail.len());
-                conn.fill()?;
-            }
-        }
-    }
-
     fn starttls(&mut self) -> Option<End> {
         let Some(cfg) = self.ctx.tls.clone() else {
             self.error("502 5.5.1 Command not implemented");
@@ -1077,32 +613,23 @@ impl<'a, T: Transport> Session<'a, T> {
                 return Some(End::Dropped);
             }
         };
-        let server = match ServerConnection::new(cfg) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("client={}: TLS setup failed: {e}", self.client_label());
-                return Some(End::Dropped);
-            }
-        };
-        let mut stream = StreamOwned::new(server, plain);
         // Finish the handshake now, so that a failure ends the session here, cleanly; a
         // handshake dribbled byte by byte gets no more time than a command line.
         self.limit_reads(self.s().command_timeout, self.s().command_timeout);
-        while stream.conn.is_handshaking() {
-            let left = self.conn.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+        let stream = match tls::handshake(cfg, plain, self.conn.deadline) {
+            Ok(s) => s,
+            Err(HandshakeError::Timeout) => {
                 info!(
                     "client={}: TLS handshake took too long",
                     self.client_label()
                 );
                 return Some(End::Timeout);
             }
-            stream.sock.set_read_timeout(left);
-            if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+            Err(HandshakeError::Failed(e)) => {
                 info!("client={}: TLS handshake failed: {e}", self.client_label());
                 return Some(End::Dropped);
             }
-        }
+        };
         self.conn.io = Stream::Tls(Box::new(stream));
         self.tls = true;
         self.helo = None;
@@ -1112,55 +639,12 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 }
 
-/// `d` from now; for a duration too long to add, a century (configuration values are not
-/// bounded, and `Instant + Duration` panics on overflow).
-fn after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
-}
-
-/// A `Received:` header field (any case, blanks allowed before the colon, RFC 5322 obs-syntax).
-fn is_received_field(line: &[u8]) -> bool {
-    const NAME: &[u8] = b"received";
-    line.len() > NAME.len()
-        && line[..NAME.len()].eq_ignore_ascii_case(NAME)
-        && line[NAME.len()..]
-            .iter()
-            .find(|&&b| b != b' ' && b != b'\t')
-            == Some(&b':')
-}
-
 fn rcpt_list(env: &Envelope) -> String {
     env.recipients
         .iter()
         .map(|r| r.addr.as_str())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// Load a certificate chain and a private key (PEM) into a rustls server configuration.
-pub fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<ServerConfig, String> {
-    let certs = rustls_pemfile::certs(&mut io::BufReader::new(
-        std::fs::File::open(cert).map_err(|e| format!("{}: {e}", cert.display()))?,
-    ))
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
-    }
-    let key = rustls_pemfile::private_key(&mut io::BufReader::new(
-        std::fs::File::open(key).map_err(|e| format!("{}: {e}", key.display()))?,
-    ))
-    .map_err(|e| format!("{}: {e}", key.display()))?
-    .ok_or_else(|| format!("{}: no private key found", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{}: {e}", cert.display()))
 }
 
 #[cfg(test)]
