@@ -35,6 +35,11 @@ pub fn parse_command(line: &[u8]) -> Result<Command, String> {
         return Err("500 5.5.2 NUL character in command".into());
     }
     let Ok(text) = std::str::from_utf8(line) else {
+        // Latin-1 and other 8-bit bytes in an address get the same answer as UTF-8 there.
+        let verb = line.get(..5).unwrap_or(line);
+        if verb.eq_ignore_ascii_case(b"MAIL ") || verb.eq_ignore_ascii_case(b"RCPT ") {
+            return Err("553 5.6.7 Non-ASCII address, and SMTPUTF8 is not offered".into());
+        }
         return Err("500 5.5.2 Invalid bytes in command".into());
     };
     let (verb, arg) = match text.find([' ', '\t']) {

@@ -237,6 +237,9 @@ fn non_ascii_addresses_refused_without_smtputf8() {
     assert!(c
         .cmd("RCPT TO:<bob@b\u{fc}cher.example.com>")
         .starts_with("553 5.6.7"));
+    // Latin-1, not UTF-8: the same answer.
+    c.send(b"RCPT TO:<j\xf6rg@example.com>\r\n");
+    assert!(c.reply().starts_with("553 5.6.7"));
     assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
     assert!(c.cmd("DATA").starts_with("354"));
     // 8-bit bodies are still taken as they are.
