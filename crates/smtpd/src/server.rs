@@ -300,3 +300,37 @@ pub fn serve_listener(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_keys_and_places() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        let map = PerClient::default();
+        let a = ClientSlot::take(&map, ip("2001:db8:1:2::5"), 2).unwrap();
+        let b = ClientSlot::take(&map, ip("2001:db8:1:2::6"), 2).unwrap();
+        assert!(
+            ClientSlot::take(&map, ip("2001:db8:1:2::7"), 2).is_none(),
+            "same /64"
+        );
+        let other = ClientSlot::take(&map, ip("2001:db8:1:3::7"), 2);
+        assert!(other.is_some(), "another /64");
+        drop(a);
+        assert!(ClientSlot::take(&map, ip("2001:db8:1:2::7"), 2).is_some());
+        drop((b, other));
+        assert!(map.lock().unwrap().is_empty(), "places given back");
+        let limits = Limits {
+            max_clients: 10,
+            max_per_client: 3,
+            exempt: vec![(ip("127.0.0.0"), 8)],
+        };
+        assert_eq!(limits.per_client_for(ip("127.0.0.9")), 0);
+        assert_eq!(limits.per_client_for(ip("::ffff:127.0.0.9")), 0);
+        assert_eq!(limits.per_client_for(ip("192.0.2.1")), 3);
+    }
+}

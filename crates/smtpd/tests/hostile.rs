@@ -481,3 +481,23 @@ fn connections_per_client_address_are_limited_in_daemon_mode() {
         .log_text()
         .contains("more than 2 connections from one client"));
 }
+
+#[test]
+fn a_bad_connection_limit_exception_stops_startup() {
+    let ts = TestSpool::new(&conf("connection_limit_exceptions = [\"10.0.0.0/33\"]"));
+    let out = std::process::Command::new(SMTPD)
+        .arg("-H")
+        .arg("--spool")
+        .arg(ts.root())
+        .env("GATEWAY_LOG", "stderr")
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(out.stdout.is_empty(), "no banner");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("smtpd.connection_limit_exceptions: bad prefix length in \"10.0.0.0/33\""),
+        "{err}"
+    );
+}
