@@ -4,10 +4,10 @@
 //! or a bad value is an error that names the file, the line and the key.
 
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Name in the banner, Received: lines and notices. Default: the machine's host name.
@@ -29,7 +29,7 @@ pub struct Config {
     pub report: ReportConfig,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpdConfig {
     /// Largest message in bytes (552 above it); 0 = no limit.
@@ -72,7 +72,7 @@ pub struct SmtpdConfig {
     pub connection_limit_exceptions: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Scanner {
     Clamd,
@@ -82,7 +82,7 @@ pub enum Scanner {
     Command,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScanConfig {
     pub scanner: Scanner,
@@ -126,14 +126,14 @@ pub struct ScanConfig {
 }
 
 /// What to do with mail whose content cannot be seen into.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     Quarantine,
     Pass,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     Opportunistic,
@@ -141,7 +141,7 @@ pub enum TlsMode {
     Off,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForwardConfig {
     /// The internal mail server, "host[:port]". No default: smtpfwdd refuses to start until it is
@@ -171,7 +171,7 @@ pub struct ForwardConfig {
     pub smtpd_ports: Vec<u16>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpdateConfig {
     pub updater: String,
@@ -182,7 +182,7 @@ pub struct UpdateConfig {
     pub max_signature_age_days: u64,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportConfig {
     /// Day files older than this are removed.
