@@ -118,10 +118,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let today = now.date_naive();
     let date = daysumm::resolve_date(&args.date, today)?;
     let spool = Spool::new(&args.spool);
-    if let Some(line) = spool::privs::become_spool_owner(&spool)? {
+    let switched = spool::privs::become_spool_owner(&spool)?;
+    if let Some(line) = switched {
         log::debug!("{line}");
     }
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool::privs::confirm_config(switched, &cfg)?;
 
     if args.cgi {
         let query = std::env::var("QUERY_STRING").unwrap_or_default();

@@ -93,10 +93,12 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spool = Spool::new(&args.spool);
-    if let Some(line) = spool::privs::become_spool_owner(&spool)? {
+    let switched = spool::privs::become_spool_owner(&spool)?;
+    if let Some(line) = switched {
         log::debug!("{line}");
     }
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool::privs::confirm_config(switched, &cfg)?;
     let origin = Origin::choose(&cfg, args.mirror.as_deref(), args.updater.as_deref());
     let report = sigupdate::check(&cfg, origin).context("checking the signatures")?;
     let mut line = report.log_line();

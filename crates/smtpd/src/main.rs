@@ -169,6 +169,18 @@ fn run() -> anyhow::Result<ExitCode> {
         }
     };
     let outside = Spool::new(&root);
+    // Started as root: the ids are the spool root's owner's (spool::privs), and the spool's
+    // files (configuration, rules, certificate) are read with them as the effective ids, so root
+    // reads nothing the spool's owner can write or point elsewhere.
+    let ids = if spool::privs::is_root() {
+        Some(spool::privs::spool_ids(&outside).map_err(|e| fail(e.exit_code(), e.to_string()))?)
+    } else {
+        None
+    };
+    let reading = ids
+        .map(spool::privs::EffectiveIds::enter)
+        .transpose()
+        .map_err(|e| fail(exit::OSERR, e.to_string()))?;
     let cfg = Config::for_spool(&outside, opts.config.as_deref())
         .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
     let rules_path = spool::config::etc_relative(&outside, &cfg.smtpd.check_rules);
@@ -199,20 +211,20 @@ fn run() -> anyhow::Result<ExitCode> {
         quiet: opts.quiet,
     };
 
-    let as_root = spool::privs::is_root();
-    let ids = if as_root {
+    if let Some(r) = reading {
+        r.leave().map_err(|e| fail(exit::OSERR, e.to_string()))?;
+    }
+    let ids = if let Some(ids) = ids {
         let user = opts.user.as_deref().unwrap_or(&cfg.user);
         let group = opts.group.as_deref().unwrap_or(&cfg.group);
-        let ids =
-            spool::privs::lookup(user, group).map_err(|e| fail(exit::OSERR, e.to_string()))?;
-        if ids.0.is_root() || ids.1.as_raw() == 0 {
-            return Err(fail(
-                exit::OSERR,
-                format!(
-                    "refusing to run as uid 0 or gid 0 ({user}:{group}): pick the spool's owner"
-                ),
-            ));
-        }
+        let named = if opts.user.is_some() || opts.group.is_some() {
+            "-u/-g"
+        } else {
+            "gateway.conf"
+        };
+        spool::privs::confirm_named(ids, user, group, named)
+            .map_err(|e| fail(e.exit_code(), e.to_string()))?;
+        let ids = (ids.uid, ids.gid);
         outside
             .check(Some(ids.0.as_raw()))
             .map_err(|e| fail(exit::CONFIG, e.to_string()))?;

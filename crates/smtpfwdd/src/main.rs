@@ -202,25 +202,22 @@ fn run() -> anyhow::Result<ExitCode> {
     };
     let spool = Spool::new(spool_root(&args));
 
-    // Root: switch user before anything else touches the queue. The configuration is read first
-    // only to learn the user when -u/-g are not given.
-    if spool::privs::is_root() {
-        let (user, group) = match (&args.user, &args.group) {
-            (Some(u), Some(g)) => (u.clone(), g.clone()),
-            _ => {
-                let cfg = Config::for_spool(&spool, args.config.as_deref())?;
-                (
-                    args.user.clone().unwrap_or(cfg.user),
-                    args.group.clone().unwrap_or(cfg.group),
-                )
-            }
-        };
-        let (uid, gid) = spool::privs::lookup(&user, &group)?;
-        spool::privs::drop_to(uid, gid).with_context(|| format!("switching to {user}:{group}"))?;
-    }
     spool::logging::init("smtpfwdd", spool::logging::Target::Auto, args.verbose);
+    // Root: switch to the spool root's owner before anything reads a spool file (the
+    // configuration included); -u/-g and the configuration may only name the same ids.
+    let switched = spool::privs::become_spool_owner(&spool)?;
+    if let Some(spool::privs::Switched(ids)) = switched {
+        if args.user.is_some() || args.group.is_some() {
+            let (u, g) = (
+                args.user.clone().unwrap_or_else(|| ids.uid.to_string()),
+                args.group.clone().unwrap_or_else(|| ids.gid.to_string()),
+            );
+            spool::privs::confirm_named(ids, &u, &g, "-u/-g")?;
+        }
+    }
 
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool::privs::confirm_config(switched, &cfg)?;
     spool.check(None)?;
     let lock = match daemon::program_lock(&spool) {
         Ok(l) => l,
