@@ -123,3 +123,91 @@ fn no_program_reads_a_spool_file_as_root() {
         assert!(text.contains("Permission denied"), "{prog}: {text}");
     }
 }
+
+/// The admin runs what the texts tell him to, as root: never a program the spool's owner can
+/// replace (`/var/spool/smtpd/bin/` belongs to uucp), always the root-owned copy.
+fn assert_root_owned_command(text: &str, what: &str) {
+    for line in text.lines() {
+        let names_a_command = ["scanmail --", "sigupdate -", "daysumm -"]
+            .iter()
+            .any(|c| line.contains(c));
+        if names_a_command {
+            assert!(
+                line.contains("/usr/local/sbin/"),
+                "{what}: an admin command that is not the root-owned copy: {line}"
+            );
+        }
+        assert!(
+            !line.contains("bin/scanmail --") || line.contains("/usr/local/sbin/scanmail"),
+            "{what}: {line}"
+        );
+    }
+}
+
+#[test]
+fn readme_and_templates_name_the_root_owned_admin_commands() {
+    let root = testkit::repo_root();
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    assert_root_owned_command(&readme, "README.md");
+    assert!(readme.contains("/usr/local/sbin/scanmail --release"));
+    let mut templates = 0;
+    for e in fs::read_dir(root.join("etc")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "tmpl") {
+            assert_root_owned_command(&fs::read_to_string(&p).unwrap(), &p.display().to_string());
+            templates += 1;
+        }
+    }
+    assert!(templates >= 5, "{templates} templates");
+}
+
+#[test]
+fn the_quarantine_alert_names_the_root_owned_scanmail() {
+    // The real scanmail quarantines a banned attachment: its alert, with the built-in text and
+    // with the shipped etc/alert.tmpl, tells the admin to run /usr/local/sbin/scanmail.
+    let clamd = testkit::Clamd::start();
+    for shipped in [false, true] {
+        let ts = TestSpool::new(CONF);
+        ts.write_conf(&format!(
+            "admin = \"admin@example.com\"\n{CONF}[scan]\nclamd_socket = \"{}\"\nnotify_sender = false\n",
+            clamd.socket.display()
+        ));
+        ts.install_etc("matches.bad");
+        if shipped {
+            ts.install_etc("alert.tmpl");
+        }
+        let body = b"From: a@example.org\nTo: b@example.com\nSubject: invoice\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nhi\n--b\n\
+Content-Type: application/octet-stream; name=\"invoice.exe\"\n\
+Content-Disposition: attachment; filename=\"invoice.exe\"\nContent-Transfer-Encoding: base64\n\n\
+aGVsbG8=\n--b--\n";
+        let id = ts.inject(
+            Queue::Incoming,
+            "<a@example.org>",
+            &["<b@example.com>"],
+            body,
+        );
+        let o = run(&ts, "scanmail", &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(ts.ids(Queue::Quarantine), [id.clone()]);
+        let alerts: Vec<String> = ts
+            .ids(Queue::Outgoing)
+            .iter()
+            .map(|a| {
+                let p = ts.spool.message(Queue::Outgoing, &spool_id(a));
+                String::from_utf8_lossy(&fs::read(p).unwrap()).into_owned()
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0].contains(&format!("/usr/local/sbin/scanmail --release {id}")),
+            "shipped template {shipped}: {}",
+            alerts[0]
+        );
+        assert_root_owned_command(&alerts[0], "the alert");
+    }
+}
+
+fn spool_id(s: &str) -> testkit::spool::MessageId {
+    testkit::spool::MessageId::parse(s).unwrap()
+}
