@@ -189,7 +189,7 @@ aGVsbG8=\n--b--\n";
         );
         let o = run(&ts, "scanmail", &[]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(ts.ids(Queue::Quarantine), [id.clone()]);
+        assert_eq!(ts.ids(Queue::Quarantine), std::slice::from_ref(&id));
         let alerts: Vec<String> = ts
             .ids(Queue::Outgoing)
             .iter()
