@@ -19,10 +19,14 @@
 //!     with `Accept=yes` fd 3 is the connection, with `Accept=no` a listening socket).
 //!
 //! SECURITY
-//!     Runs as: started as root it reads its configuration and rules, binds its port, chroots into
-//!     the spool root (`-c`), and switches to uucp:uucp (`-u`/`-g`; never uid or gid 0); if any
-//!     of these steps fails it stops, so no SMTP byte is ever read as root. Started as another
-//!     user it runs as that user without chroot and says so in the log.
+//!     Runs as: started as root it takes its ids from the owner of the spool root and that
+//!     user's primary group (spool::privs; never from gateway.conf, which the owner can edit;
+//!     never uid or gid 0), reads its configuration, rules and certificate with those ids as
+//!     its effective ones, binds its port, chroots into the spool root (`-c`), and switches to
+//!     them for good. `-u`/`-g` and the configuration's `user`/`group` may only name the same
+//!     ids (else exit 78). If any step fails it stops, so no SMTP byte and no spool file is ever
+//!     read as root. Started as another user it runs as that user without chroot and says so in
+//!     the log.
 //!     Trusts: nothing that comes from the network. Command lines are limited to 512 bytes,
 //!     addresses with control characters are refused, DATA is streamed to disk (memory per
 //!     session is constant), and every log line has control characters replaced.
@@ -30,7 +34,9 @@
 //!
 //! EXIT STATUS
 //!     0 after a session (inetd) or a clean shutdown (daemon); 64 usage; 69 cannot bind;
-//!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors.
+//!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors, a spool
+//!     root owned by root or not by its owner's primary group, or -u/-g/user/group naming other
+//!     ids than the spool root's owner.
 //!
 //! FILES
 //!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits and timeouts
@@ -73,10 +79,10 @@ struct Options {
         default_value = "incoming"
     )]
     queue: String,
-    /// User to run as when started as root (default: `user` in gateway.conf, uucp).
+    /// User to run as when started as root: must be the spool root's owner (the ids come from it).
     #[arg(short = 'u', long, value_name = "USER")]
     user: Option<String>,
-    /// Group to run as when started as root (default: `group` in gateway.conf, uucp).
+    /// Group to run as when started as root: must be the spool root owner's primary group.
     #[arg(short = 'g', long, value_name = "GROUP")]
     group: Option<String>,
     /// Host name for the banner and the Received: line (default: `hostname` in gateway.conf).

@@ -59,8 +59,8 @@
 //!                   (a directory holding outgoing/) is accepted too
 //!     --spool DIR   the spool root (default /var/spool/smtpd); -d wins when both are given
 //!     --config FILE configuration (default SPOOL/etc/gateway.conf)
-//!     -u, -g        user and group to run as when started as root (default: the configuration's
-//!                   `user`/`group`, uucp)
+//!     -u, -g        user and group to run as when started as root: only the spool root's owner
+//!                   and its primary group are accepted (the ids come from the spool root)
 //!     -s PROG       deliver through a sendmail-compatible program instead of SMTP
 //!     -M N          most deliveries at once (default `[forward] max_parallel`, 10)
 //!     -P SECONDS    seconds between scans (default `[forward] poll_seconds`, 10)
@@ -73,8 +73,10 @@
 //!     -v            debug log lines
 //!
 //! SECURITY
-//!     Runs as: started as root it switches to the user (default uucp) before it reads the queue,
-//!     and never delivers as root; started as another user it runs as that user.
+//!     Runs as: started as root it switches to the owner of the spool root and that user's
+//!     primary group (spool::privs) before it reads any spool file, its configuration included,
+//!     and never delivers as root; -u/-g and the configuration's `user`/`group` naming other ids
+//!     stop it (exit 78). Started as another user it runs as that user.
 //!     Trusts: the spool files (written by smtpd and scanmail as the same user); their envelope is
 //!     checked and a malformed file is quarantined. Replies of the relay or MX hosts are parsed
 //!     with bounded line lengths and counts; text after the STARTTLS reply is refused; what of a
@@ -126,10 +128,10 @@ struct Args {
     /// Configuration file (default SPOOL/etc/gateway.conf)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// User to run as when started as root (default: the configuration's user, uucp)
+    /// User to run as when started as root: must be the spool root's owner
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
-    /// Group to run as when started as root (default: the configuration's group, uucp)
+    /// Group to run as when started as root: must be the spool root owner's primary group
     #[arg(short = 'g', long = "group")]
     group: Option<String>,
     /// Deliver through this sendmail-compatible program instead of SMTP
