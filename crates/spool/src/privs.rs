@@ -73,13 +73,12 @@ pub fn spool_ids(spool: &crate::Spool) -> Result<Ids> {
     let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
     let root = spool.root().to_path_buf();
     if uid.is_root() || gid.as_raw() == 0 {
-        return Err(Error::Layout {
-            path: root,
-            reason: format!(
-                "the spool root belongs to uid {uid} gid {gid}; the programs run as its owner \
-                 and never as uid or gid 0: chown it to the spool's user (uucp:uucp)"
-            ),
-        });
+        // No user to become: "cannot switch user" (71), as before the spool was checked.
+        return Err(Error::Privileges(format!(
+            "{}: the spool root belongs to uid {uid} gid {gid}; the programs run as its owner and \
+             never as uid or gid 0: chown it to the spool's user (uucp:uucp)",
+            root.display()
+        )));
     }
     let user = User::from_uid(uid)
         .map_err(|e| Error::Privileges(format!("uid {uid}: {e}")))?
@@ -203,5 +202,58 @@ pub fn confirm_config(switched: Option<Switched>, cfg: &crate::Config) -> Result
     match switched {
         Some(Switched(ids)) => confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf"),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_ids_must_be_the_spool_owners() {
+        let (uid, gid) = lookup("uucp", "uucp").unwrap();
+        let ids = Ids { uid, gid };
+        confirm_named(ids, "uucp", "uucp", "gateway.conf").unwrap();
+        confirm_named(ids, &uid.to_string(), &gid.to_string(), "-u/-g").unwrap();
+        let e = confirm_named(ids, "uucp", "disk", "gateway.conf").unwrap_err();
+        assert!(e.to_string().contains("is not the spool's owner"), "{e}");
+        assert_eq!(e.exit_code(), crate::exit::CONFIG);
+        let e = confirm_named(ids, "root", "root", "-u/-g").unwrap_err();
+        assert!(e.to_string().contains("uid 0"), "{e}");
+        assert!(matches!(
+            confirm_named(ids, "no-such-user-4711", "uucp", "x"),
+            Err(Error::Privileges(_))
+        ));
+    }
+
+    #[test]
+    fn ids_come_from_the_spool_root() {
+        let t = tempfile::tempdir().unwrap();
+        let s = crate::Spool::new(t.path().join("spool"));
+        s.create().unwrap();
+        let me = unistd::geteuid();
+        let got = spool_ids(&s);
+        if me.is_root() {
+            // A root-owned spool gives no user to become.
+            assert!(matches!(got, Err(Error::Privileges(_))), "{got:?}");
+            let (uid, gid) = lookup("uucp", "uucp").unwrap();
+            unistd::chown(s.root(), Some(uid), Some(gid)).unwrap();
+            assert_eq!(spool_ids(&s).unwrap(), Ids { uid, gid });
+            let disk = Group::from_name("disk").unwrap().unwrap().gid;
+            unistd::chown(s.root(), None, Some(disk)).unwrap();
+            let e = spool_ids(&s).unwrap_err().to_string();
+            assert!(e.contains("primary group"), "{e}");
+        } else {
+            let user = User::from_uid(me).unwrap().unwrap();
+            if user.gid == unistd::getegid() {
+                assert_eq!(
+                    got.unwrap(),
+                    Ids {
+                        uid: me,
+                        gid: user.gid
+                    }
+                );
+            }
+        }
     }
 }
