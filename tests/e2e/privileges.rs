@@ -108,7 +108,8 @@ fn no_program_reads_a_spool_file_as_root() {
     let conf = ts.spool.config_path();
     fs::remove_file(&conf).unwrap();
     std::os::unix::fs::symlink(&secret, &conf).unwrap();
-    for (prog, args) in PROGRAMS {
+    let tools: [(&str, &[&str]); 1] = [("scanmail", &["--list"])];
+    for (prog, args) in PROGRAMS.into_iter().chain(tools) {
         let o = run(&ts, prog, args);
         let text = format!(
             "{}{}",
