@@ -22,9 +22,9 @@ const CONF: &str = "hostname = \"gw.example.com\"\ndomains = [\"example.com\"]\n
 
 fn run(ts: &TestSpool, prog: &str, args: &[&str]) -> Output {
     Command::new(bin(prog))
-        .args(args)
         .arg("--spool")
         .arg(ts.root())
+        .args(args)
         .env("GATEWAY_LOG", "stderr")
         .stdin(Stdio::null())
         .output()
@@ -86,7 +86,8 @@ fn a_spool_root_chgrped_to_another_group_is_refused_by_every_program() {
     );
     let disk = nix::unistd::Group::from_name("disk").unwrap().unwrap().gid;
     nix::unistd::chown(ts.root(), None, Some(disk)).unwrap();
-    for (prog, args) in PROGRAMS {
+    let tools: [(&str, &[&str]); 1] = [("mailwall", &["queue"])];
+    for (prog, args) in PROGRAMS.into_iter().chain(tools) {
         let o = run(&ts, prog, args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.stdout.is_empty(), "{prog}: {o:?}");
@@ -108,7 +109,8 @@ fn no_program_reads_a_spool_file_as_root() {
     let conf = ts.spool.config_path();
     fs::remove_file(&conf).unwrap();
     std::os::unix::fs::symlink(&secret, &conf).unwrap();
-    let tools: [(&str, &[&str]); 1] = [("scanmail", &["--list"])];
+    // The admin's tools too (they run as root from /usr/local/sbin).
+    let tools: [(&str, &[&str]); 2] = [("scanmail", &["--list"]), ("mailwall", &["check"])];
     for (prog, args) in PROGRAMS.into_iter().chain(tools) {
         let o = run(&ts, prog, args);
         let text = format!(
