@@ -73,6 +73,40 @@ fn a_group_or_user_named_in_gateway_conf_is_refused_by_every_program() {
 }
 
 #[test]
+fn daemons_refuse_u_and_g_that_name_other_ids() {
+    assert_root();
+    let ts = TestSpool::new(CONF);
+    let runs: [(&str, &[&str]); 4] = [
+        ("smtpd", &["-H", "-g", "disk"]),
+        ("smtpd", &["-H", "-u", "daemon"]),
+        ("smtpfwdd", &["--once", "--foreground", "-g", "disk"]),
+        (
+            "smtpfwdd",
+            &["--once", "--foreground", "-u", "daemon", "-g", "daemon"],
+        ),
+    ];
+    for (prog, args) in runs {
+        let o = run(&ts, prog, args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.stdout.is_empty(), "{prog} {args:?}: {o:?}");
+        assert_eq!(o.status.code(), Some(78), "{prog} {args:?}: {err}");
+        assert!(err.contains("is not the spool's owner"), "{prog}: {err}");
+    }
+    // Naming the owner itself is fine.
+    let o = run(
+        &ts,
+        "smtpfwdd",
+        &["--once", "--foreground", "-u", "uucp", "-g", "uucp"],
+    );
+    assert_ne!(
+        o.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
 fn a_spool_root_chgrped_to_another_group_is_refused_by_every_program() {
     // The spool's owner may chgrp its root to any group it is a member of; the programs take the
     // group only when it is the owner's primary group.

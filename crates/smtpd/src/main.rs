@@ -221,14 +221,8 @@ fn run() -> anyhow::Result<ExitCode> {
         r.leave().map_err(|e| fail(exit::OSERR, e.to_string()))?;
     }
     let ids = if let Some(ids) = ids {
-        let user = opts.user.as_deref().unwrap_or(&cfg.user);
-        let group = opts.group.as_deref().unwrap_or(&cfg.group);
-        let named = if opts.user.is_some() || opts.group.is_some() {
-            "-u/-g"
-        } else {
-            "gateway.conf"
-        };
-        spool::privs::confirm_named(ids, user, group, named)
+        spool::privs::confirm_options(ids, opts.user.as_deref(), opts.group.as_deref())
+            .and_then(|()| spool::privs::confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf"))
             .map_err(|e| fail(e.exit_code(), e.to_string()))?;
         let ids = (ids.uid, ids.gid);
         outside

@@ -209,13 +209,7 @@ fn run() -> anyhow::Result<ExitCode> {
     // configuration included); -u/-g and the configuration may only name the same ids.
     let switched = spool::privs::become_spool_owner(&spool)?;
     if let Some(spool::privs::Switched(ids)) = switched {
-        if args.user.is_some() || args.group.is_some() {
-            let (u, g) = (
-                args.user.clone().unwrap_or_else(|| ids.uid.to_string()),
-                args.group.clone().unwrap_or_else(|| ids.gid.to_string()),
-            );
-            spool::privs::confirm_named(ids, &u, &g, "-u/-g")?;
-        }
+        spool::privs::confirm_options(ids, args.user.as_deref(), args.group.as_deref())?;
     }
 
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;

@@ -2,7 +2,7 @@
 //! before it reads any spool file, and stops if any step fails. Started as another user, a
 //! program runs as that user.
 //!
-//! The one rule for the ids (all five programs): they come from the owner of the spool root
+//! The one rule for the ids (every program): they come from the owner of the spool root
 //! directory, never from `etc/gateway.conf` or anything else below the spool, which that owner
 //! can edit. Only root can give the spool root to another user (chown), so its owner is
 //! root-owned input. Its group must be the owner's primary group in the user database: the
@@ -114,6 +114,17 @@ pub fn confirm_named(ids: Ids, user: &str, group: &str, source: &str) -> Result<
         });
     }
     Ok(())
+}
+
+/// `-u`/`-g` on a command line (root-owned, but the ids still come from the spool root): each
+/// one given must name the spool owner's id; one left out stands for it.
+pub fn confirm_options(ids: Ids, user: Option<&str>, group: Option<&str>) -> Result<()> {
+    if user.is_none() && group.is_none() {
+        return Ok(());
+    }
+    let user = user.map_or_else(|| ids.uid.to_string(), str::to_string);
+    let group = group.map_or_else(|| ids.gid.to_string(), str::to_string);
+    confirm_named(ids, &user, &group, "-u/-g")
 }
 
 /// setgroups, setgid, setuid, then verify that root cannot be regained. Refuses uid or gid 0.
