@@ -96,14 +96,18 @@ fn daemons_refuse_u_and_g_that_name_other_ids() {
     let o = run(
         &ts,
         "smtpfwdd",
-        &["--once", "--foreground", "-u", "uucp", "-g", "uucp"],
+        &[
+            "--once",
+            "--foreground",
+            "--relay",
+            "127.0.0.1:9",
+            "-u",
+            "uucp",
+            "-g",
+            "uucp",
+        ],
     );
-    assert_ne!(
-        o.status.code(),
-        Some(78),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
