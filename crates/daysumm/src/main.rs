@@ -25,7 +25,9 @@
 //! SECURITY
 //!     Runs as: the spool's owner (uucp); started as root it switches to that user first. Trusts
 //!     nothing in the day files: names from mail are escaped in the page and the metrics. Writes:
-//!     outgoing/ (the report), the page and metrics files, removes old etc/ day files. No network.
+//!     outgoing/ (the report), the page and metrics files (each by a temp file with a random
+//!     name created with O_EXCL, which never follows a symlink, then a rename), removes old etc/
+//!     day files. No network.
 //!
 //! EXIT STATUS
 //!     0 done; 64 usage; 74 I/O error; 78 configuration error; 71 cannot switch user.
@@ -118,10 +120,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let today = now.date_naive();
     let date = daysumm::resolve_date(&args.date, today)?;
     let spool = Spool::new(&args.spool);
-    if let Some(line) = spool::privs::become_spool_owner(&spool)? {
+    let switched = spool::privs::become_spool_owner(&spool)?;
+    if let Some(line) = switched {
         log::debug!("{line}");
     }
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool::privs::confirm_config(switched, &cfg)?;
 
     if args.cgi {
         let query = std::env::var("QUERY_STRING").unwrap_or_default();

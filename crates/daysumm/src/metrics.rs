@@ -6,6 +6,7 @@ use crate::Summary;
 use spool::daylog::Verdict;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -158,7 +159,12 @@ pub fn render(s: &Summary) -> String {
     o.0
 }
 
-/// Write the metrics file: temp name in the same directory, fsync, rename.
+/// Write the metrics file (or the page): a temp file in the same directory, fsync, rename.
+///
+/// The temp file gets a random name and is created with O_EXCL (`tempfile`), which never
+/// follows a symlink: the directory may be shared with the web server or a metrics collector,
+/// and a predictable name would let someone plant a symlink there that daysumm then wrote
+/// through. The rename replaces whatever `path` was (a symlink included) without following it.
 pub fn write(path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
@@ -168,17 +174,18 @@ pub fn write(path: &Path, text: &str) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "metrics".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).at(&tmp)?;
-        f.write_all(text.as_bytes()).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        // Readable by the web server or the collector, as the page and the metrics must be.
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .at(dir)?;
+    tmp.write_all(text.as_bytes()).at(tmp.path())?;
+    tmp.as_file().sync_all().at(tmp.path())?;
+    // Dropping a temp file that was not persisted removes it.
+    tmp.persist(path).map_err(|e| e.error).at(path)?;
+    Ok(())
 }
 
 #[cfg(test)]

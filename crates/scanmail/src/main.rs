@@ -108,7 +108,8 @@ fn run() -> anyhow::Result<ExitCode> {
     spool::logging::init("scanmail", spool::logging::Target::Auto, args.verbose);
     let sp = Spool::new(&args.spool);
     // Before any file is touched: never judge mail as root.
-    if let Some(line) = spool::privs::become_spool_owner(&sp)? {
+    let switched = spool::privs::become_spool_owner(&sp)?;
+    if let Some(line) = switched {
         log::debug!("{line}");
     }
     let cfg = match Config::for_spool(&sp, args.config.as_deref()) {
@@ -118,6 +119,7 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::CONFIG));
         }
     };
+    spool::privs::confirm_config(switched, &cfg)?;
     if let Some(code) = tools(&args, &sp)? {
         return Ok(code);
     }

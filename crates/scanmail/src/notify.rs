@@ -27,7 +27,7 @@ Part:       {part}
 Detail:     {detail}
 
 The message is kept in {queue}/{id} (decoded parts in {queue}/{id}_d/).
-Release it with:  scanmail --release {id}
+Release it, as root, with:  /usr/local/sbin/scanmail --release {id}
 ";
 
 pub const DEFAULT_SENDER_NOTICE: &str = "Subject: Your message was not delivered: {name}

@@ -1,4 +1,5 @@
-//! Talking to clamd: `zVERSION` (engine, database version and build date) and `zRELOAD`.
+//! Talking to clamd: `zPING`, `zVERSION` (engine, database version and build date) and
+//! `zRELOAD`.
 //! clamd is reached over a Unix socket path or `host:port`, as scan.clamd_socket says.
 
 use crate::error::{Error, Result};
@@ -69,6 +70,19 @@ pub fn parse_version(reply: &str) -> Option<Version> {
         database,
         built,
     })
+}
+
+/// `PING`: Ok when clamd answers `PONG` (it runs and its command loop is alive).
+pub fn ping(addr: &str) -> Result<()> {
+    let reply = command(addr, "PING")?;
+    if reply == "PONG" {
+        Ok(())
+    } else {
+        Err(Error::Clamd {
+            addr: addr.to_string(),
+            reason: format!("unexpected PING reply {reply:?}"),
+        })
+    }
 }
 
 pub fn version(addr: &str) -> Result<Version> {

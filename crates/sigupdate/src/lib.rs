@@ -10,6 +10,7 @@ pub mod updater;
 
 use chrono::{DateTime, Local};
 use database::{Newest, Source};
+use spool::config::Scanner;
 use spool::notice::{self, Notice};
 use spool::{Config, Spool};
 use std::path::{Path, PathBuf};
@@ -71,9 +72,28 @@ pub struct Update {
     pub output: Vec<String>,
 }
 
-/// Run the update step.
+/// True when this process may write into the database directory. In the default layout it may
+/// not: the signatures belong to clamav (a uucp compromise must not be able to add an `.ign2`
+/// that silences detections), and the system's freshclam updates them from root's crontab.
+pub fn database_writable(db: &Path) -> bool {
+    nix::unistd::access(db, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// Run the update step; nothing is fetched into a database this process cannot write.
 pub fn update(origin: &Origin, cfg: &Config) -> Update {
     let db = Path::new(&cfg.update.database_dir);
+    if !database_writable(db) {
+        return Update {
+            failure: None,
+            summary: format!(
+                "not updated: {} is not writable by uid {} (clamav's own freshclam, run from \
+                 root's crontab, keeps it up to date)",
+                db.display(),
+                nix::unistd::geteuid()
+            ),
+            output: Vec::new(),
+        };
+    }
     match origin {
         Origin::MirrorDir(dir) => match mirror::sync(dir, db, &cfg.update.sigtool) {
             Ok(s) => Update {
@@ -136,6 +156,12 @@ fn run_updater(argv: &[String], extra: &[String]) -> Update {
 /// What clamd said this run.
 #[derive(Debug)]
 pub struct ClamdState {
+    /// Where clamd was asked (scan.clamd_socket).
+    pub addr: String,
+    /// The scanner is clamd (or clamdscan): clamd not answering means mail is not scanned.
+    pub expected: bool,
+    /// Ok: clamd answered PING with PONG; Err: why not.
+    pub ping: std::result::Result<(), String>,
     pub version: Option<clamd::Version>,
     /// Ok: reload requested; Err: why not (unreachable, odd reply).
     pub reload: std::result::Result<(), String>,
@@ -143,6 +169,9 @@ pub struct ClamdState {
 
 impl ClamdState {
     pub fn describe(&self) -> String {
+        if let Err(e) = &self.ping {
+            return format!("does not answer ({e})");
+        }
         match (&self.version, &self.reload) {
             (Some(v), Ok(())) => format!("{} reloaded", v.engine),
             (Some(v), Err(e)) => format!("{}, reload failed: {e}", v.engine),
@@ -150,10 +179,32 @@ impl ClamdState {
             (None, Err(e)) => format!("not reloaded: {e}"),
         }
     }
+
+    /// The scanner needs clamd and clamd did not answer PING.
+    pub fn down(&self) -> bool {
+        self.expected && self.ping.is_err()
+    }
 }
 
-/// Ask clamd for its version, then have it reload the database directory.
-pub fn talk_to_clamd(addr: &str) -> ClamdState {
+fn reason(e: Error) -> String {
+    match e {
+        Error::Clamd { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+/// PING clamd; when it answers, ask for its version and have it reload the database directory.
+/// `expected`: the configured scanner is clamd or clamdscan.
+pub fn talk_to_clamd(addr: &str, expected: bool) -> ClamdState {
+    if let Err(e) = clamd::ping(addr) {
+        return ClamdState {
+            addr: addr.to_string(),
+            expected,
+            ping: Err(reason(e)),
+            version: None,
+            reload: Err("not asked: no answer to PING".into()),
+        };
+    }
     let version = match clamd::version(addr) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -161,11 +212,14 @@ pub fn talk_to_clamd(addr: &str) -> ClamdState {
             None
         }
     };
-    let reload = clamd::reload(addr).map_err(|e| match e {
-        Error::Clamd { reason, .. } => reason,
-        other => other.to_string(),
-    });
-    ClamdState { version, reload }
+    let reload = clamd::reload(addr).map_err(reason);
+    ClamdState {
+        addr: addr.to_string(),
+        expected,
+        ping: Ok(()),
+        version,
+        reload,
+    }
 }
 
 /// The newest signatures: the later of what clamd reports and what the signed files on disk
@@ -229,6 +283,8 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         if self.stale() {
             EXIT_STALE
+        } else if self.clamd.down() {
+            spool::exit::UNAVAILABLE
         } else if self.update.failure.is_some() {
             spool::exit::TEMPFAIL
         } else {
@@ -237,12 +293,18 @@ impl Report {
     }
 
     pub fn needs_alert(&self) -> bool {
-        self.stale() || self.update.failure.is_some()
+        self.stale() || self.clamd.down() || self.update.failure.is_some()
     }
 
     /// What is wrong, in a few words (the alert's subject).
     pub fn problem(&self) -> String {
         let mut p = Vec::new();
+        if let (true, Err(e)) = (self.clamd.down(), &self.clamd.ping) {
+            p.push(format!(
+                "clamd does not answer at {} ({e}): mail waits in incoming/ unscanned",
+                self.clamd.addr
+            ));
+        }
         if let Some(f) = &self.update.failure {
             p.push(format!("signature update failed ({f})"));
         }
@@ -284,6 +346,7 @@ impl Report {
         };
         let verdict = match self.exit_code() {
             EXIT_STALE => "STALE",
+            spool::exit::UNAVAILABLE => "CLAMD DOES NOT ANSWER",
             spool::exit::TEMPFAIL => "update failed, still fresh",
             _ => "fresh",
         };
@@ -362,7 +425,8 @@ impl Report {
 /// One whole run: update, clamd, freshness. The caller logs, alerts and exits.
 pub fn check(cfg: &Config, origin: Origin) -> Result<Report> {
     let update = update(&origin, cfg);
-    let clamd = talk_to_clamd(&cfg.scan.clamd_socket);
+    let expected = matches!(cfg.scan.scanner, Scanner::Clamd | Scanner::Clamdscan);
+    let clamd = talk_to_clamd(&cfg.scan.clamd_socket, expected);
     let newest = newest(cfg, &clamd)?;
     Ok(Report {
         origin,

@@ -5,29 +5,36 @@
 //!     sigupdate [--spool DIR] [--config FILE] [--mirror DIR|URL] [--updater CMD] [-v]
 //!
 //! DESCRIPTION
-//!     Run weekly from the spool owner's crontab (Thursdays 16:00). Fetches new signatures by
+//!     Run weekly from the spool owner's crontab (Thursdays 16:00). When update.database_dir is
+//!     not writable by the user it runs as (the default layout: the signatures belong to clamav,
+//!     whose own freshclam runs from root's crontab), it fetches nothing and only checks. When
+//!     it is writable (tests, trial installs), it fetches new signatures by
 //!     running update.updater (default `freshclam`), or, with --mirror or update.mirror, copies
 //!     the signature files (*.cvd, *.cld, *.cdiff, *.ndb, *.hdb, ...) of a private mirror
 //!     directory into update.database_dir: each .cvd/.cld must pass `sigtool --info` and each text
 //!     database must load in clamscan, and each lands by a temp copy and one rename. An
 //!     http(s):// mirror is handed to the updater as freshclam's PrivateMirror.
 //!
-//!     Then it reads the database version and build date (clamd's VERSION reply over
-//!     scan.clamd_socket, `sigtool --info` on the signed databases, else the newest modification
-//!     time of the signature files), tells clamd to RELOAD, and mails the admin an alert
-//!     (etc/sigupdate-alert.tmpl, into outgoing/) when the update failed or the newest
-//!     signatures are older than update.max_signature_age_days. One log line per run.
+//!     Then it sends clamd PING over scan.clamd_socket, reads the database version and build
+//!     date (clamd's VERSION reply, `sigtool --info` on the signed databases, else the newest
+//!     modification time of the signature files), tells clamd to RELOAD, and mails the admin an
+//!     alert (etc/sigupdate-alert.tmpl, into outgoing/) when clamd does not answer PING (with
+//!     scan.scanner = clamd or clamdscan: mail then waits unscanned), the update failed, or the
+//!     newest signatures are older than update.max_signature_age_days. One log line per run.
 //!
 //! SECURITY
-//!     Runs as: the spool's owner (uucp); started as root it switches to that user first, so the
-//!     database directory must be writable by it. Trusts: the mirror only after sigtool/clamscan
-//!     accepted a file; the updater's exit status. Writes: update.database_dir (signature files,
-//!     a `.sigupdate.tmp` staging directory), outgoing/ (alerts). Network: the updater's, and
-//!     clamd's socket.
+//!     Runs as: the spool's owner (uucp); started as root it switches to the spool root's owner
+//!     first (spool::privs). It never makes the database writable for itself: a spool-owner
+//!     compromise must not be able to add signatures that silence detections (.ign2, .fp).
+//!     Trusts: the mirror only after sigtool/clamscan accepted a file; the updater's exit
+//!     status; clamd's replies only as far as they are parsed. Writes: update.database_dir only
+//!     when it is writable already (signature files, a `.sigupdate.tmp` staging directory),
+//!     outgoing/ (alerts). Network: the updater's, and clamd's socket.
 //!
 //! EXIT STATUS
-//!     0 signatures fresh; 75 the update failed but the signatures are still fresh; 1 the
-//!     signatures are stale (or missing); 64 usage; 78 configuration error; 71 cannot switch user.
+//!     0 signatures fresh; 75 the update failed but the signatures are still fresh; 69 clamd does
+//!     not answer PING; 1 the signatures are stale (or missing), whatever else failed; 64 usage;
+//!     78 configuration error; 71 cannot switch user.
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/sigupdate-alert.tmpl, update.database_dir
@@ -93,10 +100,12 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spool = Spool::new(&args.spool);
-    if let Some(line) = spool::privs::become_spool_owner(&spool)? {
+    let switched = spool::privs::become_spool_owner(&spool)?;
+    if let Some(line) = switched {
         log::debug!("{line}");
     }
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool::privs::confirm_config(switched, &cfg)?;
     let origin = Origin::choose(&cfg, args.mirror.as_deref(), args.updater.as_deref());
     let report = sigupdate::check(&cfg, origin).context("checking the signatures")?;
     let mut line = report.log_line();

@@ -87,10 +87,11 @@ fn database(ts: &TestSpool) -> PathBuf {
 #[test]
 fn freshclam_succeeds_fresh_signatures_exit_0_no_alert() {
     let ts = TestSpool::new("");
+    let clamd = Clamd::start();
     let tools = ts.scratch("tools");
     let (script, mark) = fake_freshclam(&tools, 0);
     let db = database(&ts);
-    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    ts.write_conf(&conf(&clamd.socket, &script, &db));
     let o = run(&ts, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -109,10 +110,11 @@ fn freshclam_succeeds_fresh_signatures_exit_0_no_alert() {
 #[test]
 fn freshclam_fails_still_fresh_exit_75_and_alert() {
     let ts = TestSpool::new("");
+    let clamd = Clamd::start();
     let tools = ts.scratch("tools");
     let (script, mark) = fake_freshclam(&tools, 1);
     let db = database(&ts);
-    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    ts.write_conf(&conf(&clamd.socket, &script, &db));
     let o = run(&ts, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(75), "{err}");
@@ -282,7 +284,8 @@ fn mirror_refuses_a_malformed_text_database() {
     let mirror = ts.scratch("mirror");
     fs::write(mirror.join("broken.ndb"), b"this line is not a signature\n").unwrap();
     ts.chown_all();
-    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    let clamd = Clamd::start();
+    ts.write_conf(&conf(&clamd.socket, &script, &db));
     let o = run(&ts, &["--mirror", mirror.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
     assert!(!db.join("broken.ndb").exists());
@@ -295,4 +298,118 @@ fn bad_config_exits_78() {
     let o = run(&ts, &[]);
     assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
     assert!(stderr(&o).contains("max_signature_age"), "{}", stderr(&o));
+}
+
+/// clamd's log lines that say it loaded (or reloaded) its database.
+fn loads(clamd: &Clamd) -> usize {
+    fs::read_to_string(clamd.dir.path().join("clamd.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Database correctly reloaded") || l.contains("Reading databases"))
+        .count()
+}
+
+#[test]
+fn a_database_it_cannot_write_is_not_updated_but_checked_and_reloaded() {
+    // The signatures stay writable only by clamav (the system's freshclam updates them from
+    // root's crontab); sigupdate, as the spool's owner, checks their age and reloads clamd.
+    let ts = TestSpool::new("");
+    let clamd = Clamd::start();
+    let tools = ts.scratch("tools");
+    let (script, mark) = fake_freshclam(&tools, 0);
+    let db = ts.scratch("clamav-db");
+    testkit::write_eicar_db(&db);
+    ts.chown_all();
+    // Read-only for everyone but root (as /var/lib/clamav is for uucp: owner clamav, 0755).
+    nix::unistd::chown(&db, Some(0.into()), Some(0.into())).unwrap();
+    fs::set_permissions(&db, fs::Permissions::from_mode(0o555)).unwrap();
+    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    let mirror = ts.scratch("mirror");
+    fs::write(mirror.join("evil.ign2"), b"Eicar-Test-Signature\n").unwrap();
+    ts.chown_all();
+
+    let before = loads(&clamd);
+    let o = run(&ts, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        !mark.exists(),
+        "the updater ran on a database it cannot write"
+    );
+    assert!(err.contains("not writable"), "{err}");
+    assert!(err.contains("reloaded"), "{err}");
+    assert!(alerts(&ts).is_empty(), "fresh signatures: no alert");
+    let reloaded = testkit::wait_for(Duration::from_secs(30), || {
+        (loads(&clamd) > before).then_some(())
+    });
+    assert!(reloaded.is_some(), "clamd was not told to reload");
+
+    // A mirror is not copied either: nothing lands in the database.
+    let o = run(&ts, &["--mirror", mirror.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!db.join("evil.ign2").exists());
+
+    // Stale: exit 1 and an alert that says who updates the database.
+    set_mtime(&db.join("test.ndb"), Duration::from_secs(10 * 86_400));
+    let o = run(&ts, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!mark.exists());
+    let a = alerts(&ts);
+    assert_eq!(a.len(), 1, "{err}");
+    assert!(
+        a[0].1.contains("virus signatures are 10 days"),
+        "{}",
+        a[0].1
+    );
+    assert!(a[0].1.contains("not writable"), "{}", a[0].1);
+    assert!(a[0].1.contains("freshclam"), "{}", a[0].1);
+}
+
+#[test]
+fn clamd_not_answering_ping_alerts_the_admin() {
+    let ts = TestSpool::new("");
+    let tools = ts.scratch("tools");
+    let (script, _) = fake_freshclam(&tools, 0);
+    let db = database(&ts);
+    // A socket file that nobody answers on (clamd died and left it), then a live clamd.
+    let dead = tools.join("dead-clamd.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    ts.write_conf(&conf(&dead, &script, &db));
+    let o = run(&ts, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(69), "{err}");
+    let a = alerts(&ts);
+    assert_eq!(a.len(), 1, "{err}");
+    assert_eq!(a[0].0, [format!("<{ADMIN}>")]);
+    assert!(a[0].1.contains("clamd does not answer"), "{}", a[0].1);
+    assert!(a[0].1.contains(&dead.display().to_string()), "{}", a[0].1);
+
+    let clamd = Clamd::start();
+    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    let o = run(&ts, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(alerts(&ts).len(), 1, "no new alert once clamd answers");
+
+    // A stopped clamd: its socket file is gone.
+    drop(clamd);
+    let o = run(&ts, &[]);
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+    assert_eq!(alerts(&ts).len(), 2);
+}
+
+#[test]
+fn no_ping_alert_when_the_scanner_is_not_clamd() {
+    let ts = TestSpool::new("");
+    let tools = ts.scratch("tools");
+    let (script, _) = fake_freshclam(&tools, 0);
+    let db = database(&ts);
+    ts.write_conf(&format!(
+        "{}\n",
+        conf(&tools.join("no-clamd.sock"), &script, &db)
+            .replace("[scan]\n", "[scan]\nscanner = \"clamscan\"\n")
+    ));
+    let o = run(&ts, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(alerts(&ts).is_empty());
 }

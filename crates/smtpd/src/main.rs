@@ -28,10 +28,14 @@
 //!     with `Accept=yes` fd 3 is the connection, with `Accept=no` a listening socket).
 //!
 //! SECURITY
-//!     Runs as: started as root it reads its configuration and rules, binds its port, chroots into
-//!     the spool root (`-c`), and switches to uucp:uucp (`-u`/`-g`; never uid or gid 0); if any
-//!     of these steps fails it stops, so no SMTP byte is ever read as root. Started as another
-//!     user it runs as that user without chroot and says so in the log.
+//!     Runs as: started as root it takes its ids from the owner of the spool root and that
+//!     user's primary group (spool::privs; never from gateway.conf, which the owner can edit;
+//!     never uid or gid 0), reads its configuration, rules and certificate with those ids as
+//!     its effective ones, binds its port, chroots into the spool root (`-c`), and switches to
+//!     them for good. `-u`/`-g` and the configuration's `user`/`group` may only name the same
+//!     ids (else exit 78). If any step fails it stops, so no SMTP byte and no spool file is ever
+//!     read as root. Started as another user it runs as that user without chroot and says so in
+//!     the log.
 //!     Trusts: nothing that comes from the network. Command lines are limited to 512 bytes,
 //!     addresses with control characters are refused, DATA is streamed to disk (memory per
 //!     session is constant), and every log line has control characters replaced. Time is
@@ -44,7 +48,9 @@
 //!
 //! EXIT STATUS
 //!     0 after a session (inetd) or a clean shutdown (daemon); 64 usage; 69 cannot bind;
-//!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors.
+//!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors, a spool
+//!     root owned by root or not by its owner's primary group, or -u/-g/user/group naming other
+//!     ids than the spool root's owner.
 //!
 //! FILES
 //!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits, timeouts and
@@ -88,10 +94,10 @@ struct Options {
         default_value = "incoming"
     )]
     queue: String,
-    /// User to run as when started as root (default: `user` in gateway.conf, uucp).
+    /// User to run as when started as root: must be the spool root's owner (the ids come from it).
     #[arg(short = 'u', long, value_name = "USER")]
     user: Option<String>,
-    /// Group to run as when started as root (default: `group` in gateway.conf, uucp).
+    /// Group to run as when started as root: must be the spool root owner's primary group.
     #[arg(short = 'g', long, value_name = "GROUP")]
     group: Option<String>,
     /// Host name for the banner and the Received: line (default: `hostname` in gateway.conf).
@@ -184,6 +190,18 @@ fn run() -> anyhow::Result<ExitCode> {
         }
     };
     let outside = Spool::new(&root);
+    // Started as root: the ids are the spool root's owner's (spool::privs), and the spool's
+    // files (configuration, rules, certificate) are read with them as the effective ids, so root
+    // reads nothing the spool's owner can write or point elsewhere.
+    let ids = if spool::privs::is_root() {
+        Some(spool::privs::spool_ids(&outside).map_err(|e| fail(e.exit_code(), e.to_string()))?)
+    } else {
+        None
+    };
+    let reading = ids
+        .map(spool::privs::EffectiveIds::enter)
+        .transpose()
+        .map_err(|e| fail(exit::OSERR, e.to_string()))?;
     let cfg = Config::for_spool(&outside, opts.config.as_deref())
         .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
     let rules_path = spool::config::etc_relative(&outside, &cfg.smtpd.check_rules);
@@ -238,20 +256,14 @@ fn run() -> anyhow::Result<ExitCode> {
             })?,
     };
 
-    let as_root = spool::privs::is_root();
-    let ids = if as_root {
-        let user = opts.user.as_deref().unwrap_or(&cfg.user);
-        let group = opts.group.as_deref().unwrap_or(&cfg.group);
-        let ids =
-            spool::privs::lookup(user, group).map_err(|e| fail(exit::OSERR, e.to_string()))?;
-        if ids.0.is_root() || ids.1.as_raw() == 0 {
-            return Err(fail(
-                exit::OSERR,
-                format!(
-                    "refusing to run as uid 0 or gid 0 ({user}:{group}): pick the spool's owner"
-                ),
-            ));
-        }
+    if let Some(r) = reading {
+        r.leave().map_err(|e| fail(exit::OSERR, e.to_string()))?;
+    }
+    let ids = if let Some(ids) = ids {
+        spool::privs::confirm_options(ids, opts.user.as_deref(), opts.group.as_deref())
+            .and_then(|()| spool::privs::confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf"))
+            .map_err(|e| fail(e.exit_code(), e.to_string()))?;
+        let ids = (ids.uid, ids.gid);
         outside
             .check(Some(ids.0.as_raw()))
             .map_err(|e| fail(exit::CONFIG, e.to_string()))?;

@@ -112,7 +112,7 @@ fn refuses_to_start_when_it_cannot_drop_root() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(why), "{err}");
     }
-    // A spool that does not belong to the user smtpd switches to is refused too.
+    // -u/-g may only name the spool's owner (the ids come from the spool root).
     let out = Command::new(SMTPD)
         .args(["-H", "-u", "nobody", "-g", "nogroup", "--spool"])
         .arg(ts.root())
@@ -121,7 +121,88 @@ fn refuses_to_start_when_it_cannot_drop_root() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected uid"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not the spool's owner"));
+}
+
+/// The ids and supplementary groups of a running process, from /proc/PID/status.
+fn proc_gids(pid: i32) -> Vec<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .filter(|l| l.starts_with("Gid:") || l.starts_with("Groups:"))
+        .flat_map(|l| l.split_whitespace().skip(1).map(|g| g.parse().unwrap()))
+        .collect::<Vec<u32>>()
+}
+
+#[test]
+fn root_started_smtpd_never_serves_as_a_group_named_in_gateway_conf() {
+    // gateway.conf belongs to the spool's owner: a compromised uucp could write `group = "disk"`
+    // into it. smtpd takes its ids from the spool root's owner and refuses the other names.
+    assert!(is_root(), "this test needs root, as CI runs it");
+    let disk = nix::unistd::Group::from_name("disk")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    for (conf_ids, args) in [
+        ("group = \"disk\"\n", vec![]),
+        ("", vec!["-g", "disk"]),
+        ("user = \"daemon\"\ngroup = \"daemon\"\n", vec![]),
+    ] {
+        let ts = TestSpool::new(&format!("{conf_ids}{}", conf("")));
+        // inetd: no banner, exit 78.
+        let out = Command::new(SMTPD)
+            .arg("-H")
+            .arg("--spool")
+            .arg(ts.root())
+            .args(&args)
+            .env("GATEWAY_LOG", "stderr")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.stdout.is_empty(),
+            "{conf_ids:?} {args:?}: a banner: {out:?}"
+        );
+        assert_eq!(out.status.code(), Some(78), "{conf_ids:?} {args:?}: {err}");
+        assert!(err.contains("is not the spool's owner"), "{err}");
+        // Daemon: when it listens, the serving process's Gid and Groups lines say as whom.
+        let port = testkit::free_port();
+        let mut p = testkit::Proc::spawn(
+            "smtpd",
+            Command::new(SMTPD)
+                .args(["-H", "-D", "-l", "127.0.0.1", "-p", &port.to_string()])
+                .arg("--spool")
+                .arg(ts.root())
+                .args(&args)
+                .env("GATEWAY_LOG", "stderr")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let listening = testkit::wait_for(Duration::from_secs(10), || {
+            if p.child.try_wait().unwrap().is_some() {
+                return Some(false);
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()
+                .then_some(true)
+        });
+        if listening == Some(true) {
+            let gids = proc_gids(p.pid());
+            assert!(
+                !gids.contains(&disk) && gids.iter().all(|&g| g == 10),
+                "{conf_ids:?} {args:?}: the daemon serves with gids {gids:?}"
+            );
+        }
+        let status = p.wait_timeout(Duration::from_secs(10));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(78),
+            "{conf_ids:?} {args:?}"
+        );
+    }
 }
 
 #[test]

@@ -59,8 +59,8 @@
 //!                   (a directory holding outgoing/) is accepted too
 //!     --spool DIR   the spool root (default /var/spool/smtpd); -d wins when both are given
 //!     --config FILE configuration (default SPOOL/etc/gateway.conf)
-//!     -u, -g        user and group to run as when started as root (default: the configuration's
-//!                   `user`/`group`, uucp)
+//!     -u, -g        user and group to run as when started as root: only the spool root's owner
+//!                   and its primary group are accepted (the ids come from the spool root)
 //!     -s PROG       deliver through a sendmail-compatible program instead of SMTP
 //!     -M N          most deliveries at once (default `[forward] max_parallel`, 10)
 //!     -P SECONDS    seconds between scans (default `[forward] poll_seconds`, 10)
@@ -73,8 +73,10 @@
 //!     -v            debug log lines
 //!
 //! SECURITY
-//!     Runs as: started as root it switches to the user (default uucp) before it reads the queue,
-//!     and never delivers as root; started as another user it runs as that user.
+//!     Runs as: started as root it switches to the owner of the spool root and that user's
+//!     primary group (spool::privs) before it reads any spool file, its configuration included,
+//!     and never delivers as root; -u/-g and the configuration's `user`/`group` naming other ids
+//!     stop it (exit 78). Started as another user it runs as that user.
 //!     Trusts: the spool files (written by smtpd and scanmail as the same user); their envelope is
 //!     checked and a malformed file is quarantined. Replies of the relay or MX hosts are parsed
 //!     with bounded line lengths and counts; text after the STARTTLS reply is refused; what of a
@@ -126,10 +128,10 @@ struct Args {
     /// Configuration file (default SPOOL/etc/gateway.conf)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// User to run as when started as root (default: the configuration's user, uucp)
+    /// User to run as when started as root: must be the spool root's owner
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
-    /// Group to run as when started as root (default: the configuration's group, uucp)
+    /// Group to run as when started as root: must be the spool root owner's primary group
     #[arg(short = 'g', long = "group")]
     group: Option<String>,
     /// Deliver through this sendmail-compatible program instead of SMTP
@@ -202,25 +204,16 @@ fn run() -> anyhow::Result<ExitCode> {
     };
     let spool = Spool::new(spool_root(&args));
 
-    // Root: switch user before anything else touches the queue. The configuration is read first
-    // only to learn the user when -u/-g are not given.
-    if spool::privs::is_root() {
-        let (user, group) = match (&args.user, &args.group) {
-            (Some(u), Some(g)) => (u.clone(), g.clone()),
-            _ => {
-                let cfg = Config::for_spool(&spool, args.config.as_deref())?;
-                (
-                    args.user.clone().unwrap_or(cfg.user),
-                    args.group.clone().unwrap_or(cfg.group),
-                )
-            }
-        };
-        let (uid, gid) = spool::privs::lookup(&user, &group)?;
-        spool::privs::drop_to(uid, gid).with_context(|| format!("switching to {user}:{group}"))?;
-    }
     spool::logging::init("smtpfwdd", spool::logging::Target::Auto, args.verbose);
+    // Root: switch to the spool root's owner before anything reads a spool file (the
+    // configuration included); -u/-g and the configuration may only name the same ids.
+    let switched = spool::privs::become_spool_owner(&spool)?;
+    if let Some(spool::privs::Switched(ids)) = switched {
+        spool::privs::confirm_options(ids, args.user.as_deref(), args.group.as_deref())?;
+    }
 
     let cfg = Config::for_spool(&spool, args.config.as_deref())?;
+    spool::privs::confirm_config(switched, &cfg)?;
     spool.check(None)?;
     let lock = match daemon::program_lock(&spool) {
         Ok(l) => l,

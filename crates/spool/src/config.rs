@@ -16,7 +16,8 @@ pub struct Config {
     pub admin: String,
     /// Local domains: smtpd accepts RCPT only for these (plus smtpd_check_rules `allow` lines).
     pub domains: Vec<String>,
-    /// User and group owning the spool; programs started as root switch to them.
+    /// User and group owning the spool. Programs started as root take their ids from the owner
+    /// of the spool root (spool::privs), never from here: a value naming other ids stops them.
     pub user: String,
     pub group: String,
     /// When set (e.g. "/usr/sbin/sendmail"), notices are piped to this program (`-oi -f FROM RCPT..`)
