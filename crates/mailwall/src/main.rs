@@ -145,8 +145,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         Command::Check => {
             let mut problems = Vec::new();
-            if let Err(e) = Config::for_spool(&spool, args.config.as_deref()) {
-                problems.push(e.to_string());
+            match Config::for_spool(&spool, args.config.as_deref()) {
+                Err(e) => problems.push(e.to_string()),
+                // user/group that name other ids than the spool's owner stop every program.
+                Ok(cfg) => {
+                    let named = spool::privs::spool_ids(&spool).and_then(|ids| {
+                        spool::privs::confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf")
+                    });
+                    if let Err(e) = named {
+                        problems.push(e.to_string());
+                    }
+                }
             }
             let owner = spool.owner().ok().map(|(uid, _)| uid);
             if let Err(e) = spool.check(owner) {
