@@ -348,11 +348,14 @@ grep -v '^#' /etc/cron.d/mailwall-freshclam | grep freshclam | sed 's/^/cron.d=/
 for b in smtpd smtpfwdd scanmail sigupdate daysumm; do stat -c 'sbin=%n %U %a' /usr/local/sbin/$b; done
 for q in incoming outgoing quarantine; do echo "queue-$q=$(ls /var/spool/smtpd/$q | tr '\n' ' ')"; done
 bash "$REPO/install.sh" --check; echo "check-rc=$?"
+# The admin's root-owned copy, started as root, reads the quarantine as uucp.
+/usr/local/sbin/scanmail --list >/dev/null; echo "list-rc=$?"
 "#
         ),
     );
     let text = &r.text;
     assert!(r.status.success(), "{text}");
+    assert_eq!(values(text, "list-rc="), ["0"], "{text}");
     assert_eq!(values(text, "install-rc="), ["0"], "{text}");
     assert_eq!(values(text, "init-script-rc="), ["0"], "{text}");
     assert_eq!(values(text, "clamd-after-init-script="), ["none"], "{text}");
