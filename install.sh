@@ -821,6 +821,9 @@ do_install() {
     if [ -z "$ROOT" ] && ! is_root; then
         die "installing needs root (or --root DIR for a trial tree; or --demo)"
     fi
+    if [ "$HARDENED" = 1 ] && ! is_root; then
+        die "--hardened gives the programs and the configuration to root: it needs root"
+    fi
     check_relay
     build "$PROFILE"
     if [ "$NO_DEPS" = 0 ] && [ -z "$ROOT" ]; then
