@@ -350,12 +350,34 @@ for q in incoming outgoing quarantine; do echo "queue-$q=$(ls /var/spool/smtpd/$
 bash "$REPO/install.sh" --check; echo "check-rc=$?"
 # The admin's root-owned copy, started as root, reads the quarantine as uucp.
 /usr/local/sbin/scanmail --list >/dev/null; echo "list-rc=$?"
+# smtpd as its systemd units run it (ProtectSystem=strict, ReadWritePaths=incoming/): the chroot
+# read-only but incoming/. It still takes mail.
+kill "$(cat /run/smtpd/smtpd.pid)"; sleep 1
+S=/var/spool/smtpd
+mount --bind $S $S && mount -o remount,bind,ro $S
+mount --bind $S/incoming $S/incoming && mount -o remount,bind,rw $S/incoming
+touch $S/etc/x 2>/dev/null && echo "etc-writable=yes" || echo "etc-writable=no"
+setsid /usr/local/sbin/smtpd -D -p 25 </dev/null >/dev/null 2>&1 &
+python3 -c '
+import smtplib, time
+for _ in range(100):
+    try:
+        s = smtplib.SMTP("127.0.0.1", 25, timeout=10); break
+    except OSError:
+        time.sleep(0.1)
+s.sendmail("a@example.org", ["postmaster@example.com"], b"Subject: ro\r\n\r\nread-only chroot\r\n")
+print("ro-chroot-sent=" + str(s.noop()[0]))
+'
+echo "ro-chroot-incoming=$(ls $S/incoming | wc -l)"
 "#
         ),
     );
     let text = &r.text;
     assert!(r.status.success(), "{text}");
     assert_eq!(values(text, "list-rc="), ["0"], "{text}");
+    assert_eq!(values(text, "etc-writable="), ["no"], "{text}");
+    assert_eq!(values(text, "ro-chroot-sent="), ["250"], "{text}");
+    assert_eq!(values(text, "ro-chroot-incoming="), ["1"], "{text}");
     assert_eq!(values(text, "install-rc="), ["0"], "{text}");
     assert_eq!(values(text, "init-script-rc="), ["0"], "{text}");
     assert_eq!(values(text, "clamd-after-init-script="), ["none"], "{text}");
@@ -625,4 +647,7 @@ fn hardened_layout_programs_still_work() {
         "{text}"
     );
     assert_eq!(values(text, "list-rc="), ["0"], "{text}");
+    assert_eq!(values(text, "etc-writable="), ["no"], "{text}");
+    assert_eq!(values(text, "ro-chroot-sent="), ["250"], "{text}");
+    assert_eq!(values(text, "ro-chroot-incoming="), ["1"], "{text}");
 }
