@@ -651,3 +651,40 @@ fn hardened_layout_programs_still_work() {
     assert_eq!(values(text, "ro-chroot-sent="), ["250"], "{text}");
     assert_eq!(values(text, "ro-chroot-incoming="), ["1"], "{text}");
 }
+
+/// A clamd already running with the machine's settings is restarted, so the clamd the install
+/// leaves reports content beyond its limits (AlertExceedsMax) instead of answering OK for it.
+#[test]
+fn real_install_restarts_a_running_clamd_with_alert_exceeds_max() {
+    let r = sandbox(
+        true,
+        &format!(
+            r#"
+mkdir -p /run/clamav && chown clamav /run/clamav
+/usr/sbin/clamd -c /etc/clamav/clamd.conf --pid=/run/clamav/clamd.pid; echo "old-clamd-rc=$?"
+echo "old-pid=$(cat /run/clamav/clamd.pid)"
+# 26 MB, more than Debian's MaxFileSize of 25 MB, where clamav can read it.
+head -c 27262976 /dev/zero > /run/big && chmod 644 /run/big
+SCAN='import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect("/run/clamav/clamd.ctl"); s.sendall(b"zSCAN /run/big\0"); print(s.recv(200).decode().strip("\0"))'
+echo "before=$(python3 -c "$SCAN")"
+{REAL_INSTALL}; echo "install-rc=$?"
+echo "new-pid=$(cat /run/clamav/clamd.pid)"
+{PING}
+echo "after=$(python3 -c "$SCAN")"
+"#
+        ),
+    );
+    let text = &r.text;
+    assert_eq!(values(text, "old-clamd-rc="), ["0"], "{text}");
+    assert_eq!(values(text, "before="), ["/run/big: OK"], "{text}");
+    assert_eq!(values(text, "install-rc="), ["0"], "{text}");
+    assert_eq!(values(text, "ping="), ["PONG"], "{text}");
+    assert_ne!(values(text, "old-pid="), values(text, "new-pid="), "{text}");
+    let after = values(text, "after=");
+    assert!(
+        after.len() == 1
+            && after[0].contains("Heuristics.Limits.Exceeded")
+            && after[0].ends_with("FOUND"),
+        "{text}"
+    );
+}
