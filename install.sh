@@ -36,8 +36,8 @@ usage() {
 Usage: install.sh [OPTIONS]
 
 Install the e-mail virus firewall: smtpd and smtpfwdd into /usr/local/sbin, scanmail, sigupdate
-and daysumm into /var/spool/smtpd/bin (for uucp's cron) and root-owned copies of them into
-/usr/local/sbin (for the admin), the spool tree owned by uucp with mode 700, the default files
+and daysumm into /var/spool/smtpd/bin (for uucp's cron) and root-owned copies of them and
+mailwall into /usr/local/sbin (for the admin), the spool tree owned by uucp with mode 700, the default files
 of etc/, the uucp crontab, a root cron line for freshclam, ClamAV, and the daemons. A real
 install ends with a self-test (a clean and an EICAR mail through port 25, scanmail once) and
 exits non-zero when the gateway is not scanning.
@@ -133,7 +133,7 @@ build() {
         (cd "$HERE" && cargo build --workspace --bins --quiet)
     fi
     BINDIR="${CARGO_TARGET_DIR:-$HERE/target}/$profile"
-    for b in smtpd smtpfwdd scanmail sigupdate daysumm; do
+    for b in smtpd smtpfwdd scanmail sigupdate daysumm mailwall; do
         [ -x "$BINDIR/$b" ] || die "build did not produce $BINDIR/$b"
     done
 }
@@ -835,6 +835,22 @@ EOF
 
 ADMIN_TOOLS="scanmail sigupdate daysumm"
 
+# The manual pages, from the programs themselves (PROGRAM --man; those without it are skipped).
+install_man_pages() {
+    local man8="$ROOT/usr/local/share/man/man8" man5="$ROOT/usr/local/share/man/man5" b tmp
+    mkdir -p "$man8" "$man5"
+    tmp=$(mktemp)
+    for b in smtpd smtpfwdd $ADMIN_TOOLS mailwall; do
+        if "$BINDIR/$b" --man >"$tmp" 2>/dev/null && head -c1 "$tmp" | grep -q '[.\\]'; then
+            install -m 644 "$tmp" "$man8/$b.8"
+        fi
+    done
+    if "$BINDIR/mailwall" --man gateway.conf >"$tmp" 2>/dev/null && head -c1 "$tmp" | grep -q '[.\\]'; then
+        install -m 644 "$tmp" "$man5/gateway.conf.5"
+    fi
+    rm -f "$tmp"
+}
+
 do_install() {
     if [ -z "$ROOT" ] && ! is_root; then
         die "installing needs root (or --root DIR for a trial tree; or --demo)"
@@ -863,10 +879,11 @@ do_install() {
     # Root's programs: smtpd and smtpfwdd, and the admin's copies of the tools (root runs these,
     # never the uucp-writable ones in bin/).
     local b
-    for b in smtpd smtpfwdd $ADMIN_TOOLS; do
+    for b in smtpd smtpfwdd $ADMIN_TOOLS mailwall; do
         install -m 755 "$BINDIR/$b" "$SBIN/.$b.new"
         mv -f "$SBIN/.$b.new" "$SBIN/$b"
     done
+    install_man_pages
     # uucp's cron runs these (the article's layout).
     for b in $ADMIN_TOOLS; do spoolfs put "$BINDIR/$b" "bin/$b" 700; done
     local f
@@ -902,7 +919,7 @@ do_install() {
         self_test || scanning=0
         start_smtpfwdd
     fi
-    say "installed ($layout layout): $SBIN/{smtpd,smtpfwdd,scanmail,sigupdate,daysumm}, $SPOOL/bin/{scanmail,sigupdate,daysumm}, spool $SPOOL"
+    say "installed ($layout layout): $SBIN/{smtpd,smtpfwdd,scanmail,sigupdate,daysumm,mailwall}, $SPOOL/bin/{scanmail,sigupdate,daysumm}, spool $SPOOL"
     print_followups
     if [ -n "$SELFTEST_LINES" ]; then
         echo
@@ -931,7 +948,10 @@ do_uninstall() {
     if [ "$NO_CRONTAB" = 0 ] && is_root && command -v crontab >/dev/null 2>&1; then
         crontab -u "$SPOOL_USER" -r 2>/dev/null || true
     fi
-    rm -f "$SBIN/smtpd" "$SBIN/smtpfwdd" "$SBIN/scanmail" "$SBIN/sigupdate" "$SBIN/daysumm"
+    rm -f "$SBIN/smtpd" "$SBIN/smtpfwdd" "$SBIN/scanmail" "$SBIN/sigupdate" "$SBIN/daysumm" "$SBIN/mailwall"
+    local b
+    for b in smtpd smtpfwdd $ADMIN_TOOLS mailwall; do rm -f "$ROOT/usr/local/share/man/man8/$b.8"; done
+    rm -f "$ROOT/usr/local/share/man/man5/gateway.conf.5"
     rm -f "$ROOT/etc/cron.d/mailwall-freshclam"
     rm -f "$SPOOL/bin/scanmail" "$SPOOL/bin/sigupdate" "$SPOOL/bin/daysumm"
     say "uninstalled. The spool $SPOOL (mail, quarantine, etc/) is kept; remove it by hand if you mean to."

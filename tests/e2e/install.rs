@@ -71,6 +71,12 @@ fn install_into_a_temporary_root_then_again_then_uninstall() {
             "{b}"
         );
     }
+    assert_eq!(mode(&root.join("usr/local/sbin/mailwall")), 0o755);
+    // The manual pages, from the programs that have --man.
+    for page in ["man8/mailwall.8", "man5/gateway.conf.5"] {
+        let text = fs::read_to_string(root.join("usr/local/share/man").join(page)).unwrap();
+        assert!(text.starts_with(".TH "), "{page}: {text}");
+    }
     // freshclam from root's cron (the database stays clamav's).
     let cron_d = fs::read_to_string(root.join("etc/cron.d/mailwall-freshclam")).unwrap();
     assert!(
@@ -158,6 +164,9 @@ fn install_into_a_temporary_root_then_again_then_uninstall() {
 
     install(&["--root", r, "--uninstall"]);
     assert!(!root.join("usr/local/sbin/smtpd").exists());
+    assert!(!root.join("usr/local/sbin/scanmail").exists());
+    assert!(!root.join("usr/local/share/man/man8/mailwall.8").exists());
+    assert!(!root.join("etc/cron.d/mailwall-freshclam").exists());
     assert!(!spool.join("bin/scanmail").exists());
     assert!(
         spool.join("quarantine/smtpdAAAAAA").exists(),
@@ -345,7 +354,7 @@ echo "uucp-groups=$(id -Gn uucp)"
 echo "clamav-db=$(stat -c '%U %a' /var/lib/clamav)"
 grep -E '^Alert(ExceedsMax|Encrypted) ' /etc/clamav/clamd.conf | sed 's/^/clamd.conf=/'
 grep -v '^#' /etc/cron.d/mailwall-freshclam | grep freshclam | sed 's/^/cron.d=/'
-for b in smtpd smtpfwdd scanmail sigupdate daysumm; do stat -c 'sbin=%n %U %a' /usr/local/sbin/$b; done
+for b in smtpd smtpfwdd scanmail sigupdate daysumm mailwall; do stat -c 'sbin=%n %U %a' /usr/local/sbin/$b; done
 for q in incoming outgoing quarantine; do echo "queue-$q=$(ls /var/spool/smtpd/$q | tr '\n' ' ')"; done
 bash "$REPO/install.sh" --check; echo "check-rc=$?"
 # The admin's root-owned copy, started as root, reads the quarantine as uucp.
@@ -453,7 +462,7 @@ echo "ro-chroot-incoming=$(ls $S/incoming | wc -l)"
     );
     // Root's copies of the admin's tools (issue 14): root-owned, not writable by uucp.
     let sbin = values(text, "sbin=");
-    assert_eq!(sbin.len(), 5, "{text}");
+    assert_eq!(sbin.len(), 6, "{text}");
     for l in sbin {
         assert!(l.ends_with(" root 755"), "{l}\n{text}");
     }
