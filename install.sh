@@ -37,10 +37,10 @@ Usage: install.sh [OPTIONS]
 
 Install the e-mail virus firewall: smtpd and smtpfwdd into /usr/local/sbin, scanmail, sigupdate
 and daysumm into /var/spool/smtpd/bin (for uucp's cron) and root-owned copies of them and
-mailwall into /usr/local/sbin (for the admin), the spool tree owned by uucp with mode 700, the default files
-of etc/, the uucp crontab, a root cron line for freshclam, ClamAV, and the daemons. A real
-install ends with a self-test (a clean and an EICAR mail through port 25, scanmail once) and
-exits non-zero when the gateway is not scanning.
+mailwall into /usr/local/sbin (for the admin), the spool tree owned by uucp with mode 700, the
+default files of etc/, the uucp crontab, a root cron line for freshclam, ClamAV, and the
+daemons. A real install ends with a self-test (a clean and an EICAR mail through port 25,
+scanmail once) and exits non-zero when the gateway is not scanning.
 
 Modes:
   --demo             Run a complete instance under ./demo as the current user: smtpd on
@@ -69,7 +69,7 @@ Other:
                      the programs, configuration and pattern files in them root-owned and
                      read-only to uucp; uucp writes only in the queues
   --no-deps          do not apt-get install ClamAV and cron
-  --no-start         do not start or enable daemons
+  --no-start         do not start or enable daemons (so no self-test either)
   --no-crontab       do not install the uucp crontab
   --profile P        cargo build profile for the installed programs: release (default) or debug
   -h, --help         this text
