@@ -379,9 +379,12 @@ check_relay() {
         *) host=$relay; port=25 ;;
     esac
     host=${host#[}; host=${host%]}
-    case "$host" in
-        localhost|localhost.|127.*|::1|0.0.0.0|::|"$(hostname 2>/dev/null)")
-            [ "$port" = 25 ] && die "--relay $relay is this gateway's own smtpd (port 25 here): a mail loop. Name the internal mail server." ;;
+    host=$(printf '%s' "$host" | tr '[:upper:]' '[:lower:]')
+    [ "$port" = 25 ] || return 0
+    local own=" localhost localhost. ::1 0.0.0.0 :: $(hostname 2>/dev/null) $(hostname -f 2>/dev/null) $(hostname -I 2>/dev/null) "
+    case "$host" in 127.*) own=" $host " ;; esac
+    case "$own" in
+        *" $host "*) die "--relay $relay is this gateway's own smtpd (port 25 here): a mail loop. Name the internal mail server." ;;
     esac
     return 0
 }
