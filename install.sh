@@ -59,7 +59,8 @@ Modes:
 Settings written into etc/gateway.conf:
   --domain DOMAIN    local mail domain (repeatable; smtpd accepts mail only for these)
   --relay HOST:PORT  the internal mail server smtpfwdd forwards to (required for a real
-                     install unless gateway.conf already names one: never this gateway itself)
+                     install unless gateway.conf already names one or sets deliver_to_mx =
+                     true: never this gateway itself)
   --admin ADDRESS    where alerts and the nightly summary go
   --hostname NAME    the gateway's name in banners and notices
 
@@ -368,6 +369,8 @@ check_relay() {
     [ -n "$ROOT" ] && return 0
     local relay=$RELAY
     [ -n "$relay" ] || relay=$(conf_value forward relay)
+    # MX delivery asked for explicitly in gateway.conf needs no relay.
+    [ -z "$relay" ] && [ "$(conf_value forward deliver_to_mx)" = True ] && return 0
     if [ -z "$RELAY" ] && { [ -z "$relay" ] || [ "$relay" = "localhost:25" ]; }; then
         die "--relay HOST:PORT is required: the internal mail server smtpfwdd forwards to (without it smtpfwdd would hand every mail back to this gateway's smtpd: a mail loop). Try --demo or --root DIR for a trial without one."
     fi
