@@ -506,6 +506,9 @@ bash "$REPO/install.sh" --profile debug --no-deps --domain example.com; echo "no
 bash "$REPO/install.sh" --profile debug --no-deps --domain example.com --relay localhost:25; echo "loop-rc=$?"
 bash "$REPO/install.sh" --profile debug --no-deps --domain example.com --relay 127.0.0.1; echo "loop2-rc=$?"
 ls /usr/local/sbin /var/spool | sed 's/^/installed=/'
+# MX delivery asked for explicitly in the installed gateway.conf needs no --relay.
+mkdir -p /var/spool/smtpd/etc && printf '[forward]\ndeliver_to_mx = true\n' > /var/spool/smtpd/etc/gateway.conf
+bash "$REPO/install.sh" --profile debug --no-deps --no-start --domain example.com; echo "mx-rc=$?"
 "#,
     );
     let text = &r.text;
@@ -520,6 +523,7 @@ ls /usr/local/sbin /var/spool | sed 's/^/installed=/'
         !installed.iter().any(|l| *l == "smtpd" || *l == "scanmail"),
         "{text}"
     );
+    assert_eq!(values(text, "mx-rc="), ["0"], "{text}");
 }
 
 #[test]
