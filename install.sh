@@ -1002,8 +1002,9 @@ demo_need_packages() {
 }
 
 wait_port() {
+    # Up to a minute: a loaded machine takes its time to start Python and aiosmtpd.
     local port=$1 i
-    for i in $(seq 1 150); do
+    for i in $(seq 1 300); do
         /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
         sleep 0.2
     done
