@@ -233,8 +233,16 @@ pub fn newest(cfg: &Config, clamd: &ClamdState) -> Result<Option<Newest>> {
             source: Source::Clamd,
         })
     });
+    // A database directory that is missing or unreadable holds no signatures we can vouch
+    // for: that is "stale (or missing)", alerted with exit 1, not an internal error.
     let on_disk =
-        database::newest_on_disk(&cfg.update.sigtool, Path::new(&cfg.update.database_dir))?;
+        match database::newest_on_disk(&cfg.update.sigtool, Path::new(&cfg.update.database_dir)) {
+            Ok(d) => d,
+            Err(e) => {
+                log::warn!("{e}");
+                None
+            }
+        };
     Ok(match (from_clamd, on_disk) {
         (Some(c), Some(d)) if d.source == Source::Sigtool && d.built > c.built => Some(d),
         (Some(c), _) => Some(c),

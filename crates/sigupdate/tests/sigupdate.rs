@@ -180,6 +180,20 @@ fn no_signatures_at_all_is_stale() {
     assert!(alerts(&ts)[0].1.contains("no virus signatures found"));
 }
 
+#[test]
+fn a_missing_database_directory_is_stale_and_alerted_not_an_internal_error() {
+    let ts = TestSpool::new("");
+    let tools = ts.scratch("tools");
+    let (script, _) = fake_freshclam(&tools, 0);
+    let db = ts.root().join("no-such-database");
+    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    let o = run(&ts, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let a = alerts(&ts);
+    assert_eq!(a.len(), 1, "{}", stderr(&o));
+    assert!(a[0].1.contains("no virus signatures found"), "{a:?}");
+}
+
 /// zINSTREAM `data` to clamd; its reply.
 fn scan(socket: &Path, data: &[u8]) -> String {
     let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
