@@ -30,7 +30,9 @@
 //!     day files. No network.
 //!
 //! EXIT STATUS
-//!     0 done; 64 usage; 74 I/O error; 78 configuration error; 71 cannot switch user.
+//!     0 done; 64 usage (also a bad --date); 74 I/O error; 78 configuration error; 71 cannot
+//!     switch user; 70 internal error (a bug). A day-file line that cannot be read is counted
+//!     and reported, not an error.
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/summary.tmpl, DIR/etc/{email,virus,sent}.YYYYMMDD
@@ -38,7 +40,7 @@
 
 use clap::Parser;
 use daysumm::{html, metrics, report, retention, Summary, WINDOWS};
-use spool::logging::{self, Target};
+use spool::logging::Target;
 use spool::{Config, Spool};
 use std::io::Write;
 use std::path::PathBuf;
@@ -78,40 +80,28 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                spool::exit::USAGE
-            } else {
-                spool::exit::OK
-            });
-        }
+    let me = spool::cli::Program {
+        name: "daysumm",
+        source: include_str!("main.rs"),
+        section: "8",
+        codes: |e| {
+            e.downcast_ref::<daysumm::Error>()
+                .map(daysumm::Error::exit_code)
+        },
     };
-    logging::init("daysumm", Target::Auto, args.verbose);
-    let cgi = args.cgi;
-    match run(args) {
-        Ok(code) => code,
-        Err(e) => {
-            let code = e
-                .chain()
-                .find_map(|c| {
-                    c.downcast_ref::<daysumm::Error>()
-                        .map(daysumm::Error::exit_code)
-                        .or_else(|| {
-                            c.downcast_ref::<spool::Error>()
-                                .map(spool::Error::exit_code)
-                        })
-                })
-                .unwrap_or(spool::exit::SOFTWARE);
-            log::error!("{e:#}");
-            if cgi {
+    spool::cli::main(
+        me,
+        |a: &Args| (Target::Auto, a.verbose),
+        |args: Args| {
+            let cgi = args.cgi;
+            let r = run(args);
+            if cgi && r.is_err() {
+                // The web server shows the visitor this; the reason is in the mail log.
                 print!("Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\nThe statistics are not available; see the mail log.\n");
             }
-            ExitCode::from(code)
-        }
-    }
+            r
+        },
+    )
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         name: "mailwall",
         source: include_str!("main.rs"),
         section: "8",
+        codes: spool::exit::no_codes,
     };
     spool::cli::main(me, |_: &Args| (Target::Stderr, false), run)
 }

@@ -19,8 +19,22 @@ pub enum Error {
     /// clamd did not answer as expected.
     #[error("clamd at {addr}: {reason}")]
     Clamd { addr: String, reason: String },
-    #[error(transparent)]
+    // Not transparent: the chain must hold the spool::Error itself, whose exit code it carries.
+    #[error("{0}")]
     Spool(#[from] spool::Error),
+}
+
+impl Error {
+    /// The exit status of a failure that stops sigupdate (sysexits).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Io { .. } => spool::exit::IOERR,
+            Error::Updater { .. } => spool::exit::TEMPFAIL,
+            Error::Rejected { .. } => spool::exit::DATAERR,
+            Error::Clamd { .. } => spool::exit::UNAVAILABLE,
+            Error::Spool(e) => e.exit_code(),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

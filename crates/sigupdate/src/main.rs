@@ -34,7 +34,8 @@
 //! EXIT STATUS
 //!     0 signatures fresh; 75 the update failed but the signatures are still fresh; 69 clamd does
 //!     not answer PING; 1 the signatures are stale (or missing), whatever else failed; 64 usage;
-//!     78 configuration error; 71 cannot switch user.
+//!     78 configuration error; 71 cannot switch user; 74 I/O error (the spool, a notice);
+//!     70 internal error (a bug).
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/sigupdate-alert.tmpl, update.database_dir
@@ -43,7 +44,7 @@
 use anyhow::Context;
 use clap::Parser;
 use sigupdate::Origin;
-use spool::logging::{self, Target};
+use spool::logging::Target;
 use spool::{Config, Spool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,29 +74,16 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                spool::exit::USAGE
-            } else {
-                spool::exit::OK
-            });
-        }
+    let me = spool::cli::Program {
+        name: "sigupdate",
+        source: include_str!("main.rs"),
+        section: "8",
+        codes: |e| {
+            e.downcast_ref::<sigupdate::Error>()
+                .map(sigupdate::Error::exit_code)
+        },
     };
-    logging::init("sigupdate", Target::Auto, args.verbose);
-    match run(args) {
-        Ok(code) => code,
-        Err(e) => {
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<spool::Error>())
-                .map_or(spool::exit::SOFTWARE, spool::Error::exit_code);
-            log::error!("{e:#}");
-            ExitCode::from(code)
-        }
-    }
+    spool::cli::main(me, |a: &Args| (Target::Auto, a.verbose), run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -50,7 +50,7 @@
 //!     0 after a session (inetd) or a clean shutdown (daemon); 64 usage; 69 cannot bind;
 //!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors, a spool
 //!     root owned by root or not by its owner's primary group, or -u/-g/user/group naming other
-//!     ids than the spool root's owner.
+//!     ids than the spool root's owner; 74 I/O error; 70 internal error (a bug).
 //!
 //! FILES
 //!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits, timeouts and
@@ -128,47 +128,33 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(code) => code,
-        Err(e) => {
-            log::error!("{e:#}");
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<Failure>().map(|f| f.0))
-                .unwrap_or(exit::SOFTWARE);
-            ExitCode::from(code)
-        }
-    }
+    let me = spool::cli::Program {
+        name: "smtpd",
+        source: include_str!("main.rs"),
+        section: "8",
+        codes: exit::no_codes,
+    };
+    // The syslog socket is connected before the chroot hides /dev/log. From inetd (no -D, no
+    // socket activation) stderr is the client's connection: syslog only. systemd's descriptor
+    // (fd 3) is already open, so the syslog socket cannot take its number.
+    let log = |o: &Options| {
+        let target = if o.daemon || server::activation_expected() {
+            spool::logging::Target::Auto
+        } else {
+            spool::logging::Target::SyslogOnly
+        };
+        (target, false)
+    };
+    spool::cli::main(me, log, run)
 }
-
-/// An error carrying its exit status.
-#[derive(Debug, thiserror::Error)]
-#[error("{1}")]
-struct Failure(u8, String);
 
 fn fail(code: u8, msg: impl Into<String>) -> anyhow::Error {
-    Failure(code, msg.into()).into()
+    exit::fail(code, msg).into()
 }
 
-fn run() -> anyhow::Result<ExitCode> {
+fn run(opts: Options) -> anyhow::Result<ExitCode> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    // systemd's descriptors first, before anything else opens a file on fd 3.
     let activation = server::socket_activation().context("socket activation")?;
-    let opts = match Options::try_parse() {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = e.print();
-            return Ok(ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 }));
-        }
-    };
-    // The syslog socket is connected here, before the chroot hides /dev/log.
-    // From inetd (no -D, no socket activation) stderr is the client's connection: syslog only.
-    let target = if opts.daemon || !matches!(activation, Activation::None) {
-        spool::logging::Target::Auto
-    } else {
-        spool::logging::Target::SyslogOnly
-    };
-    spool::logging::init("smtpd", target, false);
 
     let root = match (&opts.chroot, &opts.spool) {
         (Some(a), Some(b)) if a != b => {

@@ -35,8 +35,9 @@ pub enum Activation {
 
 const SD_LISTEN_FDS_START: i32 = 3;
 
-/// Look for systemd socket activation and take fd 3 over. Call before anything opens files.
-pub fn socket_activation() -> io::Result<Activation> {
+/// True when systemd handed this process descriptors (LISTEN_PID is ours, LISTEN_FDS ≥ 1); looks
+/// at the environment only.
+pub fn activation_expected() -> bool {
     let pid_ok = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -45,7 +46,13 @@ pub fn socket_activation() -> io::Result<Activation> {
         .ok()
         .and_then(|n| n.parse::<i32>().ok())
         .unwrap_or(0);
-    if !pid_ok || fds < 1 {
+    pid_ok && fds >= 1
+}
+
+/// Look for systemd socket activation and take fd 3 over. Call before anything but the
+/// logger opens files (fd 3 is taken, so nothing else lands on it before).
+pub fn socket_activation() -> io::Result<Activation> {
+    if !activation_expected() {
         return Ok(Activation::None);
     }
     std::env::remove_var("LISTEN_PID");

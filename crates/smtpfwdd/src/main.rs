@@ -90,7 +90,8 @@
 //! EXIT STATUS
 //!     0 stopped cleanly (or --once: every message of the pass delivered or bounced); 64 usage;
 //!     71 cannot switch user; 74 I/O error; 75 another instance runs, or (--once) messages left
-//!     for a later try; 78 configuration error (among them: no relay set and no deliver_to_mx).
+//!     for a later try; 78 configuration error (among them: no relay set and no deliver_to_mx);
+//!     70 internal error (a bug).
 //!
 //! FILES
 //!     SPOOL/outgoing/smtpdXXXXXX           messages to deliver
@@ -167,18 +168,17 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("smtpfwdd: {e:#}");
-            log::error!("{e:#}");
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<spool::Error>().map(|s| s.exit_code()))
-                .unwrap_or(exit::SOFTWARE);
-            ExitCode::from(code)
-        }
-    }
+    let me = spool::cli::Program {
+        name: "smtpfwdd",
+        source: include_str!("main.rs"),
+        section: "8",
+        codes: spool::exit::no_codes,
+    };
+    spool::cli::main(
+        me,
+        |a: &Args| (spool::logging::Target::Auto, a.verbose),
+        run,
+    )
 }
 
 /// The spool root from -d (an outgoing directory or a spool root) or --spool.
@@ -193,18 +193,8 @@ fn spool_root(args: &Args) -> PathBuf {
     }
 }
 
-fn run() -> anyhow::Result<ExitCode> {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
-        Err(e) => {
-            let usage = e.use_stderr();
-            let _ = e.print();
-            return Ok(ExitCode::from(if usage { exit::USAGE } else { exit::OK }));
-        }
-    };
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spool = Spool::new(spool_root(&args));
-
-    spool::logging::init("smtpfwdd", spool::logging::Target::Auto, args.verbose);
     // Root: switch to the spool root's owner before anything reads a spool file (the
     // configuration included); -u/-g and the configuration may only name the same ids.
     let switched = spool::privs::become_spool_owner(&spool)?;

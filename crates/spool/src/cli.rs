@@ -17,6 +17,8 @@ pub struct Program {
     pub source: &'static str,
     /// Manual section: 8 for the daemons and admin tools.
     pub section: &'static str,
+    /// Exit codes of the program's own error types (`exit::no_codes` when it has none).
+    pub codes: exit::Codes,
 }
 
 /// Run a program: `--man` pages, argument parsing (64 on a usage error), logging (`log` says
@@ -61,8 +63,14 @@ where
         Ok(code) => code,
         Err(e) => {
             let e = e.as_ref();
-            log::error!("{}", chain(e));
-            ExitCode::from(exit::code_of(e))
+            let line = chain(e);
+            log::error!("{line}");
+            // A daemon logs to syslog: the admin who started it by hand sees why it stopped
+            // too. Never under inetd, where stderr is the client.
+            if logging::stderr_is_quiet() {
+                eprintln!("{}: {line}", p.name);
+            }
+            ExitCode::from(exit::code_of_with(e, p.codes))
         }
     }
 }
@@ -348,6 +356,7 @@ mod tests {
             name: "x",
             source: SRC,
             section: "8",
+            codes: exit::no_codes,
         };
         let page = man_page(&p, cmd);
         assert!(page.starts_with(".TH X 8 "), "{page}");

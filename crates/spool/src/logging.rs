@@ -104,6 +104,12 @@ pub fn init(program: &'static str, target: Target, verbose: bool) {
     }
 }
 
+/// True when log lines go to syslog and stderr is free to be written (not smtpd under inetd,
+/// whose stderr is the client): a fatal error is then also worth a line on stderr.
+pub fn stderr_is_quiet() -> bool {
+    LOGGER.get().is_some_and(|l| l.syslog.is_some() && l.stderr)
+}
+
 impl Log for Logger {
     fn enabled(&self, m: &Metadata) -> bool {
         m.level() <= log::max_level()
