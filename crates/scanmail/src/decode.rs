@@ -81,8 +81,10 @@ fn b64_value(c: u8) -> Option<u8> {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
         b'0'..=b'9' => c - b'0' + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
+        // RFC 2045's alphabet only: `-` and `_` (URL-safe base64) are skipped like any other
+        // character outside it, as mail clients do.
+        b'+' => 62,
+        b'/' => 63,
         _ => return None,
     })
 }
@@ -173,7 +175,8 @@ fn begin_line(line: &[u8]) -> Option<(bool, String)> {
     };
     let rest = rest.trim_start();
     let (mode, name) = rest.split_once([' ', '\t'])?;
-    if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    // Any octal mode (`100644`, `0755`): uudecode reads them all.
+    if mode.is_empty() || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return None;
     }
     let name = name.trim();
@@ -350,6 +353,8 @@ mod tests {
     fn lenient_base64() {
         assert_eq!(base64_lenient(b"aGVs\nbG8g d29y*bGQ="), b"hello world");
         assert_eq!(base64_lenient(b"aGk"), b"hi");
+        // `-` and `_` are not base64 digits in mail: skipped, not read as 62 and 63.
+        assert_eq!(base64_lenient(b"-_aGVs_bG8="), b"hello");
         assert_eq!(
             decode(&Encoding::Unknown("x".into()), b"aGVsbG8=\n"),
             b"hello"
@@ -372,6 +377,10 @@ mod tests {
         assert_eq!(b[0].name, "x.vbs");
         assert_eq!(b[0].data, b"hello");
         assert!(find_uuencoded(b"begin now with the meeting\n").is_empty());
+        for mode in ["100644", "0755", "7"] {
+            let b = find_uuencoded(format!("begin {mode} e.exe\n`\nend\n").as_bytes());
+            assert_eq!(b.len(), 1, "{mode}");
+        }
     }
 
     #[test]

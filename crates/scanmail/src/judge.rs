@@ -10,9 +10,10 @@
 //! command scanner can run once over a whole batch.
 
 use crate::decode::DecodedDir;
-use crate::mime::{self, Limits, MimeError, Sink};
+use crate::mime::{self, Analysis, BlindKind, Limits, MimeError, Sink};
 use crate::patterns::PatternSet;
 use crate::scan::{Job, Object, Outcome};
+use spool::config::Policy;
 use spool::daylog::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
 use std::sync::Arc;
@@ -171,6 +172,10 @@ impl Judge {
                 part,
             });
         }
+        if let Some(d) = self.unseen(&analysis) {
+            let _ = dd.finish();
+            return Prepared::Decided(d);
+        }
         let doc_hit = self
             .doc
             .first_match(analysis.lines.iter().map(|l| l.text.as_str()))
@@ -216,9 +221,68 @@ impl Judge {
         })
     }
 
+    /// A verdict for what the walk could not see into (or saw as malformed), given at once: it
+    /// depends only on the message, so a retry cannot change it.
+    fn unseen(&self, a: &Analysis) -> Option<Decision> {
+        if let Some((part, name)) = a.malformed_names.first() {
+            return Some(Decision {
+                verdict: Verdict::Banned,
+                detail: format!("malformed name {name:?} (only control characters) in part {part}"),
+                name: "malformed name".into(),
+                part: part.clone(),
+            });
+        }
+        let s = &self.cfg.scan;
+        let verdict = |k: BlindKind| match k {
+            BlindKind::Unreadable | BlindKind::TooLarge => Some(Verdict::Unscannable),
+            BlindKind::Encrypted => {
+                (s.encrypted == Policy::Quarantine).then_some(Verdict::Encrypted)
+            }
+            BlindKind::Partial => (s.partial == Policy::Quarantine).then_some(Verdict::Unscannable),
+        };
+        // The most certain reason first: what cannot be read at all, then encrypted content,
+        // then content that is elsewhere.
+        let rank = |k: BlindKind| match k {
+            BlindKind::Unreadable | BlindKind::TooLarge => 0,
+            BlindKind::Encrypted => 1,
+            BlindKind::Partial => 2,
+        };
+        let b = a
+            .blind
+            .iter()
+            .filter(|b| verdict(b.kind).is_some())
+            .min_by_key(|b| rank(b.kind))?;
+        Some(Decision {
+            verdict: verdict(b.kind)?,
+            detail: format!("{} (part {})", b.detail, b.part),
+            name: String::new(),
+            part: b.part.clone(),
+        })
+    }
+
     /// The decision from the scanner's outcome; Err for "wait and retry".
-    pub fn finish(outcome: Outcome) -> Result<Decision, String> {
+    pub fn finish(&self, outcome: Outcome) -> Result<Decision, String> {
         match outcome {
+            Outcome::Unscannable { reason, object } => Ok(Decision {
+                verdict: Verdict::Unscannable,
+                detail: format!("{reason} in {object}"),
+                name: String::new(),
+                part: object,
+            }),
+            Outcome::Encrypted { name, object }
+                if self.cfg.scan.encrypted == Policy::Quarantine =>
+            {
+                Ok(Decision {
+                    verdict: Verdict::Encrypted,
+                    detail: format!("{name}: encrypted content in {object}"),
+                    name,
+                    part: object,
+                })
+            }
+            Outcome::Encrypted { name, object } => Ok(Decision::new(
+                Verdict::Clean,
+                format!("scanned clean; {name} in {object} passed ([scan] encrypted = \"pass\")"),
+            )),
             Outcome::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
             Outcome::Virus { name, object } => Ok(Decision {
                 verdict: Verdict::Virus,
