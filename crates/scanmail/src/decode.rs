@@ -288,8 +288,14 @@ impl DecodedDir {
         Ok(path)
     }
 
-    /// Write a file under a fixed generated name (the raw message copy for command scanners).
-    pub fn write_named(&mut self, file: &str, data: &mut dyn io::Read) -> io::Result<PathBuf> {
+    /// Write a file under a fixed generated name (the message, or what of it was not decoded,
+    /// for the scanner); `what` says which, in the index and in verdicts.
+    pub fn write_named(
+        &mut self,
+        file: &str,
+        what: &str,
+        data: &mut dyn io::Read,
+    ) -> io::Result<PathBuf> {
         self.ensure()?;
         let path = self.dir.join(file);
         let mut f = fs::OpenOptions::new()
@@ -297,11 +303,8 @@ impl DecodedDir {
             .create_new(true)
             .open(&path)?;
         io::copy(data, &mut f)?;
-        writeln!(
-            self.index,
-            "{file}\tmessage\tmessage/rfc822\t(the whole message)"
-        )?;
-        self.files.push((path.clone(), "the whole message".into()));
+        writeln!(self.index, "{file}\tmessage\tmessage/rfc822\t({what})")?;
+        self.files.push((path.clone(), what.into()));
         Ok(path)
     }
 

@@ -98,6 +98,9 @@ pub struct Analysis {
     /// Why the structure can be read in more than one way (every reading was walked; the raw
     /// message must be scanned whole too).
     pub ambiguous: Vec<String>,
+    /// Byte ranges (offset, length) of the message whose content reached the sink decoded,
+    /// sorted: the scanner need not read them again in the raw message.
+    pub handed_over: Vec<(usize, usize)>,
     /// Names made only of control characters: (part, the name made printable). Banned as
     /// "malformed name": no client saves them under a name anyone chose.
     pub malformed_names: Vec<(String, String)>,
@@ -112,6 +115,10 @@ impl Analysis {
 }
 
 /// Receives each decoded leaf part that should be scanned.
+///
+/// Attachments and parts with a transfer encoding come here, decoded; the ranges of the message
+/// their bodies came from are recorded in [`Analysis::handed_over`], so that the scanner can be
+/// given the rest of the message without them (each byte read about once).
 pub trait Sink {
     fn part(&mut self, label: &str, name: &str, ctype: &str, data: &[u8]) -> std::io::Result<()>;
 }
@@ -132,9 +139,11 @@ pub fn analyze(raw: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<Analy
         out: Analysis::default(),
         members: 0,
         lines_capped: false,
+        raw: (raw.as_ptr() as usize, raw.len()),
     };
     w.entity(raw, 0, "0".into(), "text/plain", true)?;
     w.lines_left()?;
+    w.out.handed_over.sort_unstable();
     Ok(w.out)
 }
 
@@ -145,6 +154,9 @@ struct Walker<'a> {
     members: usize,
     /// More name lines were offered than `max_name_lines`; the rest were dropped.
     lines_capped: bool,
+    /// Where the message being walked lies in memory (address, length): bodies inside it that
+    /// were handed to the sink decoded are recorded by their offsets.
+    raw: (usize, usize),
 }
 
 /// What every reading of one part shares.
@@ -411,8 +423,10 @@ impl Walker<'_> {
                 false,
             )?;
         }
-        if attachment || !encoding.is_identity() {
-            self.object(&part_desc, &shown, &mimetype, &decoded)?;
+        if (attachment || !encoding.is_identity())
+            && self.object(&part_desc, &shown, &mimetype, &decoded)?
+        {
+            self.handed_over(body);
         }
         Ok(())
     }
@@ -430,6 +444,7 @@ impl Walker<'_> {
         let (depth, label, top) = (part.depth, part.label, part.top);
         let boundaries = params.values("boundary");
         if boundaries.is_empty() {
+            self.ambiguous(format!("part {label}: multipart without a boundary"));
             return Ok(false);
         }
         if boundaries.len() > 1 {
@@ -494,14 +509,15 @@ impl Walker<'_> {
         Ok(split_any)
     }
 
-    /// Hand one decoded object to the scanner, unless it is larger than the scanner reads.
+    /// Hand one decoded object to the scanner, unless it is larger than the scanner reads
+    /// (then false).
     fn object(
         &mut self,
         part: &str,
         name: &str,
         ctype: &str,
         data: &[u8],
-    ) -> Result<(), MimeError> {
+    ) -> Result<bool, MimeError> {
         if data.len() as u64 > self.limits.max_object_bytes {
             self.blind(
                 BlindKind::TooLarge,
@@ -512,10 +528,19 @@ impl Walker<'_> {
                     self.limits.max_object_bytes
                 ),
             );
-            return Ok(());
+            return Ok(false);
         }
         self.sink.part(part, name, ctype, data)?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Record that `body` (when it lies in the message as received) reached the scanner decoded.
+    fn handed_over(&mut self, body: &[u8]) {
+        let (start, len) = self.raw;
+        let at = body.as_ptr() as usize;
+        if at >= start && at + body.len() <= start + len && !body.is_empty() {
+            self.out.handed_over.push((at - start, body.len()));
+        }
     }
 
     /// The structure can be read in more than one way: every reading is walked, and the raw
@@ -1355,6 +1380,16 @@ mod tests {
         // Text that merely starts with a header-like line is not a message.
         assert!(!looks_like_message(b"Note: call me\n\nbye\n"));
         assert!(!looks_like_message(b"hello world\n"));
+    }
+
+    #[test]
+    fn bodies_handed_over_decoded_are_recorded_by_offset() {
+        let raw = b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: text/plain\n\nhi\n\
+                    --a\nContent-Type: a/b; name=x.pdf\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--a--\n";
+        let a = analyze(raw, &limits(), &mut Discard).unwrap();
+        assert_eq!(a.handed_over.len(), 1, "{a:?}");
+        let (off, len) = a.handed_over[0];
+        assert_eq!(&raw[off..off + len], b"aGVsbG8=");
     }
 
     #[test]

@@ -147,7 +147,7 @@ fn prepare_batch(
                 .objects
                 .iter()
                 .map(|o| match o {
-                    Object::Raw { data: Some(d), .. } => d.len(),
+                    Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => d.len(),
                     _ => 0,
                 })
                 .sum::<usize>();

@@ -456,6 +456,8 @@ fn judge_once(judge: &Judge, input: &[u8], wants_dir: bool) -> Result<&'static s
             for o in &job.objects {
                 match o {
                     Object::File(p, _) if p.parent() == Some(ddir.as_path()) => {}
+                    // Parts shown inline, from memory: only for a scanner that streams.
+                    Object::Mem(..) if !wants_dir => {}
                     Object::Raw {
                         path: p,
                         data: Some(d),

@@ -127,6 +127,14 @@ V["banned-outlook-mac-reused-boundary"] = (oe_mac("oem2", att('Content-Type: app
 V["virus-outlook-mac-reused-boundary"] = (oe_mac("oem3", att('Content-Type: application/octet-stream; name="minutes.dat"\n', EICAR)), "virus")
 V["virus-eicar-text-beside-attachment"] = (mixed("vt", "test", [att('Content-Type: application/pdf; name="x.pdf"\n', b"%PDF-1.4\n%%EOF\n"), "Content-Type: text/plain\n\n" + EICAR.decode() + "\n"]), "virus")
 
+# --- What the scanner must still see when it reads each byte once ---
+V["virus-eicar-in-preamble"] = (HEAD.format(subj="pre", name="vpre") + 'Content-Type: multipart/mixed; boundary="p"\n\n' + EICAR.decode() + '\n--p\nContent-Type: text/plain\n\nhello\n--p--\n', "virus")
+V["virus-eicar-in-epilogue"] = (HEAD.format(subj="epi", name="vepi") + 'Content-Type: multipart/mixed; boundary="p"\n\n--p\nContent-Type: text/plain\n\nhello\n--p--\n' + EICAR.decode() + '\n', "virus")
+V["virus-eicar-inline-html-alternative"] = (HEAD.format(subj="alt", name="valt") + 'Content-Type: multipart/alternative; boundary="a"\n\n--a\nContent-Type: text/plain\n\nhello\n--a\nContent-Type: text/html\n\n<html><body>' + EICAR.decode() + '</body></html>\n--a--\n', "virus")
+V["virus-eicar-inline-in-nested-message"] = (mixed("vnm", "fwd", ["Content-Type: message/rfc822\n\nFrom: x@example.org\nSubject: inner\n\n" + EICAR.decode() + "\n"]), "virus")
+V["virus-eicar-multipart-without-boundary"] = (HEAD.format(subj="nob", name="vnob") + 'Content-Type: multipart/mixed\n\n' + EICAR.decode() + '\n', "virus")
+V["virus-eicar-top-level-base64-text"] = (HEAD.format(subj="b64", name="vb64") + 'Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n' + b64(EICAR), "virus")
+
 # --- False positives: clean mail as real senders write it ---
 def ooxml(kind):
     main = {"docx": ("word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"),
@@ -138,6 +146,15 @@ def ooxml(kind):
 V["clean-docx-attachment"] = (mixed("docx", "letter", [att('Content-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name="Letter.docx"\nContent-Disposition: attachment; filename="Letter.docx"\n', ooxml("docx"))]), "clean")
 V["clean-xlsx-attachment"] = (mixed("xlsx", "figures", [att('Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name="Q3 figures.xlsx"\nContent-Disposition: attachment; filename="Q3 figures.xlsx"\n', ooxml("xlsx"))]), "clean")
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//Calendar//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:123@example.org\r\nDTSTART:20261203T100000Z\r\nDTEND:20261203T110000Z\r\nSUMMARY:Budget review\r\nORGANIZER:mailto:alice@example.org\r\nATTENDEE;RSVP=TRUE:mailto:bob@example.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+def targz(files):
+    import gzip, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for n, d in files:
+            ti = tarfile.TarInfo(n); ti.size = len(d); ti.mtime = 1795790748; ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(d))
+    return gzip.compress(buf.getvalue(), mtime=0)
+V["clean-tar-gz-of-text"] = (mixed("tgz", "logs", [att('Content-Type: application/gzip; name="logs.tar.gz"\nContent-Disposition: attachment; filename="logs.tar.gz"\n', targz([("logs/a.txt", b"line\n" * 100), ("logs/b.csv", b"1,2,3\n" * 50)]))]), "clean")
 V["clean-calendar-invite"] = (HEAD.format(subj="Invitation: Budget review", name="ics") +
     'Content-Type: multipart/mixed; boundary="cal1"\n\n--cal1\nContent-Type: multipart/alternative; boundary="cal2"\n\n--cal2\nContent-Type: text/plain; charset="UTF-8"\n\nBudget review, Thursday 10:00.\n--cal2\nContent-Type: text/calendar; charset="UTF-8"; method=REQUEST\nContent-Transfer-Encoding: 7bit\n\n' + ICS +
     '--cal2--\n--cal1\nContent-Type: application/ics; name="invite.ics"\nContent-Disposition: attachment; filename="invite.ics"\nContent-Transfer-Encoding: base64\n\n' + b64(ICS.encode()) + '--cal1--\n', "clean")

@@ -315,7 +315,9 @@ impl Clamd {
                     Ok(mut f) => self.scan_reader(&mut f),
                     Err(e) => Reply::Error(format!("{}: {e}", p.display())),
                 },
-                Object::Raw { data: Some(d), .. } => self.scan_reader(&mut &d[..]),
+                Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => {
+                    self.scan_reader(&mut &d[..])
+                }
                 Object::Raw {
                     path,
                     offset,

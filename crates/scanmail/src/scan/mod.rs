@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub enum Object {
     /// A decoded part in `_d/`, and which part of the message it is.
     File(PathBuf, String),
+    /// A part shown inline, kept in memory from the walk, and which part it is.
+    Mem(Arc<[u8]>, String),
     /// The message itself: a spool file from the body offset on. Small bodies are kept in
     /// memory from the walk (`data`), so the scan does not read the file a second time.
     Raw {
@@ -33,7 +35,7 @@ pub enum Object {
 impl Object {
     pub fn describe(&self) -> String {
         match self {
-            Object::File(_, desc) => desc.clone(),
+            Object::File(_, desc) | Object::Mem(_, desc) => desc.clone(),
             Object::Raw { .. } => "the whole message".into(),
         }
     }
