@@ -30,6 +30,10 @@ use crate::decode::{self, Encoding};
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
+/// Parameters in one Content-Type or Content-Disposition header, at most (real mail has a few;
+/// a long name split by RFC 2231 some dozens).
+pub const MAX_PARAMS: usize = 1000;
+
 /// Limits against decompression and nesting bombs.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -271,11 +275,28 @@ impl Walker<'_> {
                 .collect()
         };
 
+        // Memory: a header of a hundred thousand parameters would cost tens of bytes of
+        // bookkeeping per byte before the cap on name lines is reached.
+        for h in headers.iter().filter(|h| {
+            h.name.eq_ignore_ascii_case("content-type")
+                || h.name.eq_ignore_ascii_case("content-disposition")
+        }) {
+            if h.value.bytes().filter(|&b| b == b';').count() > MAX_PARAMS {
+                return Err(MimeError::TooComplex(format!(
+                    "part {label}: more than {MAX_PARAMS} parameters in one {} header",
+                    h.name
+                )));
+            }
+        }
         // Every Content-Type a client could take: several headers that disagree are each
         // judged (one client takes the first, another the last).
         let mut readings: Vec<(String, Params)> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         for ct in get_all("content-type") {
             let (t, p) = parse_params(&ct.value);
+            // Names from every header, also from those that read the same as another.
+            names.extend(p.values("name"));
+            names.extend(p.values("filename"));
             let t = if t.contains('/') {
                 t
             } else {
@@ -295,16 +316,11 @@ impl Walker<'_> {
             readings.push((default_type.to_string(), Params::default()));
         }
         let mut attachment_disp = false;
-        let mut names: Vec<String> = Vec::new();
         for cd in get_all("content-disposition") {
             let (disp, p) = parse_params(&cd.value);
             attachment_disp |= disp == "attachment";
             names.extend(p.values("filename"));
             names.extend(p.values("name"));
-        }
-        for (_, p) in &readings {
-            names.extend(p.values("name"));
-            names.extend(p.values("filename"));
         }
         let names = dedup(names);
         for n in &names {
@@ -1310,18 +1326,30 @@ mod tests {
 
     #[test]
     fn parameter_floods_take_linear_time() {
-        let mut h = "Content-Type: application/octet-stream".to_string();
-        for i in 0..50_000 {
-            h.push_str(&format!("; name=n{i}; filename*{i}=x"));
+        // Below the parameter cap, many headers.
+        let mut h = String::new();
+        for i in 0..300 {
+            h.push_str("Content-Type: application/octet-stream");
+            for k in 0..MAX_PARAMS / 2 {
+                h.push_str(&format!("; name=n{i}x{k}; filename*{k}=x"));
+            }
+            h.push('\n');
         }
-        h.push_str("\n\nbody\n");
+        h.push_str("\nbody\n");
         let t = std::time::Instant::now();
         let mut l = limits();
-        l.max_name_lines = 1_000_000;
+        l.max_name_lines = 10_000_000;
         let a = analyze(h.as_bytes(), &l, &mut Discard).unwrap();
         assert!(a.lines.len() > 100_000);
+        // Past it: too complex, at once.
+        let flood = format!(
+            "Content-Type: a/b{}\n\nx\n",
+            "; name=n".repeat(MAX_PARAMS + 1)
+        );
+        let r = analyze(flood.as_bytes(), &limits(), &mut Discard);
+        assert!(matches!(r, Err(MimeError::TooComplex(_))), "{r:?}");
         assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
+            t.elapsed() < std::time::Duration::from_secs(20),
             "{:?}",
             t.elapsed()
         );
@@ -1364,6 +1392,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.malformed_names.len(), 1, "{a:?}");
+    }
+
+    #[test]
+    fn names_from_every_header() {
+        let n = names(
+            "Content-Type: a/b; name=a.txt\nContent-Type: a/b; name=b.exe\n\
+             Content-Disposition: attachment; filename=c.txt\nContent-Disposition: inline; filename=d.exe\n\nx\n",
+        );
+        for want in ["a.txt", "b.exe", "c.txt", "d.exe"] {
+            assert!(n.contains(&want.to_string()), "{n:?}");
+        }
     }
 
     #[test]

@@ -82,6 +82,8 @@ V["banned-ctl-trailing-lf"] = (mixed("ctl3", "tool", [att("Content-Type: applica
 V["banned-ctl-tab-inside"] = (mixed("ctl4", "tool", [att("Content-Type: application/octet-stream; name*=utf-8''evil.e%09xe\n", b"data")]), EXE)
 V["banned-malformed-name"] = (mixed("ctl5", "tool", [att("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=utf-8''%0A%0D%09\n", b"data")]), "banned malformed name")
 V["banned-duplicate-filename"] = (mixed("dup", "tool", [att('Content-Type: application/octet-stream\nContent-Disposition: attachment; filename="report.pdf"; filename="setup.exe"\n', b"data")]), EXE)
+V["banned-second-content-type-header"] = (mixed("ct2n", "tool", [att('Content-Type: application/octet-stream; name="report.pdf"\nContent-Type: application/octet-stream; name="setup.exe"\n', b"data")]), EXE)
+V["banned-second-disposition-header"] = (mixed("cd2n", "tool", [att('Content-Type: application/octet-stream\nContent-Disposition: attachment; filename="report.pdf"\nContent-Disposition: attachment; filename="setup.exe"\n', b"data")]), EXE)
 V["banned-name-and-filename-differ"] = (mixed("nf", "tool", [att('Content-Type: application/octet-stream; name="setup.exe"\nContent-Disposition: attachment; filename="report.pdf"\n', b"data")]), EXE)
 V["banned-rfc2231-mixed-plain-first"] = (mixed("mx", "tool", [att("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*0=\"se\"; filename*1*=%74up; filename*2*=utf-8''.e; filename*3=xe\n", b"data")]), EXE)
 V["banned-rfc2231-latin1-exe"] = (mixed("l1", "tool", [att("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=windows-1252''%C4rger.exe\n", b"data")]), EXE)
