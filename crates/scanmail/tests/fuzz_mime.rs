@@ -74,6 +74,8 @@ const TOKENS: &[&[u8]] = &[
     b"=ZZ",
     b"begin 644 x.exe\n",
     b"begin 100644 z.exe\n",
+    b"\n--=_b1x\n",
+    b"\n--=_b1--\n\n--=_b1\nContent-Type: application/octet-stream; name=late.exe\n\n",
     b"Content-Type : multipart/mixed; boundary=\"x\"\n",
     b"Content-Type: message/partial; id=x; number=1\n",
     b"Content-Type: message/external-body; access-type=URL\n",
@@ -406,6 +408,16 @@ fn walk_once(dir: &Path, input: &[u8]) -> Result<&'static str, String> {
             }
             if a.lines.len() > lim.max_name_lines {
                 return Err(format!("{} name lines past the limit", a.lines.len()));
+            }
+            // The bodies handed over decoded lie inside the input and, when the structure has
+            // one reading, do not overlap (the scanner is then given the rest of the message
+            // without them; an ambiguous message is scanned whole).
+            let mut end = 0;
+            for &(off, len) in &a.handed_over {
+                if (off < end && a.ambiguous.is_empty()) || off + len > input.len() {
+                    return Err(format!("handed-over range {off}+{len} is wrong"));
+                }
+                end = off + len;
             }
             if a.ambiguous.is_empty() {
                 "walked"
