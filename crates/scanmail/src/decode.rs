@@ -6,6 +6,7 @@
 //! (`part001.bin`); the sender's name never becomes a path. The `index` file keeps, for each
 //! generated name, the part it came from and its original name (control characters replaced).
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -53,10 +54,11 @@ impl Encoding {
     }
 }
 
-/// Decode a body according to its encoding.
-pub fn decode(enc: &Encoding, data: &[u8]) -> Vec<u8> {
-    match enc {
-        Encoding::Identity => data.to_vec(),
+/// Decode a body according to its encoding. Identity borrows: what is walked then lies in the
+/// message as received, and the judge can leave it out of the rest it scans.
+pub fn decode<'a>(enc: &Encoding, data: &'a [u8]) -> Cow<'a, [u8]> {
+    Cow::Owned(match enc {
+        Encoding::Identity => return Cow::Borrowed(data),
         Encoding::Base64 => base64_lenient(data),
         Encoding::QuotedPrintable => {
             quoted_printable::decode(data, quoted_printable::ParseMode::Robust)
@@ -70,10 +72,10 @@ pub fn decode(enc: &Encoding, data: &[u8]) -> Vec<u8> {
             if looks_like_base64(data) {
                 base64_lenient(data)
             } else {
-                data.to_vec()
+                return Cow::Borrowed(data);
             }
         }
-    }
+    })
 }
 
 fn b64_value(c: u8) -> Option<u8> {
@@ -359,11 +361,11 @@ mod tests {
         // `-` and `_` are not base64 digits in mail: skipped, not read as 62 and 63.
         assert_eq!(base64_lenient(b"-_aGVs_bG8="), b"hello");
         assert_eq!(
-            decode(&Encoding::Unknown("x".into()), b"aGVsbG8=\n"),
+            &decode(&Encoding::Unknown("x".into()), b"aGVsbG8=\n")[..],
             b"hello"
         );
         assert_eq!(
-            decode(&Encoding::Unknown("x".into()), b"hello, world\n"),
+            &decode(&Encoding::Unknown("x".into()), b"hello, world\n")[..],
             b"hello, world\n"
         );
     }

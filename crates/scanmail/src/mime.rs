@@ -475,7 +475,7 @@ impl Walker<'_> {
             self.ambiguous(format!("part {label}: multipart with a transfer encoding"));
             let d = decode::decode(encoding, body);
             self.count_bytes(d.len())?;
-            bodies.push(d.into());
+            bodies.push(d);
         }
         let child_type = if mimetype == "multipart/digest" {
             "message/rfc822"
@@ -1425,6 +1425,17 @@ mod tests {
     fn bodies_handed_over_decoded_are_recorded_by_offset() {
         let raw = b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: text/plain\n\nhi\n\
                     --a\nContent-Type: a/b; name=x.pdf\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--a--\n";
+        let a = analyze(raw, &limits(), &mut Discard).unwrap();
+        assert_eq!(a.handed_over.len(), 1, "{a:?}");
+        let (off, len) = a.handed_over[0];
+        assert_eq!(&raw[off..off + len], b"aGVsbG8=");
+    }
+
+    #[test]
+    fn bodies_inside_a_forwarded_message_are_recorded_too() {
+        let raw = b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: message/rfc822\n\n\
+                    Subject: fwd\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\
+                    Content-Type: a/b; name=x.pdf\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--b--\n--a--\n";
         let a = analyze(raw, &limits(), &mut Discard).unwrap();
         assert_eq!(a.handed_over.len(), 1, "{a:?}");
         let (off, len) = a.handed_over[0];
