@@ -409,15 +409,24 @@ fn walk_once(dir: &Path, input: &[u8]) -> Result<&'static str, String> {
             if a.lines.len() > lim.max_name_lines {
                 return Err(format!("{} name lines past the limit", a.lines.len()));
             }
-            // The bodies handed over decoded lie inside the input and, when the structure has
-            // one reading, do not overlap (the scanner is then given the rest of the message
-            // without them; an ambiguous message is scanned whole).
-            let mut end = 0;
+            // The bodies handed over decoded lie inside the input, sorted (they may nest: an
+            // attachment that is itself a message holds more). The rest of the message without
+            // them is what the scanner reads besides the decoded parts.
+            let mut last = 0;
             for &(off, len) in &a.handed_over {
-                if (off < end && a.ambiguous.is_empty()) || off + len > input.len() {
+                if off < last || off + len > input.len() {
                     return Err(format!("handed-over range {off}+{len} is wrong"));
                 }
-                end = off + len;
+                last = off;
+            }
+            let rest = scanmail::judge::rest_of(input, &a.handed_over);
+            let cut: usize = a.handed_over.iter().map(|r| r.1).sum();
+            if rest.len() > input.len() || rest.len() + cut < input.len() {
+                return Err(format!(
+                    "rest of {} bytes from {} less {cut}",
+                    rest.len(),
+                    input.len()
+                ));
             }
             if a.ambiguous.is_empty() {
                 "walked"
