@@ -4,12 +4,17 @@
 //! per connection, so the stub never makes scanmail wait.
 //!
 //! Usage: `stub_clamd SOCKET_PATH` (runs until killed). Not for tests of verdicts: it never finds
-//! anything.
+//! anything. After each stream it writes `<streams> <bytes>` (totals so far) into
+//! `SOCKET_PATH.count`, so that the benchmark can tell how much a scanner would have had to read.
 #![forbid(unsafe_code)]
 
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Mutex;
+
+/// Streams and bytes received so far, and the file they are written to.
+static COUNT: Mutex<(u64, u64, String)> = Mutex::new((0, 0, String::new()));
 
 fn serve(s: UnixStream) -> io::Result<()> {
     let mut w = s.try_clone()?;
@@ -26,6 +31,7 @@ fn serve(s: UnixStream) -> io::Result<()> {
         return w.write_all(b"UNKNOWN COMMAND\0");
     }
     let mut sink = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
     loop {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
@@ -33,11 +39,17 @@ fn serve(s: UnixStream) -> io::Result<()> {
         if n == 0 {
             break;
         }
+        total += n as u64;
         while n > 0 {
             let k = n.min(sink.len());
             r.read_exact(&mut sink[..k])?;
             n -= k;
         }
+    }
+    if let Ok(mut c) = COUNT.lock() {
+        c.0 += 1;
+        c.1 += total;
+        let _ = std::fs::write(&c.2, format!("{} {}\n", c.0, c.1));
     }
     w.write_all(b"stream: OK\0")
 }
@@ -48,6 +60,9 @@ fn main() -> io::Result<()> {
         .ok_or_else(|| io::Error::other("usage: stub_clamd SOCKET_PATH"))?;
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
+    if let Ok(mut c) = COUNT.lock() {
+        c.2 = format!("{path}.count");
+    }
     // scanmail runs as uucp when the benchmark runs as root.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
     for conn in listener.incoming() {

@@ -6,6 +6,7 @@
 //! (`part001.bin`); the sender's name never becomes a path. The `index` file keeps, for each
 //! generated name, the part it came from and its original name (control characters replaced).
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -53,10 +54,11 @@ impl Encoding {
     }
 }
 
-/// Decode a body according to its encoding.
-pub fn decode(enc: &Encoding, data: &[u8]) -> Vec<u8> {
-    match enc {
-        Encoding::Identity => data.to_vec(),
+/// Decode a body according to its encoding. Identity borrows: what is walked then lies in the
+/// message as received, and the judge can leave it out of the rest it scans.
+pub fn decode<'a>(enc: &Encoding, data: &'a [u8]) -> Cow<'a, [u8]> {
+    Cow::Owned(match enc {
+        Encoding::Identity => return Cow::Borrowed(data),
         Encoding::Base64 => base64_lenient(data),
         Encoding::QuotedPrintable => {
             quoted_printable::decode(data, quoted_printable::ParseMode::Robust)
@@ -70,10 +72,10 @@ pub fn decode(enc: &Encoding, data: &[u8]) -> Vec<u8> {
             if looks_like_base64(data) {
                 base64_lenient(data)
             } else {
-                data.to_vec()
+                return Cow::Borrowed(data);
             }
         }
-    }
+    })
 }
 
 fn b64_value(c: u8) -> Option<u8> {
@@ -81,8 +83,10 @@ fn b64_value(c: u8) -> Option<u8> {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
         b'0'..=b'9' => c - b'0' + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
+        // RFC 2045's alphabet only: `-` and `_` (URL-safe base64) are skipped like any other
+        // character outside it, as mail clients do.
+        b'+' => 62,
+        b'/' => 63,
         _ => return None,
     })
 }
@@ -173,7 +177,8 @@ fn begin_line(line: &[u8]) -> Option<(bool, String)> {
     };
     let rest = rest.trim_start();
     let (mode, name) = rest.split_once([' ', '\t'])?;
-    if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    // Any octal mode (`100644`, `0755`): uudecode reads them all.
+    if mode.is_empty() || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return None;
     }
     let name = name.trim();
@@ -285,8 +290,14 @@ impl DecodedDir {
         Ok(path)
     }
 
-    /// Write a file under a fixed generated name (the raw message copy for command scanners).
-    pub fn write_named(&mut self, file: &str, data: &mut dyn io::Read) -> io::Result<PathBuf> {
+    /// Write a file under a fixed generated name (the message, or what of it was not decoded,
+    /// for the scanner); `what` says which, in the index and in verdicts.
+    pub fn write_named(
+        &mut self,
+        file: &str,
+        what: &str,
+        data: &mut dyn io::Read,
+    ) -> io::Result<PathBuf> {
         self.ensure()?;
         let path = self.dir.join(file);
         let mut f = fs::OpenOptions::new()
@@ -294,11 +305,8 @@ impl DecodedDir {
             .create_new(true)
             .open(&path)?;
         io::copy(data, &mut f)?;
-        writeln!(
-            self.index,
-            "{file}\tmessage\tmessage/rfc822\t(the whole message)"
-        )?;
-        self.files.push((path.clone(), "the whole message".into()));
+        writeln!(self.index, "{file}\tmessage\tmessage/rfc822\t({what})")?;
+        self.files.push((path.clone(), what.into()));
         Ok(path)
     }
 
@@ -350,12 +358,14 @@ mod tests {
     fn lenient_base64() {
         assert_eq!(base64_lenient(b"aGVs\nbG8g d29y*bGQ="), b"hello world");
         assert_eq!(base64_lenient(b"aGk"), b"hi");
+        // `-` and `_` are not base64 digits in mail: skipped, not read as 62 and 63.
+        assert_eq!(base64_lenient(b"-_aGVs_bG8="), b"hello");
         assert_eq!(
-            decode(&Encoding::Unknown("x".into()), b"aGVsbG8=\n"),
+            &decode(&Encoding::Unknown("x".into()), b"aGVsbG8=\n")[..],
             b"hello"
         );
         assert_eq!(
-            decode(&Encoding::Unknown("x".into()), b"hello, world\n"),
+            &decode(&Encoding::Unknown("x".into()), b"hello, world\n")[..],
             b"hello, world\n"
         );
     }
@@ -372,6 +382,10 @@ mod tests {
         assert_eq!(b[0].name, "x.vbs");
         assert_eq!(b[0].data, b"hello");
         assert!(find_uuencoded(b"begin now with the meeting\n").is_empty());
+        for mode in ["100644", "0755", "7"] {
+            let b = find_uuencoded(format!("begin {mode} e.exe\n`\nend\n").as_bytes());
+            assert_eq!(b.len(), 1, "{mode}");
+        }
     }
 
     #[test]

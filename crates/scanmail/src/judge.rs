@@ -2,23 +2,32 @@
 //!
 //! 1. Banned names: `matches.bad` against every header line and every presented name of every
 //!    part (see [`crate::mime`]). A hit quarantines the message; nothing else is needed.
-//! 2. Risky documents and the virus scan: with `scan_all` (the default) every message is scanned,
-//!    the whole message and each decoded part; without it (the article exactly) only messages
-//!    that match `matches.doc` are, over their decoded parts.
+//! 2. What cannot be seen into (see [`crate::mime::Blind`]): a verdict at once, no scan.
+//! 3. Risky documents and the virus scan: with `scan_all` (the default) every message is scanned;
+//!    without it (the article exactly) only messages that match `matches.doc` are. The scanner
+//!    reads each byte about once: every leaf part once, decoded (attachments and encoded parts
+//!    from `_d/`, parts shown inline as sent from memory), and the raw message whole only as a
+//!    second opinion when the structure was ambiguous, or when it is one part as sent (nothing
+//!    was decoded). clamd would otherwise decode the raw message's MIME itself and read every
+//!    attachment twice.
 //!
 //! Preparing (decoding) and finishing (reading the scanner's outcome) are separate steps so that a
 //! command scanner can run once over a whole batch.
 
 use crate::decode::DecodedDir;
-use crate::mime::{self, Limits, MimeError, Sink};
+use crate::mime::{self, Analysis, BlindKind, Limits, MimeError, Sink};
 use crate::patterns::PatternSet;
 use crate::scan::{Job, Object, Outcome};
+use spool::config::Policy;
 use spool::daylog::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
 use std::sync::Arc;
 
 /// The largest message handed to the scanner from memory (see [`Judge::prepare`]).
 pub const KEEP_RAW_MAX: usize = 1 << 20;
+
+/// How the message less its decoded parts is named in verdicts.
+const REST: &str = "the message outside its decoded parts";
 
 /// A decision about a message that moves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +89,22 @@ impl Sink for DirSink<'_> {
     fn part(&mut self, label: &str, name: &str, ctype: &str, data: &[u8]) -> std::io::Result<()> {
         self.0.write(label, name, ctype, data).map(|_| ())
     }
+}
+
+/// The message less the bodies that reached the scanner decoded (`ranges`: sorted offsets and
+/// lengths): its headers, the parts shown inline, preambles and epilogues, each read once.
+pub fn rest_of(body: &[u8], ranges: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for &(off, len) in ranges {
+        let end = (off + len).min(body.len());
+        if off > at {
+            out.extend_from_slice(&body[at..off]);
+        }
+        at = at.max(end);
+    }
+    out.extend_from_slice(&body[at.min(body.len())..]);
+    out
 }
 
 impl Judge {
@@ -171,6 +196,10 @@ impl Judge {
                 part,
             });
         }
+        if let Some(d) = self.unseen(&analysis) {
+            let _ = dd.finish();
+            return Prepared::Decided(d);
+        }
         let doc_hit = self
             .doc
             .first_match(analysis.lines.iter().map(|l| l.text.as_str()))
@@ -183,15 +212,47 @@ impl Judge {
             .iter()
             .map(|(p, d)| Object::File(p.clone(), d.clone()))
             .collect();
-        let raw_too = self.cfg.scan.scan_all || objects.is_empty();
+        let ambiguous = !analysis.ambiguous.is_empty();
+        let raw_too = self.cfg.scan.scan_all || objects.is_empty() || ambiguous;
+        // What of the message the scanner has not read decoded: all of it when the structure is
+        // ambiguous (a second opinion) or nothing was decoded, else the rest without those bodies.
+        let rest = (raw_too && !ambiguous && !analysis.handed_over.is_empty())
+            .then(|| rest_of(&body, &analysis.handed_over));
+        let whole_len = rest.as_ref().map_or(body.len(), Vec::len);
+        if raw_too && whole_len as u64 > self.cfg.scan.max_object_bytes {
+            let _ = dd.finish();
+            return Prepared::Decided(Decision::new(
+                Verdict::Unscannable,
+                format!(
+                    "the message ({whole_len} bytes outside its decoded parts) is larger than \
+                     the scanner reads ({})",
+                    self.cfg.scan.max_object_bytes
+                ),
+            ));
+        }
+        if !analysis.ambiguous.is_empty() {
+            log::info!(
+                "{id}: ambiguous MIME structure, every reading judged and the message scanned \
+                 whole: {}",
+                analysis.ambiguous.join("; ")
+            );
+        }
         if raw_too {
-            if wants_dir {
-                if let Err(e) = dd.write_named("message.eml", &mut &body[..]) {
-                    return Prepared::Retry(format!("{}: {e}", ddir.display()));
+            let keep = keep_raw && whole_len <= KEEP_RAW_MAX;
+            if wants_dir || (rest.is_some() && !keep) {
+                let (whole, what) = match rest.as_deref() {
+                    Some(r) => (r, REST),
+                    None => (&body[..], "the whole message"),
+                };
+                match dd.write_named("message.eml", what, &mut &whole[..]) {
+                    Ok(p) if !wants_dir => objects.push(Object::File(p, REST.into())),
+                    Ok(_) => {}
+                    Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
                 }
+            } else if let Some(rest) = rest {
+                objects.push(Object::Mem(Arc::from(rest), REST.into()));
             } else {
                 // Last: a detection in a decoded part names the part.
-                let keep = keep_raw && body.len() <= KEEP_RAW_MAX;
                 let offset = if keep {
                     0
                 } else {
@@ -216,9 +277,68 @@ impl Judge {
         })
     }
 
+    /// A verdict for what the walk could not see into (or saw as malformed), given at once: it
+    /// depends only on the message, so a retry cannot change it.
+    fn unseen(&self, a: &Analysis) -> Option<Decision> {
+        if let Some((part, name)) = a.malformed_names.first() {
+            return Some(Decision {
+                verdict: Verdict::Banned,
+                detail: format!("malformed name {name:?} (only control characters) in part {part}"),
+                name: "malformed name".into(),
+                part: part.clone(),
+            });
+        }
+        let s = &self.cfg.scan;
+        let verdict = |k: BlindKind| match k {
+            BlindKind::Unreadable | BlindKind::TooLarge => Some(Verdict::Unscannable),
+            BlindKind::Encrypted => {
+                (s.encrypted == Policy::Quarantine).then_some(Verdict::Encrypted)
+            }
+            BlindKind::Partial => (s.partial == Policy::Quarantine).then_some(Verdict::Unscannable),
+        };
+        // The most certain reason first: what cannot be read at all, then encrypted content,
+        // then content that is elsewhere.
+        let rank = |k: BlindKind| match k {
+            BlindKind::Unreadable | BlindKind::TooLarge => 0,
+            BlindKind::Encrypted => 1,
+            BlindKind::Partial => 2,
+        };
+        let b = a
+            .blind
+            .iter()
+            .filter(|b| verdict(b.kind).is_some())
+            .min_by_key(|b| rank(b.kind))?;
+        Some(Decision {
+            verdict: verdict(b.kind)?,
+            detail: format!("{} (part {})", b.detail, b.part),
+            name: String::new(),
+            part: b.part.clone(),
+        })
+    }
+
     /// The decision from the scanner's outcome; Err for "wait and retry".
-    pub fn finish(outcome: Outcome) -> Result<Decision, String> {
+    pub fn finish(&self, outcome: Outcome) -> Result<Decision, String> {
         match outcome {
+            Outcome::Unscannable { reason, object } => Ok(Decision {
+                verdict: Verdict::Unscannable,
+                detail: format!("{reason} in {object}"),
+                name: String::new(),
+                part: object,
+            }),
+            Outcome::Encrypted { name, object }
+                if self.cfg.scan.encrypted == Policy::Quarantine =>
+            {
+                Ok(Decision {
+                    verdict: Verdict::Encrypted,
+                    detail: format!("{name}: encrypted content in {object}"),
+                    name,
+                    part: object,
+                })
+            }
+            Outcome::Encrypted { name, object } => Ok(Decision::new(
+                Verdict::Clean,
+                format!("scanned clean; {name} in {object} passed ([scan] encrypted = \"pass\")"),
+            )),
             Outcome::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
             Outcome::Virus { name, object } => Ok(Decision {
                 verdict: Verdict::Virus,
@@ -232,5 +352,18 @@ impl Judge {
             }),
             Outcome::Error(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rest_of;
+
+    #[test]
+    fn the_rest_leaves_out_exactly_the_ranges() {
+        assert_eq!(rest_of(b"0123456789", &[(2, 3), (7, 1)]), b"015689");
+        assert_eq!(rest_of(b"0123456789", &[]), b"0123456789");
+        // Overlapping and out-of-range ranges never panic or repeat bytes.
+        assert_eq!(rest_of(b"0123456789", &[(1, 5), (3, 4), (9, 50)]), b"078");
     }
 }

@@ -14,9 +14,15 @@
 //!     etc/matches.doc; the message and its decoded parts (in incoming/<id>_d/) are scanned by the
 //!     configured scanner ([scan] scanner: clamd, clamdscan, clamscan, uvscan, command). Clean mail
 //!     is renamed into outgoing/, the rest into quarantine/ with an alert to the admin and, for
-//!     viruses and banned attachments, a notice to the sender. Mail that cannot be judged now
-//!     (scanner down, timeout, odd answer, conflicting MIME) waits in incoming/ and is retried;
-//!     after scan.max_tries tries or scan.max_age seconds it is quarantined as unscannable.
+//!     viruses and banned attachments, a notice to the sender. Content scanmail cannot see into is
+//!     never clean and is judged at once: encrypted (quarantined as encrypted unless [scan]
+//!     encrypted = "pass"), message/partial and message/external-body (unless [scan] partial =
+//!     "pass"), objects beyond [scan] max_object_bytes and the scanner's own limit answers
+//!     (unscannable). MIME structure that can be read in several ways is judged under every
+//!     reading plus the raw message: clean only when all are. A panic while judging one message
+//!     quarantines it as malformed, with an alert naming the panic. Only mail the scanner could
+//!     not judge now (down, timeout, odd answer) waits in incoming/ and is retried; after
+//!     scan.max_tries tries or scan.max_age seconds it is quarantined as unscannable.
 //!
 //!     --watch stays running and judges new files as they arrive (inotify), with a full pass every
 //!     minute as a safety net. The quarantine tools list, show, release (to outgoing, logged; no

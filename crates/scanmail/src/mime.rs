@@ -2,23 +2,37 @@
 //! matched against, and to hand decoded parts to the scanner.
 //!
 //! For each part the walker presents (as lines, the way `grep` saw the article's files):
-//! - each header line, unfolded, as written;
-//! - the part's decoded name as `filename=<name>` and `name=<name>`: from Content-Disposition
-//!   `filename` and Content-Type `name`, with RFC 2231 (charsets, continuations) and RFC 2047
-//!   encoded words undone, trailing dots and spaces removed as Windows does;
-//! - names of uuencoded files inside text parts, and of zip members (recursively);
+//! - each header line, unfolded, as written (`Name : value`, the obsolete form with white space
+//!   before the colon, is a header too: clients and ClamAV read it);
+//! - every decoded name of the part as `filename=<name>` and `name=<name>`: Content-Disposition
+//!   `filename` and Content-Type `name` (and each the other way round), every duplicate, with
+//!   RFC 2231 (charsets, continuations) and RFC 2047 encoded words undone, trailing dots and
+//!   spaces removed as Windows does, and each name also as clients save it: control characters
+//!   turned into `_` and removed (a name only of control characters is a "malformed name");
+//! - names of uuencoded files (`begin <any octal mode> name`) inside text parts, also
+//!   base64 or quoted-printable ones, and of zip members (recursively);
 //! - the real type: bytes of a Windows or ELF executable, or a script with a shebang, are also
 //!   presented as `filename=<name>.exe` (`.elf`, `.sh`), so a program called `photo.jpg` still meets
-//!   the `.exe` line.
+//!   the `.exe` line;
+//! - a part whose bytes are a message (an attached `.eml` sent as octet-stream) is walked as
+//!   `message/rfc822` is.
 //!
-//! Body text is never presented. Structure a client could read in two ways (two different
-//! boundaries, two content types) is an error: the mail waits rather than pass on a guess.
+//! Body text is never presented. Structure a client could read in more than one way (two
+//! boundaries, two content types, a transfer encoding on a multipart, lines that start with the
+//! boundary and go on, delimiter lines after the close delimiter, no delimiter line at all) is
+//! walked under every reading and recorded in [`Analysis::ambiguous`]: the judge then also has
+//! the raw message scanned whole. What cannot be seen into is recorded in [`Analysis::blind`]
+//! (`message/partial`, `message/external-body`, objects larger than the scanner reads).
 //! Headers are split here (mailparse decodes the RFC 2047 words): hostile mail must not make the
 //! whole message unreadable by one broken header line.
 
 use crate::decode::{self, Encoding};
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
+
+/// Parameters in one Content-Type or Content-Disposition header, at most (real mail has a few;
+/// a long name split by RFC 2231 some dozens).
+pub const MAX_PARAMS: usize = 1000;
 
 /// Limits against decompression and nesting bombs.
 #[derive(Clone, Debug)]
@@ -58,9 +72,6 @@ pub struct Blind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MimeError {
-    /// The structure can be read in more than one way: the message waits (fail closed).
-    #[error("conflicting MIME structure: {0}")]
-    Conflict(String),
     /// A limit was exceeded: the message is quarantined as too complex.
     #[error("too complex: {0}")]
     TooComplex(String),
@@ -88,6 +99,15 @@ pub struct Analysis {
     pub decoded_bytes: u64,
     /// Content that could not be seen into (never clean).
     pub blind: Vec<Blind>,
+    /// Why the structure can be read in more than one way (every reading was walked; the raw
+    /// message must be scanned whole too).
+    pub ambiguous: Vec<String>,
+    /// Byte ranges (offset, length) of the message whose content reached the sink decoded,
+    /// sorted: the scanner need not read them again in the raw message.
+    pub handed_over: Vec<(usize, usize)>,
+    /// Names made only of control characters: (part, the name made printable). Banned as
+    /// "malformed name": no client saves them under a name anyone chose.
+    pub malformed_names: Vec<(String, String)>,
 }
 
 impl Analysis {
@@ -99,6 +119,10 @@ impl Analysis {
 }
 
 /// Receives each decoded leaf part that should be scanned.
+///
+/// Attachments and parts with a transfer encoding come here, decoded; the ranges of the message
+/// their bodies came from are recorded in [`Analysis::handed_over`], so that the scanner can be
+/// given the rest of the message without them (each byte read about once).
 pub trait Sink {
     fn part(&mut self, label: &str, name: &str, ctype: &str, data: &[u8]) -> std::io::Result<()>;
 }
@@ -118,8 +142,12 @@ pub fn analyze(raw: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<Analy
         sink,
         out: Analysis::default(),
         members: 0,
+        lines_capped: false,
+        raw: (raw.as_ptr() as usize, raw.len()),
     };
     w.entity(raw, 0, "0".into(), "text/plain", true)?;
+    w.lines_left()?;
+    w.out.handed_over.sort_unstable();
     Ok(w.out)
 }
 
@@ -128,6 +156,29 @@ struct Walker<'a> {
     sink: &'a mut dyn Sink,
     out: Analysis,
     members: usize,
+    /// More name lines were offered than `max_name_lines`; the rest were dropped.
+    lines_capped: bool,
+    /// Where the message being walked lies in memory (address, length): bodies inside it that
+    /// were handed to the sink decoded are recorded by their offsets.
+    raw: (usize, usize),
+}
+
+/// What every reading of one part shares.
+struct Part<'a> {
+    depth: usize,
+    label: &'a str,
+    top: bool,
+    names: &'a [String],
+    attachment_disp: bool,
+}
+
+/// The label of a part's k-th child (1-based): `k` at the top, `label.k` below.
+fn child_label(label: &str, top: bool, k: usize) -> String {
+    if top {
+        format!("{k}")
+    } else {
+        format!("{label}.{k}")
+    }
 }
 
 /// A header: name and unfolded raw value.
@@ -138,6 +189,10 @@ struct Header {
 
 impl Walker<'_> {
     fn push(&mut self, text: String, part: &str) {
+        if self.out.lines.len() >= self.limits.max_name_lines {
+            self.lines_capped = true;
+            return;
+        }
         self.out.lines.push(Line {
             text,
             part: part.to_string(),
@@ -145,6 +200,15 @@ impl Walker<'_> {
     }
 
     fn push_name(&mut self, name: &str, part: &str) {
+        if !name.is_empty()
+            && name.chars().any(char::is_control)
+            && name.chars().all(|c| c.is_control() || c.is_whitespace())
+            && self.out.malformed_names.len() < 100
+        {
+            self.out
+                .malformed_names
+                .push((part.to_string(), decode::printable_name(name)));
+        }
         for n in name_variants(name) {
             self.push(format!("filename={n}"), part);
             self.push(format!("name={n}"), part);
@@ -152,7 +216,6 @@ impl Walker<'_> {
     }
 
     /// Record content that could not be seen into.
-    #[allow(dead_code)]
     fn blind(&mut self, kind: BlindKind, part: &str, detail: impl Into<String>) {
         self.out.blind.push(Blind {
             kind,
@@ -193,6 +256,7 @@ impl Walker<'_> {
                 self.limits.max_parts
             )));
         }
+        self.lines_left()?;
         let (headers, body) = split_headers(data);
         for h in &headers {
             self.push(format!("{}: {}", h.name, h.value), &label);
@@ -203,6 +267,7 @@ impl Walker<'_> {
                     .or_insert_with(|| decode_words(h.value.trim()));
             }
         }
+        self.lines_left()?;
         let get_all = |n: &str| -> Vec<&Header> {
             headers
                 .iter()
@@ -210,104 +275,141 @@ impl Walker<'_> {
                 .collect()
         };
 
-        // Content-Type: several headers that disagree are a conflict.
-        let cts = get_all("content-type");
-        let mut mimetype = default_type.to_string();
-        let mut ct_params = Params::default();
-        if let Some(first) = cts.first() {
-            let (t, p) = parse_params(&first.value);
-            for other in &cts[1..] {
-                let (t2, p2) = parse_params(&other.value);
-                if t2 != t || p2.values("boundary") != p.values("boundary") {
-                    return Err(MimeError::Conflict(format!(
-                        "part {label}: two different Content-Type headers"
-                    )));
-                }
+        // Memory: a header of a hundred thousand parameters would cost tens of bytes of
+        // bookkeeping per byte before the cap on name lines is reached.
+        for h in headers.iter().filter(|h| {
+            h.name.eq_ignore_ascii_case("content-type")
+                || h.name.eq_ignore_ascii_case("content-disposition")
+        }) {
+            if h.value.bytes().filter(|&b| b == b';').count() > MAX_PARAMS {
+                return Err(MimeError::TooComplex(format!(
+                    "part {label}: more than {MAX_PARAMS} parameters in one {} header",
+                    h.name
+                )));
             }
-            if t.contains('/') {
-                mimetype = t;
-            }
-            ct_params = p;
         }
-        let cds = get_all("content-disposition");
-        let mut attachment_disp = false;
+        // Every Content-Type a client could take: several headers that disagree are each
+        // judged (one client takes the first, another the last).
+        let mut readings: Vec<(String, Params)> = Vec::new();
         let mut names: Vec<String> = Vec::new();
-        for cd in &cds {
+        for ct in get_all("content-type") {
+            let (t, p) = parse_params(&ct.value);
+            // Names from every header, also from those that read the same as another.
+            names.extend(p.values("name"));
+            names.extend(p.values("filename"));
+            let t = if t.contains('/') {
+                t
+            } else {
+                default_type.to_string()
+            };
+            if !readings
+                .iter()
+                .any(|(t0, p0)| *t0 == t && p0.values("boundary") == p.values("boundary"))
+            {
+                readings.push((t, p));
+            }
+        }
+        if readings.len() > 1 {
+            self.ambiguous(format!("part {label}: different Content-Type headers"));
+        }
+        if readings.is_empty() {
+            readings.push((default_type.to_string(), Params::default()));
+        }
+        let mut attachment_disp = false;
+        for cd in get_all("content-disposition") {
             let (disp, p) = parse_params(&cd.value);
             attachment_disp |= disp == "attachment";
             names.extend(p.values("filename"));
             names.extend(p.values("name"));
         }
-        names.extend(ct_params.values("name"));
-        names.extend(ct_params.values("filename"));
         let names = dedup(names);
         for n in &names {
             self.push_name(n, &label);
         }
-        let ctes = get_all("content-transfer-encoding");
-        let encoding = match ctes.first() {
-            Some(h) => Encoding::parse(&h.value),
-            None => Encoding::Identity,
-        };
-        if ctes.iter().any(|h| Encoding::parse(&h.value) != encoding) {
-            return Err(MimeError::Conflict(format!(
-                "part {label}: two different Content-Transfer-Encoding headers"
-            )));
-        }
-
-        if mimetype.starts_with("multipart/") {
-            let boundaries = ct_params.values("boundary");
-            if boundaries.len() > 1 {
-                return Err(MimeError::Conflict(format!(
-                    "part {label}: {} different boundary= parameters",
-                    boundaries.len()
-                )));
+        self.lines_left()?;
+        let mut encodings: Vec<Encoding> = Vec::new();
+        for h in get_all("content-transfer-encoding") {
+            let e = Encoding::parse(&h.value);
+            if !encodings.contains(&e) {
+                encodings.push(e);
             }
-            if let Some(boundary) = boundaries.first() {
-                if !encoding.is_identity() {
-                    return Err(MimeError::Conflict(format!(
-                        "part {label}: multipart with a transfer encoding"
-                    )));
-                }
-                let child_type = if mimetype == "multipart/digest" {
-                    "message/rfc822"
-                } else {
-                    "text/plain"
-                };
-                let split = split_multipart(body, boundary.as_bytes())
-                    .map_err(|e| MimeError::Conflict(format!("part {label}: {e}")))?;
-                // Preamble and epilogue are text a client may show: uuencoded files count.
-                self.text_extras(split.preamble, depth, &label)?;
-                self.text_extras(split.epilogue, depth, &label)?;
-                for (k, p) in split.parts.iter().enumerate() {
-                    let child = if top {
-                        format!("{}", k + 1)
-                    } else {
-                        format!("{label}.{}", k + 1)
-                    };
-                    self.entity(p, depth + 1, child, child_type, false)?;
-                }
+        }
+        if encodings.len() > 1 {
+            self.ambiguous(format!(
+                "part {label}: different Content-Transfer-Encoding headers"
+            ));
+        }
+        if encodings.is_empty() {
+            encodings.push(Encoding::Identity);
+        }
+        let part = Part {
+            depth,
+            label: &label,
+            top,
+            names: &names,
+            attachment_disp,
+        };
+        for (mimetype, params) in &readings {
+            for encoding in &encodings {
+                self.reading(&part, body, mimetype, params, encoding)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One reading of a part's body: under one Content-Type and one transfer encoding.
+    fn reading(
+        &mut self,
+        part: &Part,
+        body: &[u8],
+        mimetype: &str,
+        params: &Params,
+        encoding: &Encoding,
+    ) -> Result<(), MimeError> {
+        let (depth, label, top) = (part.depth, part.label, part.top);
+        let mut mimetype = mimetype.to_string();
+        if mimetype.starts_with("multipart/") {
+            if self.multipart(part, body, &mimetype, params, encoding)? {
                 return Ok(());
             }
-            // A multipart without a boundary is one opaque part: scanned, not trusted.
-            mimetype = "application/octet-stream".into();
+            // No boundary, or no boundary line: a client shows the body as one text part.
+            mimetype = "text/plain".into();
         }
 
-        let decoded = decode::decode(&encoding, body);
+        let decoded = decode::decode(encoding, body);
         self.count_bytes(decoded.len())?;
 
         if mimetype == "message/rfc822" || mimetype == "message/global" {
             self.out.attachments += 1;
-            let child = if top {
-                "1".into()
-            } else {
-                format!("{label}.1")
-            };
-            return self.entity(&decoded, depth + 1, child, "text/plain", false);
+            return self.entity(
+                &decoded,
+                depth + 1,
+                child_label(label, top, 1),
+                "text/plain",
+                false,
+            );
+        }
+        if mimetype == "message/partial" || mimetype == "message/external-body" {
+            // The content is elsewhere (later fragments, a URL): never clean. What is here is
+            // still walked for names (the first fragment holds the enclosed message's headers).
+            self.out.attachments += 1;
+            self.blind(
+                BlindKind::Partial,
+                label,
+                format!("{mimetype}: the content is not in this message"),
+            );
+            return self.entity(
+                &decoded,
+                depth + 1,
+                child_label(label, top, 1),
+                "text/plain",
+                false,
+            );
         }
 
+        let names = part.names;
         let is_text = mimetype.starts_with("text/");
-        let attachment = !names.is_empty() || !is_text || attachment_disp;
+        let attachment = !names.is_empty() || !is_text || part.attachment_disp;
         if attachment {
             self.out.attachments += 1;
         }
@@ -316,7 +418,7 @@ impl Walker<'_> {
             .map(|n| clean_name(n))
             .unwrap_or_else(|| format!("part{label}"));
         let part_desc = if names.is_empty() {
-            label.clone()
+            label.to_string()
         } else {
             format!("{label} ({})", decode::printable_name(&shown))
         };
@@ -327,8 +429,151 @@ impl Walker<'_> {
         if is_zip(&decoded) {
             self.zip(&decoded, depth + 1, &part_desc)?;
         }
-        if attachment || !encoding.is_identity() {
-            self.sink.part(&part_desc, &shown, &mimetype, &decoded)?;
+        // An attached message saved as a file opens in the mail client: walk it as one.
+        if (attachment && !is_text || !names.is_empty()) && looks_like_message(&decoded) {
+            self.entity(
+                &decoded,
+                depth + 1,
+                child_label(label, top, 1),
+                "text/plain",
+                false,
+            )?;
+        }
+        if (attachment || !encoding.is_identity())
+            && self.object(&part_desc, &shown, &mimetype, &decoded)?
+        {
+            self.handed_over(body);
+        }
+        Ok(())
+    }
+
+    /// A multipart body, under every boundary and every split a client could make. False when
+    /// no reading found a boundary line (the body is then read as text).
+    fn multipart(
+        &mut self,
+        part: &Part,
+        body: &[u8],
+        mimetype: &str,
+        params: &Params,
+        encoding: &Encoding,
+    ) -> Result<bool, MimeError> {
+        let (depth, label, top) = (part.depth, part.label, part.top);
+        let boundaries = params.values("boundary");
+        if boundaries.is_empty() {
+            self.ambiguous(format!("part {label}: multipart without a boundary"));
+            return Ok(false);
+        }
+        if boundaries.len() > 1 {
+            self.ambiguous(format!(
+                "part {label}: {} different boundary= parameters",
+                boundaries.len()
+            ));
+        }
+        // RFC 2045 forbids a transfer encoding on a multipart; some clients apply it anyway.
+        let mut bodies: Vec<std::borrow::Cow<[u8]>> = vec![body.into()];
+        if !encoding.is_identity() {
+            self.ambiguous(format!("part {label}: multipart with a transfer encoding"));
+            let d = decode::decode(encoding, body);
+            self.count_bytes(d.len())?;
+            bodies.push(d);
+        }
+        let child_type = if mimetype == "multipart/digest" {
+            "message/rfc822"
+        } else {
+            "text/plain"
+        };
+        let mut split_any = false;
+        for b in &bodies {
+            for boundary in &boundaries {
+                let split = match split_multipart(b, boundary.as_bytes()) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        self.ambiguous(format!("part {label}: {why}"));
+                        continue;
+                    }
+                };
+                split_any = true;
+                // Preamble and epilogue are text a client may show: uuencoded files count.
+                self.text_extras(split.preamble, depth, label)?;
+                self.text_extras(split.epilogue, depth, label)?;
+                for (k, p) in split.parts.iter().enumerate() {
+                    self.entity(
+                        p,
+                        depth + 1,
+                        child_label(label, top, k + 1),
+                        child_type,
+                        false,
+                    )?;
+                }
+                if let Some(why) = split.odd {
+                    // Another client splits elsewhere: the parts only that reading has.
+                    self.ambiguous(format!("part {label}: {why}"));
+                    let n = split.parts.len();
+                    let extra = split.lenient.iter().filter(|p| {
+                        !split
+                            .parts
+                            .iter()
+                            .any(|q| q.as_ptr() == p.as_ptr() && q.len() == p.len())
+                    });
+                    for (k, p) in extra.enumerate() {
+                        let child = child_label(label, top, n + k + 1);
+                        self.entity(p, depth + 1, child, child_type, false)?;
+                    }
+                }
+            }
+        }
+        Ok(split_any)
+    }
+
+    /// Hand one decoded object to the scanner, unless it is larger than the scanner reads
+    /// (then false).
+    fn object(
+        &mut self,
+        part: &str,
+        name: &str,
+        ctype: &str,
+        data: &[u8],
+    ) -> Result<bool, MimeError> {
+        if data.len() as u64 > self.limits.max_object_bytes {
+            self.blind(
+                BlindKind::TooLarge,
+                part,
+                format!(
+                    "{} bytes decoded, more than the scanner reads ({})",
+                    data.len(),
+                    self.limits.max_object_bytes
+                ),
+            );
+            return Ok(false);
+        }
+        self.sink.part(part, name, ctype, data)?;
+        Ok(true)
+    }
+
+    /// Record that `body` (when it lies in the message as received) reached the scanner decoded.
+    fn handed_over(&mut self, body: &[u8]) {
+        let (start, len) = self.raw;
+        let at = body.as_ptr() as usize;
+        if at >= start && at + body.len() <= start + len && !body.is_empty() {
+            self.out.handed_over.push((at - start, body.len()));
+        }
+    }
+
+    /// The structure can be read in more than one way: every reading is walked, and the raw
+    /// message is scanned whole as well.
+    fn ambiguous(&mut self, why: String) {
+        if self.out.ambiguous.len() < 20 && !self.out.ambiguous.contains(&why) {
+            self.out.ambiguous.push(why);
+        }
+    }
+
+    /// Past the cap on presented name lines the message is too complex (memory).
+    fn lines_left(&self) -> Result<(), MimeError> {
+        if self.lines_capped {
+            return Err(MimeError::TooComplex(format!(
+                "more than {} presented name lines",
+                self.limits.max_name_lines
+            )));
         }
         Ok(())
     }
@@ -373,8 +618,7 @@ impl Walker<'_> {
             if is_zip(&b.data) {
                 self.zip(&b.data, depth + 1, &desc)?;
             }
-            self.sink
-                .part(&desc, &b.name, "application/octet-stream", &b.data)?;
+            self.object(&desc, &b.name, "application/octet-stream", &b.data)?;
         }
         Ok(())
     }
@@ -449,24 +693,84 @@ pub fn clean_name(name: &str) -> String {
     name.trim_end_matches(['.', ' ', '\t']).to_string()
 }
 
-/// The names to present for one sender-supplied name: the cleaned name, and the part before a
-/// NUL (what C-string clients see) when there is one.
+/// The names to present for one sender-supplied name, each as a client could save it: as
+/// written; with control characters turned into `_` (what most clients and file systems do) and
+/// with them removed (what others do); the part before a NUL (what C-string clients see); and the
+/// last component of a name decoded into a path. Trailing dots and spaces are removed from each.
 fn name_variants(name: &str) -> Vec<String> {
-    let mut v = vec![clean_name(name)];
+    let mut v: Vec<String> = Vec::new();
+    let mut add = |s: &str| {
+        let c = clean_name(s);
+        if !c.is_empty() && !v.contains(&c) {
+            v.push(c);
+        }
+    };
+    let mut bases = vec![name.to_string()];
     if let Some((before, _)) = name.split_once('\0') {
-        let b = clean_name(before);
-        if !v.contains(&b) {
-            v.push(b);
+        bases.push(before.to_string());
+    }
+    for base in bases {
+        let mut forms = vec![base.clone()];
+        if base.chars().any(char::is_control) {
+            forms.push(
+                base.chars()
+                    .map(|c| if c.is_control() { '_' } else { c })
+                    .collect(),
+            );
+            forms.push(base.chars().filter(|c| !c.is_control()).collect());
+        }
+        for f in forms {
+            add(&f);
+            if let Some(last) = f.rsplit(['/', '\\']).next() {
+                add(last);
+            }
         }
     }
-    // A name decoded into a path: the last component is what gets saved.
-    if let Some(last) = name.rsplit(['/', '\\']).next() {
-        let l = clean_name(last);
-        if !v.contains(&l) {
-            v.push(l);
-        }
+    if v.is_empty() {
+        v.push(clean_name(name));
     }
     v
+}
+
+/// True when the bytes start like a message: a header section (ending in an empty line) whose
+/// first line is a header and which holds a header every message has. Only the first 8 KB are
+/// looked at.
+fn looks_like_message(data: &[u8]) -> bool {
+    const KNOWN: &[&str] = &[
+        "from",
+        "to",
+        "subject",
+        "date",
+        "received",
+        "return-path",
+        "message-id",
+        "mime-version",
+        "content-type",
+    ];
+    let head = &data[..data.len().min(8192)];
+    let mut known = false;
+    for (i, line) in head.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return known && i > 0;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if i == 0 {
+                return false;
+            }
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        let name = line[..colon].trim_ascii_end();
+        if name.is_empty() || !name.iter().all(|&b| b.is_ascii_graphic()) {
+            return false;
+        }
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        known |= KNOWN.contains(&name.as_str());
+    }
+    false
 }
 
 /// Split a part into headers (unfolded) and body. The header section ends at the first empty
@@ -494,7 +798,12 @@ fn split_headers(data: &[u8]) -> (Vec<Header>, &[u8]) {
             // Unfolding removes only the line break.
             headers.last_mut().expect("not empty").value.push_str(&text);
         } else {
-            match text.split_once(':') {
+            // Obsolete syntax (RFC 5322 section 4.5.5) that clients and ClamAV still read: white
+            // space between the name and the colon.
+            match text
+                .split_once(':')
+                .map(|(n, v)| (n.trim_end_matches([' ', '\t']), v))
+            {
                 Some((n, v)) if !n.is_empty() && !n.contains([' ', '\t']) => headers.push(Header {
                     name: n.to_string(),
                     value: v.strip_prefix(' ').unwrap_or(v).to_string(),
@@ -793,20 +1102,33 @@ fn q_decode(text: &[u8]) -> Vec<u8> {
 /// The parts of a multipart body.
 struct Multipart<'a> {
     preamble: &'a [u8],
+    /// The parts as RFC 2046 reads them: between delimiter lines, up to the close delimiter.
     parts: Vec<&'a [u8]>,
     epilogue: &'a [u8],
+    /// Why another client could split the body elsewhere; the parts of that reading are in
+    /// `lenient`.
+    odd: Option<String>,
+    /// Every line that starts with the delimiter ends a part, also after the close delimiter.
+    lenient: Vec<&'a [u8]>,
 }
 
 /// Split at delimiter lines `--boundary` (optionally `--boundary--`, trailing white space). A
-/// missing close delimiter ends the last part at the end of the data, as clients do. A line that
-/// starts with the delimiter but goes on is ambiguous (some clients split there) and refused.
+/// missing close delimiter ends the last part at the end of the data, as clients do. Lines that
+/// start with the delimiter but go on (some clients split there) and delimiter lines after the
+/// close delimiter (Outlook Express for Mac reuses a boundary in a nested multipart) make a
+/// second, lenient reading. Err when there is no delimiter line at all.
 fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Multipart<'a>, String> {
     if boundary.is_empty() || boundary.len() > 200 {
         return Err("invalid boundary".into());
     }
     let mut delim = b"--".to_vec();
     delim.extend_from_slice(boundary);
-    let mut starts: Vec<(usize, usize, bool)> = Vec::new(); // (line start, next line, closing)
+    // Strict delimiter lines (line start, next line, closing) up to the first close; every
+    // line starting with the delimiter for the lenient reading.
+    let mut starts: Vec<(usize, usize, bool)> = Vec::new();
+    let mut loose: Vec<(usize, usize, bool)> = Vec::new();
+    let mut closed = false;
+    let mut odd: Option<String> = None;
     let mut pos = 0;
     while pos < body.len() {
         let end = body[pos..]
@@ -821,16 +1143,20 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Multipart<'a>,
                 Some(r) => (true, r),
                 None => (false, rest),
             };
-            if rest.iter().all(|b| b.is_ascii_whitespace()) {
-                starts.push((pos, end, closing));
-                if closing {
-                    break;
-                }
-            } else {
-                return Err(format!(
+            let exact = rest.iter().all(|b| b.is_ascii_whitespace());
+            loose.push((pos, end, closing && exact));
+            if !exact && odd.is_none() {
+                odd = Some(format!(
                     "a line starts with the boundary but goes on: {:?}",
                     String::from_utf8_lossy(&line[..line.len().min(80)])
                 ));
+            }
+            if exact && closed && odd.is_none() {
+                odd = Some("boundary lines after the close delimiter".into());
+            }
+            if exact && !closed {
+                starts.push((pos, end, closing));
+                closed = closing;
             }
         }
         pos = end;
@@ -842,15 +1168,34 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Multipart<'a>,
         let s = s.strip_suffix(b"\n").unwrap_or(s);
         s.strip_suffix(b"\r").unwrap_or(s)
     };
+    let segments = |lines: &[(usize, usize, bool)]| -> Vec<&'a [u8]> {
+        let mut parts = Vec::new();
+        for w in 0..lines.len() {
+            let (_, body_start, closing) = lines[w];
+            if closing && w + 1 == lines.len() {
+                break;
+            }
+            let end = lines.get(w + 1).map(|s| s.0).unwrap_or(body.len());
+            let part = &body[body_start..end];
+            parts.push(if w + 1 < lines.len() {
+                trim_eol(part)
+            } else {
+                part
+            });
+        }
+        parts
+    };
+    // Strict: stop at the close delimiter.
+    let strict_lines: Vec<(usize, usize, bool)> = starts.clone();
     let mut parts = Vec::new();
-    for w in 0..starts.len() {
-        let (_, body_start, closing) = starts[w];
+    for w in 0..strict_lines.len() {
+        let (_, body_start, closing) = strict_lines[w];
         if closing {
             break;
         }
-        let end = starts.get(w + 1).map(|s| s.0).unwrap_or(body.len());
+        let end = strict_lines.get(w + 1).map(|s| s.0).unwrap_or(body.len());
         let part = &body[body_start..end];
-        parts.push(if w + 1 < starts.len() {
+        parts.push(if w + 1 < strict_lines.len() {
             trim_eol(part)
         } else {
             part
@@ -860,10 +1205,20 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Result<Multipart<'a>,
         Some(&(_, e, true)) => &body[e..],
         _ => &body[body.len()..],
     };
+    let lenient = if odd.is_some() {
+        segments(&loose)
+            .into_iter()
+            .filter(|p| !p.iter().all(u8::is_ascii_whitespace))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Multipart {
         preamble: &body[..first],
         parts,
         epilogue,
+        odd,
+        lenient,
     })
 }
 
@@ -971,35 +1326,147 @@ mod tests {
 
     #[test]
     fn parameter_floods_take_linear_time() {
-        let mut h = "Content-Type: application/octet-stream".to_string();
-        for i in 0..50_000 {
-            h.push_str(&format!("; name=n{i}; filename*{i}=x"));
+        // Below the parameter cap, many headers.
+        let mut h = String::new();
+        for i in 0..300 {
+            h.push_str("Content-Type: application/octet-stream");
+            for k in 0..MAX_PARAMS / 2 {
+                h.push_str(&format!("; name=n{i}x{k}; filename*{k}=x"));
+            }
+            h.push('\n');
         }
-        h.push_str("\n\nbody\n");
+        h.push_str("\nbody\n");
         let t = std::time::Instant::now();
-        let a = analyze(h.as_bytes(), &limits(), &mut Discard).unwrap();
+        let mut l = limits();
+        l.max_name_lines = 10_000_000;
+        let a = analyze(h.as_bytes(), &l, &mut Discard).unwrap();
         assert!(a.lines.len() > 100_000);
+        // Past it: too complex, at once.
+        let flood = format!(
+            "Content-Type: a/b{}\n\nx\n",
+            "; name=n".repeat(MAX_PARAMS + 1)
+        );
+        let r = analyze(flood.as_bytes(), &limits(), &mut Discard);
+        assert!(matches!(r, Err(MimeError::TooComplex(_))), "{r:?}");
         assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
+            t.elapsed() < std::time::Duration::from_secs(20),
             "{:?}",
             t.elapsed()
         );
     }
 
+    fn names(raw: &str) -> Vec<String> {
+        lines(raw)
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("filename=").map(String::from))
+            .collect()
+    }
+
     #[test]
-    fn conflicts() {
-        let r = analyze(
-            b"Content-Type: multipart/mixed; boundary=a; boundary=b\n\n--a\n\nx\n--a--\n",
+    fn ambiguous_structure_is_walked_under_every_reading() {
+        for raw in [
+            "Content-Type: multipart/mixed; boundary=a; boundary=b\n\n--a\n\nx\n--b\nContent-Type: a/b; name=n.exe\n\nx\n--b--\n--a--\n",
+            "Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--ab\nContent-Type: a/b; name=n.exe\n\ny\n--a--\n",
+            "Content-Type: text/plain\nContent-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: a/b; name=n.exe\n\nx\n--a--\n",
+            "Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--a--\n--a\nContent-Type: a/b; name=n.exe\n\nx\n--a--\n",
+        ] {
+            let a = analyze(raw.as_bytes(), &limits(), &mut Discard).unwrap();
+            assert!(!a.ambiguous.is_empty(), "{raw}");
+            assert!(names(raw).contains(&"n.exe".to_string()), "{raw}");
+        }
+        let plain = "Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--a--\n";
+        let a = analyze(plain.as_bytes(), &limits(), &mut Discard).unwrap();
+        assert!(a.ambiguous.is_empty(), "{:?}", a.ambiguous);
+    }
+
+    #[test]
+    fn control_characters_in_names() {
+        let n = names("Content-Type: a/b; name*=utf-8''x%0Aevil.exe%0D\n\nx\n");
+        for want in ["x_evil.exe_", "xevil.exe"] {
+            assert!(n.contains(&want.to_string()), "{n:?}");
+        }
+        let a = analyze(
+            b"Content-Type: a/b; name*=utf-8''%0A%09\n\nx\n",
             &limits(),
             &mut Discard,
+        )
+        .unwrap();
+        assert_eq!(a.malformed_names.len(), 1, "{a:?}");
+    }
+
+    #[test]
+    fn names_from_every_header() {
+        let n = names(
+            "Content-Type: a/b; name=a.txt\nContent-Type: a/b; name=b.exe\n\
+             Content-Disposition: attachment; filename=c.txt\nContent-Disposition: inline; filename=d.exe\n\nx\n",
         );
-        assert!(matches!(r, Err(MimeError::Conflict(_))), "{r:?}");
-        let r = analyze(
-            b"Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--ab\n\ny\n--a--\n",
-            &limits(),
+        for want in ["a.txt", "b.exe", "c.txt", "d.exe"] {
+            assert!(n.contains(&want.to_string()), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn white_space_before_the_colon() {
+        let n = names("Content-Type : multipart/mixed; boundary=a\n\n--a\nContent-Disposition\t: attachment; filename=x.exe\n\nx\n--a--\n");
+        assert_eq!(n, vec!["x.exe"]);
+    }
+
+    #[test]
+    fn a_part_that_is_a_message_is_walked_as_one() {
+        let inner = "From: a@example.org\nSubject: x\nContent-Type: a/b; name=inner.exe\n\nx\n";
+        let raw = format!("Content-Type: application/octet-stream; name=fwd.dat\n\n{inner}");
+        assert!(names(&raw).contains(&"inner.exe".to_string()));
+        // Text that merely starts with a header-like line is not a message.
+        assert!(!looks_like_message(b"Note: call me\n\nbye\n"));
+        assert!(!looks_like_message(b"hello world\n"));
+    }
+
+    #[test]
+    fn bodies_handed_over_decoded_are_recorded_by_offset() {
+        let raw = b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: text/plain\n\nhi\n\
+                    --a\nContent-Type: a/b; name=x.pdf\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--a--\n";
+        let a = analyze(raw, &limits(), &mut Discard).unwrap();
+        assert_eq!(a.handed_over.len(), 1, "{a:?}");
+        let (off, len) = a.handed_over[0];
+        assert_eq!(&raw[off..off + len], b"aGVsbG8=");
+    }
+
+    #[test]
+    fn bodies_inside_a_forwarded_message_are_recorded_too() {
+        let raw = b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: message/rfc822\n\n\
+                    Subject: fwd\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\
+                    Content-Type: a/b; name=x.pdf\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--b--\n--a--\n";
+        let a = analyze(raw, &limits(), &mut Discard).unwrap();
+        assert_eq!(a.handed_over.len(), 1, "{a:?}");
+        let (off, len) = a.handed_over[0];
+        assert_eq!(&raw[off..off + len], b"aGVsbG8=");
+    }
+
+    #[test]
+    fn name_lines_are_capped() {
+        let mut l = limits();
+        l.max_name_lines = 50;
+        let mut h = "Content-Type: application/octet-stream".to_string();
+        for i in 0..100 {
+            h.push_str(&format!("; name=n{i}"));
+        }
+        h.push_str("\n\nbody\n");
+        let r = analyze(h.as_bytes(), &l, &mut Discard);
+        assert!(matches!(r, Err(MimeError::TooComplex(_))), "{r:?}");
+    }
+
+    #[test]
+    fn objects_larger_than_the_scanner_reads_are_blind() {
+        let mut l = limits();
+        l.max_object_bytes = 10;
+        let a = analyze(
+            b"Content-Type: application/octet-stream\n\n0123456789abcdef\n",
+            &l,
             &mut Discard,
-        );
-        assert!(matches!(r, Err(MimeError::Conflict(_))), "{r:?}");
+        )
+        .unwrap();
+        assert_eq!(a.blind.len(), 1);
+        assert_eq!(a.blind[0].kind, BlindKind::TooLarge);
     }
 
     #[test]

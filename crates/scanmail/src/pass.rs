@@ -3,8 +3,10 @@
 //!
 //! Fail closed: a message is renamed into `outgoing/` only after a "clean" verdict. Anything that
 //! prevents a verdict leaves the message in `incoming/` with its try count in a state file; after
-//! `max_tries` tries or `max_age` seconds it goes to quarantine as unscannable. One bad message
-//! never stops the batch.
+//! `max_tries` tries or `max_age` seconds it goes to quarantine as unscannable. Only transient
+//! scanner faults wait: every verdict that depends on the message alone is given on the first
+//! pass. One bad message never stops the batch: a panic while judging it (a bug) quarantines
+//! that message as malformed, with an alert naming the panic.
 
 use crate::judge::{Decision, Facts, Judge, Prepared};
 use crate::notify;
@@ -16,6 +18,7 @@ use spool::{MessageId, Queue};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
@@ -49,6 +52,18 @@ struct Item {
 /// behind the scanner's on two cores. Each message's lock is held from its decoding until its
 /// verdict has been carried out.
 pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summary> {
+    run_pass_with(judge, scanner, &Judge::prepare)
+}
+
+/// How one message is prepared: [`Judge::prepare`], or a stand-in in tests.
+pub type PrepareFn<'a> = &'a dyn Fn(&Judge, &MessageId, bool, bool, &mut Facts) -> Prepared;
+
+/// [`run_pass`] with the preparing step given (tests make it panic).
+pub fn run_pass_with(
+    judge: &Judge,
+    scanner: &mut dyn Scanner,
+    prepare: PrepareFn,
+) -> spool::Result<Summary> {
     let mut sum = Summary::default();
     let entries = store::list(&judge.spool, Queue::Incoming)?;
     let wants_dir = scanner.wants_dir();
@@ -65,7 +80,7 @@ pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summa
         // The batch whose scan is running.
         let mut in_scan: Option<Vec<(Item, Prepared)>> = None;
         for chunk in entries.chunks(BATCH) {
-            let items = prepare_batch(judge, chunk, wants_dir, &mut sum);
+            let items = prepare_batch(judge, prepare, chunk, wants_dir, &mut sum);
             let jobs = jobs_of(&items);
             let previous = in_scan.replace(items);
             // A scanner thread that died leaves every message of its batches waiting (below).
@@ -88,6 +103,7 @@ pub fn run_pass(judge: &Judge, scanner: &mut dyn Scanner) -> spool::Result<Summa
 /// Lock and decode the messages of one batch.
 fn prepare_batch(
     judge: &Judge,
+    prepare: PrepareFn,
     chunk: &[store::Entry],
     wants_dir: bool,
     sum: &mut Summary,
@@ -109,13 +125,29 @@ fn prepare_batch(
         };
         let mut facts = Facts::default();
         let keep_raw = kept.saturating_add(e.size as usize) <= BATCH_MEMORY;
-        let prepared = judge.prepare(&e.id, wants_dir, keep_raw, &mut facts);
+        let prepared = match catch_unwind(AssertUnwindSafe(|| {
+            prepare(judge, &e.id, wants_dir, keep_raw, &mut facts)
+        })) {
+            Ok(p) => p,
+            Err(payload) => {
+                let what = panic_text(payload.as_ref());
+                log::error!(
+                    "{}: scanmail panicked while judging it (a bug): {what}",
+                    e.id
+                );
+                facts.decoded_dir = judge.spool.decoded_dir(Queue::Incoming, &e.id).exists();
+                Prepared::Decided(Decision::new(
+                    Verdict::Malformed,
+                    format!("scanmail panicked while judging this message: {what}"),
+                ))
+            }
+        };
         if let Prepared::Scan(j) = &prepared {
             kept += j
                 .objects
                 .iter()
                 .map(|o| match o {
-                    Object::Raw { data: Some(d), .. } => d.len(),
+                    Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => d.len(),
                     _ => 0,
                 })
                 .sum::<usize>();
@@ -131,6 +163,16 @@ fn prepare_batch(
         ));
     }
     items
+}
+
+/// The message of a panic payload (a `&str` or a `String`, as `panic!` makes them).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    crate::decode::printable_name(&text)
 }
 
 fn jobs_of(items: &[(Item, Prepared)]) -> Vec<Job> {
@@ -157,7 +199,7 @@ fn finish_batch(
             Prepared::Decided(d) => Ok(d),
             Prepared::Retry(why) => Err(why),
             // No outcome (the scanner thread died): the message waits (fail closed).
-            Prepared::Scan(_) => Judge::finish(
+            Prepared::Scan(_) => judge.finish(
                 outcomes
                     .next()
                     .unwrap_or_else(|| Outcome::Error("no outcome".into())),

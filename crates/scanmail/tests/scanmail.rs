@@ -732,3 +732,230 @@ fn x_virus_scanned_header_only_when_configured_body_unchanged() {
     assert!(ts.all_names(Queue::Incoming).is_empty());
     assert_eq!(ts.all_names(Queue::Outgoing), vec![id]);
 }
+
+/// The verdict and detail the day file holds for a message.
+fn day_verdict(ts: &TestSpool, id: &str) -> (Verdict, String) {
+    let (lines, _) = read_email(&ts.spool, spool::clock::today()).unwrap();
+    let l = lines
+        .into_iter()
+        .find(|l| l.id == id)
+        .unwrap_or_else(|| panic!("{id}: no day-file line"));
+    (l.verdict, l.detail)
+}
+
+fn attachment_mail(name: &str, data: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: alice@example.org\nTo: bob@example.com\nSubject: file\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n\
+         --b\nContent-Type: application/octet-stream; name=\"{name}\"\n\
+         Content-Transfer-Encoding: base64\n\n{}\n--b--\n",
+        lines.join("\n")
+    )
+    .into_bytes()
+}
+
+/// A PDF whose trailer names an encryption dictionary: clamd (AlertEncryptedDoc) reports it as
+/// `Heuristics.Encrypted.PDF`; scanmail's own walk cannot tell.
+fn encrypted_pdf() -> Vec<u8> {
+    let objs: [&[u8]; 5] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length 8 >>\nstream\n\x01\x02\x03\x04\x05\x06\x07\x08\nendstream",
+        b"<< /Filter /Standard /V 2 /R 3 /Length 128 /P -3904 \
+          /O <1111111111111111111111111111111111111111111111111111111111111111> \
+          /U <2222222222222222222222222222222222222222222222222222222222222222> >>",
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offs = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offs.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(o);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for o in offs {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R /Encrypt 5 0 R /ID [<aa><aa>] >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn clamd_limit_answer_is_unscannable_at_once() {
+    let clamd = Clamd::start_with(&["MaxFileSize 1M", "MaxScanSize 1M", "AlertExceedsMax yes"]);
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &attachment_mail("zeros.bin", &vec![0u8; 1_500_000]),
+    );
+    let o = scanmail(&ts, &[]);
+    // Certain: the scanner will never read more of this message. No retry.
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Quarantine, &id), "{}", log(&o));
+    let (v, detail) = day_verdict(&ts, &id);
+    assert_eq!(v, Verdict::Unscannable, "{detail}");
+    assert!(detail.contains("Heuristics.Limits.Exceeded"), "{detail}");
+}
+
+#[test]
+fn clamd_encrypted_answer_is_encrypted_unless_passed() {
+    let clamd = Clamd::start_with(&["AlertEncryptedDoc yes"]);
+    for (policy, want) in [("quarantine", Verdict::Encrypted), ("pass", Verdict::Clean)] {
+        let ts = spool_with(&format!(
+            "clamd_socket = \"{}\"\nencrypted = \"{policy}\"",
+            clamd.socket.display()
+        ));
+        let id = ts.inject(
+            Queue::Incoming,
+            "<alice@example.org>",
+            &["<bob@example.com>"],
+            &attachment_mail("contract.pdf", &encrypted_pdf()),
+        );
+        let o = scanmail(&ts, &[]);
+        assert_eq!(code(&o), 0, "{policy}: {}", log(&o));
+        let (v, detail) = day_verdict(&ts, &id);
+        assert_eq!(v, want, "{policy}: {detail}");
+        let q = if want == Verdict::Clean {
+            Queue::Outgoing
+        } else {
+            Queue::Quarantine
+        };
+        assert!(in_queue(&ts, q, &id), "{policy}: {}", log(&o));
+        if want == Verdict::Encrypted {
+            assert!(detail.contains("Heuristics.Encrypted.PDF"), "{detail}");
+        }
+    }
+}
+
+#[test]
+fn objects_beyond_max_object_bytes_are_unscannable_at_once_and_never_sent() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nmax_object_bytes = 4096",
+        clamd.socket.display()
+    ));
+    // EICAR past the limit: clamd (with Debian's limits) would skip it and say OK.
+    let mut data = vec![b' '; 5000];
+    data.extend_from_slice(testkit::EICAR);
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &attachment_mail("big.dat", &data),
+    );
+    let small = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &attachment_mail("small.dat", b"just a few bytes"),
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Quarantine, &id), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Outgoing, &small), "{}", log(&o));
+    let (v, detail) = day_verdict(&ts, &id);
+    assert_eq!(v, Verdict::Unscannable, "{detail}");
+    assert!(detail.contains("more than the scanner reads"), "{detail}");
+}
+
+#[test]
+fn message_partial_is_quarantined_unless_passed() {
+    let clamd = Clamd::start();
+    let partial = b"From: alice@example.org\nTo: bob@example.com\nSubject: part 1 of 2\n\
+        MIME-Version: 1.0\nContent-Type: message/partial; id=\"x@example.org\"; number=1; total=2\n\n\
+        Subject: the file\nContent-Type: application/octet-stream\n\nAAAA\n";
+    for (policy, want) in [
+        ("quarantine", Verdict::Unscannable),
+        ("pass", Verdict::Clean),
+    ] {
+        let ts = spool_with(&format!(
+            "clamd_socket = \"{}\"\npartial = \"{policy}\"",
+            clamd.socket.display()
+        ));
+        let id = ts.inject(
+            Queue::Incoming,
+            "<alice@example.org>",
+            &["<bob@example.com>"],
+            partial,
+        );
+        let o = scanmail(&ts, &[]);
+        assert_eq!(code(&o), 0, "{policy}: {}", log(&o));
+        let (v, detail) = day_verdict(&ts, &id);
+        assert_eq!(v, want, "{policy}: {detail}");
+        if want == Verdict::Unscannable {
+            assert!(in_queue(&ts, Queue::Quarantine, &id));
+            assert!(detail.contains("message/partial"), "{detail}");
+        } else {
+            assert!(in_queue(&ts, Queue::Outgoing, &id));
+        }
+    }
+}
+
+#[test]
+fn a_panic_while_judging_quarantines_that_message_and_the_batch_goes_on() {
+    use scanmail::judge::Judge;
+    use scanmail::pass;
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let bad = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        b"Subject: trigger\n\nhello\n",
+    );
+    let good = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let cfg = spool::Config::for_spool(&ts.spool, None).unwrap();
+    let judge = Judge::new(cfg.clone(), ts.spool.clone()).unwrap();
+    let mut scanner = scanmail::scan::from_config(&cfg.scan).unwrap();
+    let bad_id: spool::MessageId = bad.parse().unwrap();
+    let prepare =
+        |j: &Judge, id: &spool::MessageId, wd: bool, kr: bool, f: &mut scanmail::judge::Facts| {
+            if *id == bad_id {
+                panic!("index out of bounds: the len is 3 but the index is 7");
+            }
+            j.prepare(id, wd, kr, f)
+        };
+    let sum = pass::run_pass_with(&judge, scanner.as_mut(), &prepare).unwrap();
+    assert_eq!(
+        (sum.clean, sum.quarantined, sum.retry),
+        (1, 1, 0),
+        "{sum:?}"
+    );
+    assert!(in_queue(&ts, Queue::Quarantine, &bad));
+    assert!(in_queue(&ts, Queue::Outgoing, &good));
+    let (v, detail) = day_verdict(&ts, &bad);
+    assert_eq!(v, Verdict::Malformed);
+    assert!(detail.contains("panicked"), "{detail}");
+    let alert = notices(&ts)
+        .into_iter()
+        .find(|(to, _)| to.iter().any(|t| t.contains("admin@example.com")))
+        .expect("an alert to the admin");
+    assert!(
+        alert.1.contains("index out of bounds: the len is 3"),
+        "{}",
+        alert.1
+    );
+}

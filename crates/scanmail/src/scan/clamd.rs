@@ -6,10 +6,12 @@
 //!
 //! clamd closes the connection early when a stream exceeds its StreamMaxLength and then answers
 //! `INSTREAM size limit exceeded`; that reply is read even after a failed write, and it is an
-//! error (the message waits), never "clean". So are `Heuristics.Limits.Exceeded*` detections:
-//! they mean clamd stopped looking, not that it found a virus or nothing.
+//! error (the message waits), never "clean". `Heuristics.Limits.Exceeded*` detections (with
+//! AlertExceedsMax) mean clamd stopped looking: the message is unscannable, at once;
+//! `Heuristics.Encrypted*` (AlertEncrypted) mean encrypted content. The other objects of the
+//! message are still scanned after either, so that a virus elsewhere is named.
 
-use super::{Job, Object, Outcome, Scanner};
+use super::{detection, Job, Object, Outcome, Scanner};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
@@ -108,9 +110,6 @@ pub fn parse_reply(reply: &str) -> Reply {
         let name = name.trim();
         if name.is_empty() || name.contains(['\0', '\n']) {
             return Reply::Error(format!("unexpected reply {:?}", shorten(r)));
-        }
-        if name.starts_with("Heuristics.Limits.Exceeded") {
-            return Reply::Error(format!("clamd stopped at a limit: {name}"));
         }
         return Reply::Virus(name.to_string());
     }
@@ -307,13 +306,18 @@ impl Scanner for Clamd {
 
 impl Clamd {
     fn scan_job(&self, job: &Job) -> Outcome {
+        // A limit or encrypted content: kept while the other objects are scanned (a virus
+        // found later is the verdict).
+        let mut unseen: Option<Outcome> = None;
         for obj in &job.objects {
             let reply = match obj {
                 Object::File(p, _) => match File::open(p) {
                     Ok(mut f) => self.scan_reader(&mut f),
                     Err(e) => Reply::Error(format!("{}: {e}", p.display())),
                 },
-                Object::Raw { data: Some(d), .. } => self.scan_reader(&mut &d[..]),
+                Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => {
+                    self.scan_reader(&mut &d[..])
+                }
                 Object::Raw {
                     path,
                     offset,
@@ -328,16 +332,16 @@ impl Clamd {
             };
             match reply {
                 Reply::Clean => {}
-                Reply::Virus(name) => {
-                    return Outcome::Virus {
-                        name,
-                        object: obj.describe(),
+                Reply::Virus(name) => match detection(name, obj.describe()) {
+                    v @ Outcome::Virus { .. } => return v,
+                    other => {
+                        unseen.get_or_insert(other);
                     }
-                }
+                },
                 Reply::Error(e) => return Outcome::Error(format!("{}: {e}", obj.describe())),
             }
         }
-        Outcome::Clean
+        unseen.unwrap_or(Outcome::Clean)
     }
 }
 
@@ -353,8 +357,19 @@ mod tests {
             Reply::Virus("Eicar-Test-Signature".into())
         );
         assert!(matches!(
-            parse_reply("stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0"),
-            Reply::Error(_)
+            detection(
+                "Heuristics.Limits.Exceeded.MaxFileSize".into(),
+                String::new()
+            ),
+            Outcome::Unscannable { .. }
+        ));
+        assert!(matches!(
+            detection("Heuristics.Encrypted.Zip".into(), String::new()),
+            Outcome::Encrypted { .. }
+        ));
+        assert!(matches!(
+            detection("Eicar-Test-Signature".into(), String::new()),
+            Outcome::Virus { .. }
         ));
         assert!(matches!(
             parse_reply("INSTREAM size limit exceeded. ERROR\0"),

@@ -9,7 +9,7 @@
 //! a crash), every message not yet decided is scanned again alone, so one bad message neither
 //! hides a virus in another nor keeps the others waiting.
 
-use super::{Job, Outcome, ScanError, Scanner};
+use super::{detection, Job, Outcome, ScanError, Scanner};
 use regex::Regex;
 use spool::config::{ScanConfig, Scanner as Kind};
 use std::io::Read;
@@ -223,20 +223,17 @@ impl CommandScanner {
                                         .next()
                                         .unwrap_or("")
                                         .to_string();
-                                    res[k] = Some(Outcome::Virus {
-                                        name: name.clone(),
-                                        object,
-                                    });
+                                    res[k] = Some(detection(name.clone(), object));
                                 }
                             }
                         }
                     }
                 }
                 if alone && res[0].is_none() {
-                    res[0] = Some(Outcome::Virus {
-                        name: first_name.unwrap_or_else(|| "unknown".into()),
-                        object: String::new(),
-                    });
+                    res[0] = Some(detection(
+                        first_name.unwrap_or_else(|| "unknown".into()),
+                        String::new(),
+                    ));
                 }
                 res
             }

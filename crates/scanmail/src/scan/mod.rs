@@ -2,8 +2,11 @@
 //! the others are programs run once per batch of messages over their `_d` directories (clamscan
 //! with the full database takes 10-20 s just to start).
 //!
-//! Every answer that is not a clear "clean" or a clear "virus" is an [`Outcome::Error`]: the
-//! message waits and is retried (fail closed).
+//! A scanner's answer is clean, a virus, or one of two certain answers about what it could not
+//! read: its own limits (`Heuristics.Limits.Exceeded*`: unscannable) and encrypted content
+//! (`Heuristics.Encrypted*`). Those depend only on the message and are given at once. Every
+//! other answer is an [`Outcome::Error`], a transient fault: the message waits and is retried
+//! (fail closed).
 
 pub mod clamd;
 pub mod command;
@@ -18,6 +21,8 @@ use std::sync::Arc;
 pub enum Object {
     /// A decoded part in `_d/`, and which part of the message it is.
     File(PathBuf, String),
+    /// A part shown inline, kept in memory from the walk, and which part it is.
+    Mem(Arc<[u8]>, String),
     /// The message itself: a spool file from the body offset on. Small bodies are kept in
     /// memory from the walk (`data`), so the scan does not read the file a second time.
     Raw {
@@ -30,7 +35,7 @@ pub enum Object {
 impl Object {
     pub fn describe(&self) -> String {
         match self {
-            Object::File(_, desc) => desc.clone(),
+            Object::File(_, desc) | Object::Mem(_, desc) => desc.clone(),
             Object::Raw { .. } => "the whole message".into(),
         }
     }
@@ -54,8 +59,34 @@ pub enum Outcome {
         name: String,
         object: String,
     },
-    /// Could not decide: the message waits.
+    /// The scanner stopped at one of its limits (size, recursion, files): it did not read
+    /// everything, so the message is unscannable. Certain: a retry reads no more.
+    Unscannable {
+        reason: String,
+        object: String,
+    },
+    /// The scanner met encrypted content it cannot read.
+    Encrypted {
+        name: String,
+        object: String,
+    },
+    /// Could not decide (scanner down, timeout, odd answer): the message waits.
     Error(String),
+}
+
+/// What a scanner's detection name means: ClamAV reports its limits and encrypted content as
+/// heuristic "detections", which are neither viruses nor clean.
+pub fn detection(name: String, object: String) -> Outcome {
+    if name.starts_with("Heuristics.Limits.Exceeded") {
+        Outcome::Unscannable {
+            reason: format!("the scanner stopped at a limit: {name}"),
+            object,
+        }
+    } else if name.starts_with("Heuristics.Encrypted") {
+        Outcome::Encrypted { name, object }
+    } else {
+        Outcome::Virus { name, object }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
