@@ -2,8 +2,7 @@
 //! bzip2, xz (lzma-rs) and zstd. Each holds one member, often a tar: the walker opens that in
 //! turn.
 
-use super::{le32, lossy, Body, Format, Halt, Member, Reader, Status, Visit};
-use std::io::Write;
+use super::{le32, lossy, Body, Capped, Format, Halt, Member, Reader, Status, Visit};
 
 /// `BZh1`..`BZh9`, then the magic of a block or of the end of the stream.
 pub(super) fn is_bzip2(data: &[u8]) -> bool {
@@ -71,27 +70,6 @@ pub(super) fn list(
         scan: !format.scanner_opens(),
     })?;
     Ok(Status::Complete)
-}
-
-/// A writer that refuses bytes past its cap (lzma-rs writes, it cannot be read from).
-struct Capped {
-    buf: Vec<u8>,
-    cap: usize,
-}
-
-impl Write for Capped {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let room = self.cap - self.buf.len();
-        if room == 0 {
-            return Err(std::io::Error::other("output limit"));
-        }
-        let n = b.len().min(room);
-        self.buf.extend_from_slice(&b[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -279,6 +279,27 @@ impl Reader<'_> {
     }
 }
 
+/// A writer that refuses bytes past its cap (lzma-rs writes, it cannot be read from).
+pub(crate) struct Capped {
+    buf: Vec<u8>,
+    cap: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let room = self.cap - self.buf.len();
+        if room == 0 {
+            return Err(std::io::Error::other("output limit"));
+        }
+        let n = b.len().min(room);
+        self.buf.extend_from_slice(&b[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A read error of a decoder: damaged or unsupported content.
 fn read_error(e: std::io::Error) -> Body {
     Body::Unreadable(e.to_string())
@@ -378,3 +399,6 @@ pub(crate) mod tests {
         assert!(matches!(res, Halt::TooComplex(_)) && n < 10, "{res:?} {n}");
     }
 }
+
+#[cfg(test)]
+mod walk_tests;

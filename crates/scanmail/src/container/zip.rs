@@ -4,7 +4,7 @@
 //! central directory (or, without one, from its local headers); what even that cannot read is
 //! reported unreadable, never passed over.
 
-use super::{le16, le32, lossy, Body, Halt, Member, Reader, Status, Visit};
+use super::{le16, le32, lossy, Body, Capped, Halt, Member, Reader, Status, Visit};
 use ::zip::{CompressionMethod, ZipArchive};
 use std::io::Cursor;
 
@@ -91,9 +91,24 @@ pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result
         } else if size > r.lim.max_object_bytes {
             Body::TooLarge(size)
         } else {
-            match za.by_index(i) {
-                Ok(mut f) => r.take(&mut f, Some(size), scan)?,
-                Err(e) => Body::Unreadable(format!("{e} (method {method})")),
+            if method == CompressionMethod::Lzma {
+                // The crate's LZMA reader misreads zip's LZMA header: read it here.
+                let mut raw = Vec::new();
+                let res = za
+                    .by_index_raw(i)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut f| {
+                        std::io::Read::read_to_end(&mut f, &mut raw).map_err(|e| e.to_string())
+                    });
+                match res {
+                    Ok(_) => lzma_member(&raw, size, r)?,
+                    Err(e) => Body::Unreadable(e),
+                }
+            } else {
+                match za.by_index(i) {
+                    Ok(mut f) => r.take(&mut f, Some(size), scan)?,
+                    Err(e) => Body::Unreadable(format!("{e} (method {method})")),
+                }
             }
         };
         visit(Member {
@@ -104,6 +119,37 @@ pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result
         })?;
     }
     Ok(Status::Complete)
+}
+
+/// A zip LZMA member: a version, the size of the properties, the properties (as in an
+/// `.lzma` header without the size), then the stream, with or without an end marker.
+fn lzma_member(raw: &[u8], size: u64, r: &mut Reader) -> Result<Body, Halt> {
+    let Some(stream) = raw.get(4..) else {
+        return Ok(Body::Unreadable("LZMA header cut short".into()));
+    };
+    let cap = r
+        .lim
+        .max_object_bytes
+        .min(r.budget_left())
+        .saturating_add(1);
+    let mut last = String::new();
+    for known in [Some(size), None] {
+        let opts = lzma_rs::decompress::Options {
+            unpacked_size: lzma_rs::decompress::UnpackedSize::UseProvided(known),
+            memlimit: Some(64 << 20),
+            allow_incomplete: false,
+        };
+        let mut out = Capped {
+            buf: Vec::new(),
+            cap: cap as usize,
+        };
+        match lzma_rs::lzma_decompress_with_options(&mut &stream[..], &mut out, &opts) {
+            Ok(()) => return r.take(&mut &out.buf[..], Some(size), true),
+            Err(_) if out.buf.len() >= out.cap => return r.take(&mut &out.buf[..], None, true),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Ok(Body::Unreadable(format!("LZMA: {last}")))
 }
 
 /// The names of a zip's members (for types that are zips with a known layout).
@@ -204,8 +250,12 @@ fn local_walk(
         }
         pos += 30 + nlen + xlen + csize as usize;
     }
-    if pos == 0 {
-        return Ok(Status::Unreadable(why.to_string()));
+    if pos < data.len() {
+        // Bytes no local header accounts for: what they hold is unknown.
+        return Ok(Status::Unreadable(format!(
+            "{why}; {} bytes after the last member",
+            data.len() - pos
+        )));
     }
     Ok(Status::Complete)
 }
