@@ -41,6 +41,21 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format (the fuzz tests force each reader on every input).
+    pub const ALL: [Format; 11] = [
+        Format::Zip,
+        Format::Tar,
+        Format::Gzip,
+        Format::Bzip2,
+        Format::Xz,
+        Format::Zstd,
+        Format::SevenZ,
+        Format::Rar,
+        Format::Cab,
+        Format::Iso,
+        Format::Tnef,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Zip => "zip",
