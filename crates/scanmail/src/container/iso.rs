@@ -177,3 +177,88 @@ fn rock_ridge_name(mut su: &[u8]) -> Option<String> {
     }
     (found && !name.is_empty()).then(|| lossy(&name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::members;
+    use super::super::{detect, Body, Format, Status};
+    use super::{FIRST_DESCRIPTOR, SECTOR};
+
+    /// An image with one primary volume whose root holds one file, and optionally a Joliet
+    /// volume naming the same file differently, or UDF descriptors.
+    fn image(primary: &[u8], joliet: Option<&str>, udf: bool) -> Vec<u8> {
+        let mut d = vec![0u8; SECTOR * 24];
+        let desc = |d: &mut Vec<u8>, k: usize, kind: u8, root: usize, esc: bool| {
+            let at = FIRST_DESCRIPTOR + k * SECTOR;
+            d[at] = kind;
+            d[at + 1..at + 6].copy_from_slice(b"CD001");
+            d[at + 6] = 1;
+            if esc {
+                d[at + 88..at + 91].copy_from_slice(b"%/E");
+            }
+            d[at + 128..at + 130].copy_from_slice(&(SECTOR as u16).to_le_bytes());
+            let r = at + 156;
+            d[r] = 34;
+            d[r + 2..r + 6].copy_from_slice(&(root as u32).to_le_bytes());
+            d[r + 10..r + 14].copy_from_slice(&(SECTOR as u32).to_le_bytes());
+            d[r + 25] = 2;
+            d[r + 32] = 1;
+        };
+        let dir = |d: &mut Vec<u8>, sector: usize, name: &[u8]| {
+            let at = sector * SECTOR;
+            let len = 33 + name.len() + (1 - name.len() % 2);
+            d[at] = len as u8;
+            d[at + 2..at + 6].copy_from_slice(&22u32.to_le_bytes());
+            d[at + 10..at + 14].copy_from_slice(&4u32.to_le_bytes());
+            d[at + 32] = name.len() as u8;
+            d[at + 33..at + 33 + name.len()].copy_from_slice(name);
+        };
+        desc(&mut d, 0, 1, 20, false);
+        dir(&mut d, 20, primary);
+        let mut k = 1;
+        if let Some(j) = joliet {
+            desc(&mut d, k, 2, 21, true);
+            let units: Vec<u8> = j.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+            dir(&mut d, 21, &units);
+            k += 1;
+        }
+        let term = FIRST_DESCRIPTOR + k * SECTOR;
+        d[term] = 255;
+        d[term + 1..term + 6].copy_from_slice(b"CD001");
+        if udf {
+            for (n, id) in [b"BEA01", b"NSR02", b"TEA01"].iter().enumerate() {
+                let at = term + (n + 1) * SECTOR;
+                d[at + 1..at + 6].copy_from_slice(*id);
+            }
+        }
+        d[22 * SECTOR..22 * SECTOR + 4].copy_from_slice(b"MZ\x90\x00");
+        d
+    }
+
+    #[test]
+    fn primary_and_joliet_names_both_count() {
+        let img = image(b"README.TXT;1", Some("invoice.pdf.exe"), false);
+        assert_eq!(detect(&img), Some(Format::Iso));
+        let (v, st) = members(&img);
+        assert_eq!(st.unwrap(), Status::Complete);
+        let names: Vec<&str> = v.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["README.TXT", "invoice.pdf.exe"]);
+        // The content is read once, under the first name.
+        assert_eq!(v[0].body, Body::Data(b"MZ\x90\x00".to_vec()));
+        assert_eq!(v[1].body, Body::Empty);
+    }
+
+    #[test]
+    fn udf_is_not_passed_over() {
+        let (_, st) = members(&image(b"A.TXT;1", None, true));
+        assert!(matches!(st.unwrap(), Status::Unreadable(w) if w.contains("UDF")));
+    }
+
+    #[test]
+    fn rock_ridge_name() {
+        let mut su = b"PX\x0c\x01".to_vec();
+        su.extend([0u8; 8]);
+        su.extend(b"NM\x0d\x01\x00evil.exe");
+        assert_eq!(super::rock_ridge_name(&su).as_deref(), Some("evil.exe"));
+    }
+}
