@@ -147,8 +147,10 @@ pub enum Status {
 /// The visitor a reader hands each member to.
 pub type Visit<'v> = dyn FnMut(Member) -> Result<(), Halt> + 'v;
 
-/// How many bytes of a member are read when only its type is needed.
-pub const HEAD_BYTES: usize = 8192;
+/// How many bytes of a member are read when only its type is needed: enough for every magic
+/// number [`detect`] and [`types::real_types`] look for, the ISO 9660 volume descriptor at
+/// 32 KiB being the farthest in.
+pub const HEAD_BYTES: usize = 34 * 1024;
 
 /// The container format of `data`, from its magic bytes.
 pub fn detect(data: &[u8]) -> Option<Format> {
@@ -378,8 +380,8 @@ pub(crate) mod tests {
     #[test]
     fn take_reads_head_or_whole_within_limits() {
         let lim = Limits {
-            max_object_bytes: 20_000,
-            budget: 100_000,
+            max_object_bytes: 50_000,
+            budget: 200_000,
             max_members: 10,
         };
         let mut r = Reader {
@@ -387,17 +389,17 @@ pub(crate) mod tests {
             used: 0,
             members: 0,
         };
-        let data = vec![b'a'; 15_000];
+        let data = vec![b'a'; 40_000];
         assert!(
             matches!(r.take(&mut &data[..], None, false), Ok(Body::Head(h)) if h.len() == HEAD_BYTES)
         );
         assert!(
-            matches!(r.take(&mut &data[..], None, true), Ok(Body::Data(d)) if d.len() == 15_000)
+            matches!(r.take(&mut &data[..], None, true), Ok(Body::Data(d)) if d.len() == 40_000)
         );
-        let big = vec![b'a'; 25_000];
+        let big = vec![b'a'; 60_000];
         assert!(matches!(
             r.take(&mut &big[..], None, true),
-            Ok(Body::TooLarge(20_001))
+            Ok(Body::TooLarge(50_001))
         ));
         assert!(matches!(
             r.take(&mut &b"x"[..], Some(1 << 30), true),

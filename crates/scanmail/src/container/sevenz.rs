@@ -42,7 +42,13 @@ pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result
     let mut pending = 0;
     for (i, f) in archive.files.iter().enumerate() {
         r.member()?;
-        let block = archive.stream_map.file_block_index[i].and_then(|b| archive.blocks.get(b));
+        let block = archive
+            .stream_map
+            .file_block_index
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|b| archive.blocks.get(b));
         scan[i] = block.is_some_and(|b| {
             b.coders
                 .iter()

@@ -135,3 +135,33 @@ fn too_large_member_is_never_read() {
     assert!(a.decoded_bytes < 1 << 20, "{}", a.decoded_bytes);
     assert!(k.0.iter().all(|(_, d)| d.len() < 1 << 20));
 }
+
+/// The attachments of a vector, decoded.
+fn attachments(name: &str) -> Vec<Vec<u8>> {
+    let (_, k) = walk(&vector(name));
+    k.0.into_iter()
+        .filter(|(l, _)| l.contains('(') && !l.contains(" member "))
+        .map(|(_, d)| d)
+        .collect()
+}
+
+#[test]
+fn an_image_inside_a_zip_is_opened() {
+    use std::io::Write;
+    let iso = attachments("banned-exe-in-iso").remove(0);
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    z.start_file("scan.pdf", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    z.write_all(&iso).unwrap();
+    z.finish().unwrap();
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.encode(buf.into_inner());
+    let m = format!(
+        "Content-Type: application/zip; name=a.zip\nContent-Transfer-Encoding: base64\n\n{b}\n"
+    );
+    let (a, _) = walk(m.as_bytes());
+    let texts: Vec<&str> = a.lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(texts.contains(&"filename=setup.exe"), "{texts:?}");
+    assert!(texts.contains(&"filename=scan.pdf.iso"), "{texts:?}");
+}
