@@ -215,6 +215,14 @@ pub fn list(
     }
 }
 
+/// The first read of a member's head.
+const SHORT_HEAD: usize = 1024;
+
+/// The start of a disk image: zeros, or a boot record (hybrid images).
+fn system_area(head: &[u8]) -> bool {
+    head.iter().all(|&b| b == 0) || head.get(510..512) == Some(&[0x55, 0xaa])
+}
+
 /// The state one listing shares with its reader: limits and what was used of them.
 pub(crate) struct Reader<'l> {
     lim: &'l Limits,
@@ -254,19 +262,28 @@ impl Reader<'_> {
                 return Ok(Body::TooLarge(d));
             }
         }
+        // A short head first: most members show their type in it. A disk image's first 32 KiB
+        // are its system area (zeros, or a boot record in a hybrid image): only then is the head
+        // read on to the volume descriptor.
         let mut data = Vec::new();
-        let head = (HEAD_BYTES as u64).min(self.budget_left().saturating_add(1));
-        if let Err(e) = src.take(head).read_to_end(&mut data) {
-            return Ok(read_error(e));
-        }
-        if (data.len() as u64) < head {
-            // The member ended within its head: this is all of it.
-            self.spend(data.len() as u64)?;
-            return Ok(Body::Data(data));
-        }
-        if !whole && detect(&data).is_none() && !types::needs_whole(&data) {
-            self.spend(data.len() as u64)?;
-            return Ok(Body::Head(data));
+        for want in [SHORT_HEAD, HEAD_BYTES] {
+            let want = (want as u64).min(self.budget_left().saturating_add(1));
+            let have = data.len() as u64;
+            if let Err(e) = src.take(want.saturating_sub(have)).read_to_end(&mut data) {
+                return Ok(read_error(e));
+            }
+            if (data.len() as u64) < want {
+                // The member ended within its head: this is all of it.
+                self.spend(data.len() as u64)?;
+                return Ok(Body::Data(data));
+            }
+            if whole || detect(&data).is_some() || types::needs_whole(&data) {
+                break;
+            }
+            if !system_area(&data) || want as usize == HEAD_BYTES {
+                self.spend(data.len() as u64)?;
+                return Ok(Body::Head(data));
+            }
         }
         // The rest, up to one byte past whichever limit comes first.
         let cap = max.min(self.budget_left()).saturating_add(1);
@@ -391,7 +408,12 @@ pub(crate) mod tests {
         };
         let data = vec![b'a'; 40_000];
         assert!(
-            matches!(r.take(&mut &data[..], None, false), Ok(Body::Head(h)) if h.len() == HEAD_BYTES)
+            matches!(r.take(&mut &data[..], None, false), Ok(Body::Head(h)) if h.len() == SHORT_HEAD)
+        );
+        // What may be a disk image's system area is read on to its volume descriptor.
+        let zeros = vec![0u8; 40_000];
+        assert!(
+            matches!(r.take(&mut &zeros[..], None, false), Ok(Body::Head(h)) if h.len() == HEAD_BYTES)
         );
         assert!(
             matches!(r.take(&mut &data[..], None, true), Ok(Body::Data(d)) if d.len() == 40_000)
