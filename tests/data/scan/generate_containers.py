@@ -101,7 +101,7 @@ def seven_zip(files, *opts):
     return tool(files, ["7z", "a", "-bd", "-y", "-tzip", *opts, "../out.zip", "."], "out.zip")
 
 def iso(files):
-    return tool(files, ["genisoimage", "-quiet", "-J", "-R", "-V", "FILES", "-o", "../out.iso", "."], "out.iso")
+    return tool(files, ["genisoimage", "-quiet", "-no-pad", "-J", "-R", "-V", "FILES", "-o", "../out.iso", "."], "out.iso")
 
 def cab(files):
     names = [n for n, _ in files]
