@@ -282,6 +282,38 @@ fn reproduce_one_input() {
     walk(&data).unwrap();
 }
 
+/// `CONTAINERS_LIST=<dir>`: list what the readers and the type sniffer find in every file of a
+/// directory (to compare with real tools' output, e.g. Debian's clamav-testfiles).
+#[test]
+fn list_a_directory() {
+    let Some(dir) = std::env::var_os("CONTAINERS_LIST") else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for p in paths {
+        let data = fs::read(&p).unwrap();
+        let f = container::detect(&data);
+        print!("{}: {f:?} {:?}", p.display(), types::real_types(&data));
+        if let Some(f) = f {
+            let st = container::list(f, &data, &LIMITS, &mut |m| {
+                let body = match &m.body {
+                    Body::Data(d) => format!("{} bytes", d.len()),
+                    Body::Head(d) => format!("head {} {:?}", d.len(), types::real_types(d)),
+                    b => format!("{b:?}"),
+                };
+                print!("\n    {:?} {:?} {body} scan={}", m.name, m.size, m.scan);
+                Ok(())
+            });
+            print!("\n    => {st:?}");
+        }
+        println!();
+    }
+}
+
 #[test]
 fn mutated_containers_never_panic_hang_or_grow() {
     let seeds = seeds();

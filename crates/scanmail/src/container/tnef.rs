@@ -20,6 +20,10 @@ pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result
     let mut pos = 6;
     let mut status = Status::Complete;
     while pos < data.len() {
+        // Line ends or padding after the last attribute (files saved from mail have them).
+        if data[pos..].iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+            break;
+        }
         let (Some(&level), Some(id), Some(len)) =
             (data.get(pos), le32(data, pos + 1), le32(data, pos + 5))
         else {
@@ -244,6 +248,18 @@ pub(crate) mod tests {
         props.extend(s);
         v.extend(attr(2, super::ATT_ATTACHMENT, &props));
         v
+    }
+
+    #[test]
+    fn a_line_end_after_the_last_attribute_is_no_damage() {
+        let mut w = winmail("A.TXT", "a.txt", b"hello");
+        w.extend(b"\r\n");
+        assert_eq!(members(&w).1.unwrap(), super::super::Status::Complete);
+        w.extend(b"x");
+        assert!(matches!(
+            members(&w).1.unwrap(),
+            super::super::Status::Unreadable(_)
+        ));
     }
 
     #[test]
