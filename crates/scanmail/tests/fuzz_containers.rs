@@ -292,6 +292,7 @@ fn list_a_directory() {
     let mut paths: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .collect();
     paths.sort();
     for p in paths {
@@ -309,6 +310,21 @@ fn list_a_directory() {
                 Ok(())
             });
             print!("\n    => {st:?}");
+        } else {
+            // A message: what the walk could not see into.
+            let lim = mime::Limits {
+                max_depth: 20,
+                max_parts: 1000,
+                max_decoded_bytes: 64 << 20,
+                max_archive_members: 1000,
+                max_object_bytes: 20 << 20,
+                max_name_lines: 100_000,
+            };
+            if let Ok(a) = mime::analyze(&data, &lim, &mut mime::Discard) {
+                for b in a.blind {
+                    print!("\n    blind {b:?}");
+                }
+            }
         }
         println!();
     }

@@ -21,7 +21,10 @@ pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result
     let mut status = Status::Complete;
     while pos < data.len() {
         // Line ends or padding after the last attribute (files saved from mail have them).
-        if data[pos..].iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+        if data[pos..]
+            .iter()
+            .all(|b| b.is_ascii_whitespace() || *b == 0)
+        {
             break;
         }
         let (Some(&level), Some(id), Some(len)) =

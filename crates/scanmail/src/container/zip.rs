@@ -46,10 +46,8 @@ pub(super) fn prefixed(data: &[u8]) -> bool {
     let Some(eocd) = find_eocd(data) else {
         return false;
     };
-    // zip64: the locator stands just before the end record.
-    let zip64 = le32(data, eocd + 16) == Some(0xffff_ffff)
-        && eocd >= 20
-        && data[eocd - 20..].starts_with(b"PK\x06\x07");
+    // zip64: the locator stands just before the end record, whose own fields may be full.
+    let zip64 = eocd >= 20 && data[eocd - 20..].starts_with(b"PK\x06\x07");
     zip64 || central_start(data, eocd).is_some()
 }
 
