@@ -2,7 +2,8 @@
 //! bzip2, xz (lzma-rs) and zstd. Each holds one member, often a tar: the walker opens that in
 //! turn.
 
-use super::{le32, lossy, Body, Capped, Format, Halt, Member, Reader, Status, Visit};
+use super::{lossy, Body, Capped, Format, Halt, Member, Reader, Status, Visit};
+use std::io::Read;
 
 /// `BZh1`..`BZh9`, then the magic of a block or of the end of the stream.
 pub(super) fn is_bzip2(data: &[u8]) -> bool {
@@ -22,17 +23,12 @@ pub(super) fn list(
     r.member()?;
     let (name, size, body) = match format {
         Format::Gzip => {
-            // The size modulo 2^32 stands in the last four bytes: a hint that can only make the
-            // member too large, never small enough to skip the limits.
-            let isize_ = data.len().checked_sub(4).and_then(|at| le32(data, at));
-            let mut d = flate2::read::MultiGzDecoder::new(data);
-            let body = r.take(&mut d, isize_.map(u64::from), false)?;
-            let name = d
-                .header()
-                .and_then(|h| h.filename())
-                .map(lossy)
-                .unwrap_or_default();
-            (name, isize_.map(u64::from), body)
+            let mut d = GzMembers::new(data);
+            let body = match r.take(&mut d, None, false)? {
+                Body::Head(h) => r.drain(&mut d, h)?,
+                b => b,
+            };
+            (d.name.unwrap_or_default(), None, body)
         }
         Format::Bzip2 => {
             let mut d = bzip2::read::MultiBzDecoder::new(data);
@@ -72,6 +68,54 @@ pub(super) fn list(
     Ok(Status::Complete)
 }
 
+/// The members of a gzip file one after the other, as gzip(1) reads them (concatenated files
+/// are one file), with zeros or line ends after the last member ignored as gzip ignores them.
+/// Other bytes after a member are an error: nothing reads them, so they are not passed over.
+struct GzMembers<'a> {
+    cur: Option<flate2::bufread::GzDecoder<&'a [u8]>>,
+    /// The first member's stored name.
+    name: Option<String>,
+}
+
+impl<'a> GzMembers<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        GzMembers {
+            cur: Some(flate2::bufread::GzDecoder::new(data)),
+            name: None,
+        }
+    }
+}
+
+impl Read for GzMembers<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(d) = self.cur.as_mut() else {
+                return Ok(0);
+            };
+            let n = d.read(buf)?;
+            if self.name.is_none() {
+                self.name = Some(
+                    d.header()
+                        .and_then(|h| h.filename())
+                        .map(lossy)
+                        .unwrap_or_default(),
+                );
+            }
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let rest = self.cur.take().expect("checked above").into_inner();
+            if rest.iter().all(|&b| b == 0 || b.is_ascii_whitespace()) {
+                return Ok(0);
+            }
+            if !rest.starts_with(b"\x1f\x8b") {
+                return Err(std::io::Error::other("data after the gzip stream"));
+            }
+            self.cur = Some(flate2::bufread::GzDecoder::new(rest));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::members;
@@ -90,6 +134,25 @@ mod tests {
         assert_eq!(v[0].name, "invoice.exe");
         assert_eq!(v[0].body, Body::Data(b"MZ\x90\x00".to_vec()));
         assert!(!v[0].scan);
+    }
+
+    #[test]
+    fn gzip_members_and_what_follows_them() {
+        let gz = |d: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(d).unwrap();
+            e.finish().unwrap()
+        };
+        let mut two = gz(b"first ");
+        two.extend(gz(b"second"));
+        two.extend([0u8; 100]);
+        let (v, _) = members(&two);
+        assert_eq!(v[0].body, Body::Data(b"first second".to_vec()));
+        let mut junk = gz(b"MZ");
+        junk.extend(b"garbage\n");
+        // The last four bytes are no size: not "too large".
+        let (v, _) = members(&junk);
+        assert!(matches!(v[0].body, Body::Unreadable(_)), "{:?}", v[0].body);
     }
 
     #[test]
@@ -115,7 +178,10 @@ mod tests {
         let mut xz = Vec::new();
         lzma_rs::xz_compress(&mut &zeros[..], &mut xz).unwrap();
         let zs = zstd::encode_all(&zeros[..], 3).unwrap();
-        for c in [xz, zs] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&zeros).unwrap();
+        let gz = gz.finish().unwrap();
+        for c in [xz, zs, gz] {
             let (v, _) = members(&c);
             assert!(matches!(v[0].body, Body::TooLarge(_)), "{:?}", v[0].body);
         }

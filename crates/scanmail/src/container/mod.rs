@@ -301,6 +301,28 @@ impl Reader<'_> {
         Ok(Body::Data(data))
     }
 
+    /// After a head: decode the rest of the member without keeping it, to learn its real size
+    /// (a compressed stream declares none that can be trusted). Past `max_object_bytes` the
+    /// member is too large: the scanner would skip it and call it clean.
+    fn drain(&mut self, src: &mut dyn Read, head: Vec<u8>) -> Result<Body, Halt> {
+        let max = self.lim.max_object_bytes;
+        let mut total = head.len() as u64;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => return Ok(Body::Head(head)),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Ok(read_error(e)),
+            };
+            total += n as u64;
+            if total > max {
+                return Ok(Body::TooLarge(total));
+            }
+            self.spend(n as u64)?;
+        }
+    }
+
     fn spend(&mut self, n: u64) -> Result<(), Halt> {
         self.used = self.used.saturating_add(n);
         if self.used > self.lim.budget {

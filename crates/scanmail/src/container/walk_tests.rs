@@ -165,3 +165,26 @@ fn an_image_inside_a_zip_is_opened() {
     assert!(texts.contains(&"filename=setup.exe"), "{texts:?}");
     assert!(texts.contains(&"filename=scan.pdf.iso"), "{texts:?}");
 }
+
+#[test]
+fn a_gzip_bomb_hiding_a_virus_is_never_clean() {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&vec![0u8; 26 << 20]).unwrap();
+    e.write_all(b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+        .unwrap();
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap());
+    let m = format!(
+        "Content-Type: application/gzip; name=big.txt.gz\nContent-Transfer-Encoding: base64\n\n{b}\n"
+    );
+    // With the message's own budget (ten times its size) it is a bomb: too complex.
+    let r = mime::analyze(m.as_bytes(), &limits(m.len()), &mut mime::Discard);
+    assert!(matches!(r, Err(mime::MimeError::TooComplex(_))), "{r:?}");
+    // With room to decode, it is larger than the scanner reads: too large.
+    let mut lim = limits(m.len());
+    lim.max_decoded_bytes = 64 << 20;
+    let a = mime::analyze(m.as_bytes(), &lim, &mut mime::Discard).unwrap();
+    assert_eq!(a.blind.len(), 1, "{:?}", a.blind);
+    assert_eq!(a.blind[0].kind, BlindKind::TooLarge);
+}
