@@ -125,7 +125,11 @@ impl Judge {
         Limits {
             max_depth: s.max_depth,
             max_parts: s.max_parts,
-            max_decoded_bytes: s.max_decoded_bytes.min(size.saturating_mul(10)),
+            // Ten times the message, but never less than one object the scanner reads: a
+            // compressed log or CSV expands far more than ten times and is ordinary mail.
+            max_decoded_bytes: s
+                .max_decoded_bytes
+                .min(size.saturating_mul(10).max(s.max_object_bytes)),
             max_archive_members: s.max_archive_members,
             max_object_bytes: s.max_object_bytes,
             max_name_lines: s.max_name_lines,

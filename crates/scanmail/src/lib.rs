@@ -12,6 +12,7 @@
 //! - [`quarantine`]: the admin's tools for the quarantine.
 #![forbid(unsafe_code)]
 
+pub mod container;
 pub mod decode;
 pub mod judge;
 pub mod mime;

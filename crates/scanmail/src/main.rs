@@ -9,8 +9,8 @@
 //! DESCRIPTION
 //!     Without a mode, one pass over DIR/incoming, oldest first, then exit (run from cron every
 //!     two minutes). Each message is locked (a message locked by another run is skipped), its MIME
-//!     parts walked at every depth; header lines and decoded names (and uuencoded, zip member and
-//!     sniffed executable names) are matched against etc/matches.bad (banned: quarantine), then
+//!     parts walked at every depth; header lines and decoded names (and uuencoded, archive member
+//!     and real-type names) are matched against etc/matches.bad (banned: quarantine), then
 //!     etc/matches.doc; the message and its decoded parts (in incoming/<id>_d/) are scanned by the
 //!     configured scanner ([scan] scanner: clamd, clamdscan, clamscan, uvscan, command). Clean mail
 //!     is renamed into outgoing/, the rest into quarantine/ with an alert to the admin and, for

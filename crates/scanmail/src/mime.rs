@@ -10,10 +10,14 @@
 //!   spaces removed as Windows does, and each name also as clients save it: control characters
 //!   turned into `_` and removed (a name only of control characters is a "malformed name");
 //! - names of uuencoded files (`begin <any octal mode> name`) inside text parts, also
-//!   base64 or quoted-printable ones, and of zip members (recursively);
-//! - the real type: bytes of a Windows or ELF executable, or a script with a shebang, are also
-//!   presented as `filename=<name>.exe` (`.elf`, `.sh`), so a program called `photo.jpg` still meets
-//!   the `.exe` line;
+//!   base64 or quoted-printable ones, and of the members of every container a recipient can
+//!   open (zip, tar, gzip, bzip2, xz, zstd, 7z, rar, cab, ISO images, TNEF; recursively, see
+//!   [`crate::container`]);
+//! - the real type (see [`crate::container::types`]): a Windows, ELF or Mach-O program, a
+//!   script with a shebang, a shortcut, an installer or other compound file, a help file, a
+//!   Java archive, a disk image is also presented as `filename=<name>.<type>` (`.exe`, `.elf`,
+//!   `.macho`, `.sh`, `.lnk`, `.msi`, `.chm`, `.jar`, `.iso`, `.vhd`...), so a program called
+//!   `photo.jpg` still meets the `.exe` line;
 //! - a part whose bytes are a message (an attached `.eml` sent as octet-stream) is walked as
 //!   `message/rfc822` is.
 //!
@@ -26,9 +30,9 @@
 //! Headers are split here (mailparse decodes the RFC 2047 words): hostile mail must not make the
 //! whole message unreadable by one broken header line.
 
+use crate::container;
 use crate::decode::{self, Encoding};
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
 
 /// Parameters in one Content-Type or Content-Disposition header, at most (real mail has a few;
 /// a long name split by RFC 2231 some dozens).
@@ -422,12 +426,10 @@ impl Walker<'_> {
         } else {
             format!("{label} ({})", decode::printable_name(&shown))
         };
+        self.zip(&decoded, depth + 1, &part_desc)?;
         self.sniff(&decoded, &shown, attachment, &part_desc);
         if is_text {
             self.text_extras(&decoded, depth, &part_desc)?;
-        }
-        if is_zip(&decoded) {
-            self.zip(&decoded, depth + 1, &part_desc)?;
         }
         // An attached message saved as a file opens in the mail client: walk it as one.
         if (attachment && !is_text || !names.is_empty()) && looks_like_message(&decoded) {
@@ -578,19 +580,14 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// Present a part's real type when its bytes are a program.
+    /// Present a part's real type (see [`container::types`]) as `filename=<name>.<type>`; a
+    /// `#!` script only when it is an attachment (a text body may start with `#!`).
     fn sniff(&mut self, data: &[u8], name: &str, attachment: bool, part: &str) {
-        let ext = if data.starts_with(b"MZ") {
-            Some("exe")
-        } else if data.starts_with(b"\x7fELF") {
-            Some("elf")
-        } else if attachment && data.starts_with(b"#!") {
-            Some("sh")
-        } else {
-            None
-        };
-        if let Some(ext) = ext {
-            let n = format!("{name}.{ext}");
+        for t in container::types::real_types(data) {
+            if t == "sh" && !attachment {
+                continue;
+            }
+            let n = format!("{name}.{t}");
             self.push(format!("filename={n}"), part);
             self.push(format!("name={n}"), part);
         }
@@ -614,66 +611,131 @@ impl Walker<'_> {
             let desc = format!("{part} uuencoded ({})", decode::printable_name(&b.name));
             self.push_name(&b.name, &desc);
             let clean = clean_name(&b.name);
+            self.zip(&b.data, depth + 1, &desc)?;
             self.sniff(&b.data, &clean, true, &desc);
-            if is_zip(&b.data) {
-                self.zip(&b.data, depth + 1, &desc)?;
-            }
             self.object(&desc, &b.name, "application/octet-stream", &b.data)?;
         }
         Ok(())
     }
 
-    /// Names of zip members, recursively; members that are zips are opened in turn.
+    /// Look inside a container (archive, compressed file, disk image, TNEF; see
+    /// [`container`]), recursively: every member name is presented, every member's real type
+    /// sniffed, members that are containers opened in turn, and members the scanner cannot see
+    /// inside their container handed to it. What cannot be seen into (encrypted, too large,
+    /// unreadable) is recorded in [`Analysis::blind`], never passed over.
     fn zip(&mut self, data: &[u8], depth: usize, part: &str) -> Result<(), MimeError> {
+        let Some(format) = container::detect(data) else {
+            return Ok(());
+        };
         if depth > self.limits.max_depth {
             return Err(MimeError::TooComplex(format!(
                 "archives nested deeper than {}",
                 self.limits.max_depth
             )));
         }
-        // Not a readable zip: the scanner still sees the bytes.
-        let Ok(mut za) = zip::ZipArchive::new(Cursor::new(data)) else {
-            return Ok(());
+        let lim = container::Limits {
+            max_object_bytes: self.limits.max_object_bytes,
+            budget: self
+                .limits
+                .max_decoded_bytes
+                .saturating_sub(self.out.decoded_bytes),
+            max_members: self.limits.max_archive_members.saturating_sub(self.members),
         };
-        for i in 0..za.len() {
-            self.members += 1;
-            if self.members > self.limits.max_archive_members {
-                return Err(MimeError::TooComplex(format!(
-                    "more than {} archive members",
-                    self.limits.max_archive_members
-                )));
+        let mut failed = None;
+        let status = container::list(format, data, &lim, &mut |m| {
+            self.member(format, m, depth, part).map_err(|e| {
+                failed = Some(e);
+                container::Halt::Visitor
+            })
+        });
+        let what = format.as_str();
+        match status {
+            Ok(container::Status::Complete) => Ok(()),
+            Ok(container::Status::Unreadable(why)) => {
+                self.blind(
+                    BlindKind::Unreadable,
+                    part,
+                    format!("unreadable archive ({what}): {why}"),
+                );
+                Ok(())
             }
-            let Some(name) = za.name_for_index(i).map(str::to_string) else {
-                continue;
-            };
-            let desc = format!("{part} member {}", decode::printable_name(&name));
-            self.push_name(&name, &desc);
-            // Encrypted or damaged members: the name was checked, the content cannot be.
-            let Ok(mut f) = za.by_index(i) else { continue };
-            let mut head = Vec::with_capacity(4);
-            if (&mut f).take(4).read_to_end(&mut head).is_err() {
-                continue;
+            Ok(container::Status::Encrypted) => {
+                self.blind(
+                    BlindKind::Encrypted,
+                    part,
+                    format!("encrypted {what} (even the names)"),
+                );
+                Ok(())
             }
-            let clean = clean_name(&name);
-            if is_zip(&head) {
-                let budget = self
-                    .limits
-                    .max_decoded_bytes
-                    .saturating_sub(self.out.decoded_bytes);
-                let mut inner = head;
-                if (&mut f)
-                    .take(budget.saturating_add(1))
-                    .read_to_end(&mut inner)
-                    .is_err()
-                {
-                    continue;
+            Err(container::Halt::TooComplex(why)) => Err(MimeError::TooComplex(why)),
+            Err(container::Halt::Visitor) => {
+                Err(failed
+                    .unwrap_or_else(|| MimeError::TooComplex("archive listing stopped".into())))
+            }
+        }
+    }
+
+    /// One member of a container.
+    fn member(
+        &mut self,
+        format: container::Format,
+        m: container::Member,
+        depth: usize,
+        part: &str,
+    ) -> Result<(), MimeError> {
+        self.members += 1;
+        if self.members > self.limits.max_archive_members {
+            return Err(MimeError::TooComplex(format!(
+                "more than {} archive members",
+                self.limits.max_archive_members
+            )));
+        }
+        let what = format.as_str();
+        let (desc, shown) = if m.name.is_empty() {
+            (format!("{part} {what} content"), "unnamed".to_string())
+        } else {
+            let desc = format!("{part} member {}", decode::printable_name(&m.name));
+            self.push_name(&m.name, &desc);
+            (desc, clean_name(&m.name))
+        };
+        match m.body {
+            container::Body::Empty => {}
+            container::Body::Encrypted => {
+                self.blind(
+                    BlindKind::Encrypted,
+                    &desc,
+                    format!("encrypted {what} member"),
+                );
+            }
+            container::Body::TooLarge(n) => {
+                self.blind(
+                    BlindKind::TooLarge,
+                    &desc,
+                    format!(
+                        "{what} member of {n} bytes or more, past max_object_bytes ({})",
+                        self.limits.max_object_bytes
+                    ),
+                );
+            }
+            container::Body::Unreadable(why) => {
+                self.blind(
+                    BlindKind::Unreadable,
+                    &desc,
+                    format!("unreadable archive member ({what}): {why}"),
+                );
+            }
+            container::Body::Head(head) => {
+                self.count_bytes(head.len())?;
+                self.sniff(&head, &shown, true, &desc);
+            }
+            container::Body::Data(data) => {
+                self.count_bytes(data.len())?;
+                self.zip(&data, depth + 1, &desc)?;
+                self.sniff(&data, &shown, true, &desc);
+                if m.scan {
+                    self.sink
+                        .part(&desc, &shown, "application/octet-stream", &data)?;
                 }
-                drop(f);
-                self.count_bytes(inner.len())?;
-                self.zip(&inner, depth + 1, &desc)?;
-            } else {
-                drop(f);
-                self.sniff(&head, &clean, true, &desc);
             }
         }
         Ok(())
@@ -682,10 +744,6 @@ impl Walker<'_> {
 
 fn contains_begin(text: &[u8]) -> bool {
     text.starts_with(b"begin") || text.windows(6).any(|w| w == b"\nbegin")
-}
-
-fn is_zip(data: &[u8]) -> bool {
-    data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06")
 }
 
 /// Windows drops trailing dots and spaces from file names: `evil.exe. .` is `evil.exe`.
