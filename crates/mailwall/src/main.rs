@@ -56,11 +56,11 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "mailwall", version, about = "The virus firewall's admin tool")]
 struct Args {
-    /// The spool directory.
-    #[arg(long, default_value = spool::layout::DEFAULT_ROOT)]
+    /// The spool directory (before or after the command).
+    #[arg(long, global = true, default_value = spool::layout::DEFAULT_ROOT)]
     spool: PathBuf,
     /// Configuration file (default: SPOOL/etc/gateway.conf).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

@@ -147,6 +147,7 @@ fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(exit::CONFIG));
     };
     let sum = pass::run_pass(&judge, scanner.as_mut()).context("pass over incoming")?;
+    pass::record_metrics(&sp, &cfg, &sum);
     Ok(report(&sum))
 }
 
@@ -248,6 +249,7 @@ fn watch(sp: &Spool, cfg: &Config, scanner: &mut dyn scan::Scanner) -> anyhow::R
             match load_judge(cfg, sp) {
                 Some(judge) => match pass::run_pass(&judge, scanner) {
                     Ok(sum) => {
+                        pass::record_metrics(sp, cfg, &sum);
                         report(&sum);
                     }
                     Err(e) => log::error!("pass over incoming: {e}"),

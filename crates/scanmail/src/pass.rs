@@ -23,12 +23,31 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 /// Counts of one pass.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
     pub clean: usize,
     pub quarantined: usize,
     pub retry: usize,
     pub skipped: usize,
+    /// What the pass adds to scanmail's live counters (`spool::metrics`): verdicts, viruses
+    /// by name, banned patterns, scanner failures.
+    pub metrics: spool::metrics::Samples,
+}
+
+impl Summary {
+    fn count(&mut self, verdict: Verdict, name: &str) {
+        let m = &mut self.metrics;
+        m.add(
+            "mailwall_scanmail_messages_judged_total",
+            &[("verdict", verdict.as_str())],
+            1.0,
+        );
+        match verdict {
+            Verdict::Virus => m.add("mailwall_scanmail_viruses_total", &[("name", name)], 1.0),
+            Verdict::Banned => m.add("mailwall_scanmail_banned_total", &[("pattern", name)], 1.0),
+            _ => {}
+        }
+    }
 }
 
 /// Messages locked and judged together (a command scanner runs once per batch).
@@ -206,8 +225,23 @@ fn finish_batch(
             ),
         };
         let done = match result {
-            Ok(d) => act(judge, &item, d),
-            Err(why) => retry_or_give_up(judge, &item, &why),
+            Ok(d) => {
+                let (verdict, name) = (d.verdict, d.name.clone());
+                let done = act(judge, &item, d);
+                if matches!(done, Ok(Some(_))) {
+                    sum.count(verdict, &name);
+                }
+                done
+            }
+            Err(why) => {
+                sum.metrics
+                    .add("mailwall_scanmail_scanner_failures_total", &[], 1.0);
+                let done = retry_or_give_up(judge, &item, &why);
+                if let Ok(Some(v)) = done {
+                    sum.count(v, "");
+                }
+                done
+            }
         };
         pending_sync |= matches!(done, Ok(Some(Verdict::Clean)));
         match done {
@@ -228,6 +262,56 @@ fn finish_batch(
         store::fsync_dir(&judge.spool.queue(Queue::Incoming))?;
     }
     Ok(())
+}
+
+/// Add a pass to scanmail's live counters and rewrite the metrics file ([report] metrics_dir):
+/// the pass's verdicts, when it last ran with a working scanner, and whether clamd answers
+/// (a PING, so an idle gateway whose clamd died shows it too). A failure costs the figures,
+/// never a verdict.
+pub fn record_metrics(sp: &spool::Spool, cfg: &spool::Config, sum: &Summary) {
+    let failures = sum
+        .metrics
+        .get("mailwall_scanmail_scanner_failures_total", &[]);
+    let clamd_up = (cfg.scan.scanner == spool::config::Scanner::Clamd).then(|| {
+        let timeout = Duration::from_secs(cfg.scan.timeout.clamp(1, 5));
+        crate::scan::clamd::Clamd::new(&cfg.scan.clamd_socket, timeout)
+            .ping()
+            .is_ok()
+    });
+    let r = spool::metrics::update(sp, Queue::Incoming, "scanmail", |s| {
+        for ((name, labels), v) in sum.metrics.iter() {
+            let l: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            s.add(name, &l, v);
+        }
+        if failures == 0.0 && clamd_up != Some(false) {
+            s.set(
+                "mailwall_scanmail_last_success_timestamp_seconds",
+                &[],
+                spool::clock::now().timestamp() as f64,
+            );
+        }
+        if let Some(up) = clamd_up {
+            s.set("mailwall_clamd_up", &[], if up { 1.0 } else { 0.0 });
+        }
+    })
+    .and_then(|_| {
+        // The file is rewritten at most once a second (it reads every queue): under a steady
+        // trickle `--watch` passes come faster than that. The next pass, the minute's full
+        // pass or `mailwall metrics` from cron writes what a skipped one had.
+        static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(None);
+        }
+        *last = Some(std::time::Instant::now());
+        spool::metrics::export(sp, cfg)
+    });
+    if let Err(e) = r {
+        log::warn!("cannot write the metrics: {e}");
+    }
 }
 
 /// Count a failed try; quarantine as unscannable after max_tries or max_age. Ok(None): waits.

@@ -74,6 +74,49 @@ pub(crate) struct Conn<T: Transport> {
     /// When the current command line or DATA phase (or the session) must be complete. A
     /// client that sends one byte a second keeps every single read short; this is what ends it.
     pub(crate) deadline: Instant,
+    /// What the replies so far said, for the live counters (`spool::metrics`).
+    pub(crate) tally: Tally,
+}
+
+/// Messages accepted and refusals by reply code, counted where every reply passes.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) received: u64,
+    /// `550 5.7.1` (code and enhanced code) → count; no client text in the key.
+    pub(crate) refused: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn count(&mut self, first_line: &str) {
+        let b = first_line.as_bytes();
+        match b.first() {
+            Some(b'2') if first_line.contains(" Ok: queued as ") => self.received += 1,
+            Some(b'4' | b'5') => {
+                // The code, and the enhanced status code when the reply has one.
+                let mut words = first_line.split(' ');
+                let code = words
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(3)
+                    .collect::<String>();
+                let key = match words.next() {
+                    Some(w)
+                        if w.len() <= 9
+                            && w.split('.').count() == 3
+                            && w.split('.').all(|p| {
+                                !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())
+                            }) =>
+                    {
+                        format!("{code} {w}")
+                    }
+                    _ => code,
+                };
+                *self.refused.entry(key).or_insert(0) += 1;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Why reading stopped.
@@ -93,6 +136,7 @@ impl<T: Transport> Conn<T> {
     /// is made to fit RFC 5321 here, once for all: printable US-ASCII only (4.2), and at most
     /// 512 bytes with its CRLF (4.5.3.1.5).
     pub(crate) fn reply(&mut self, text: &str) {
+        self.tally.count(text.split("\r\n").next().unwrap_or(""));
         for line in text.split("\r\n") {
             for c in line.chars().take(MAX_REPLY - 2) {
                 self.out.push(if c == ' ' || c.is_ascii_graphic() {

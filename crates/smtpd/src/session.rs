@@ -131,6 +131,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 out: Vec::with_capacity(512),
                 read_timeout: ctx.settings.command_timeout,
                 deadline: after(ctx.settings.command_timeout),
+                tally: Default::default(),
             },
             session_end: after(ctx.settings.session_deadline),
             client,
@@ -159,6 +160,7 @@ impl<'a, T: Transport> Session<'a, T> {
     pub fn run(mut self) -> End {
         let end = self.serve();
         let _ = self.conn.flush();
+        self.record_metrics();
         if self.s().quiet {
             return end;
         }
@@ -173,12 +175,40 @@ impl<'a, T: Transport> Session<'a, T> {
         end
     }
 
+    /// Add the session to smtpd's live counters in the spool (one locked write per session;
+    /// `mailwall metrics` from cron turns them into the metrics file, which smtpd's chroot cannot
+    /// reach). A failure costs the figures, never mail.
+    fn record_metrics(&mut self) {
+        let t = std::mem::take(&mut self.conn.tally);
+        let r = spool::metrics::update(&self.ctx.spool, self.ctx.queue, "smtpd", |s| {
+            s.add("mailwall_smtpd_sessions_total", &[], 1.0);
+            if t.received > 0 {
+                s.add(
+                    "mailwall_smtpd_messages_received_total",
+                    &[],
+                    t.received as f64,
+                );
+            }
+            for (reason, n) in &t.refused {
+                s.add(
+                    "mailwall_smtpd_messages_refused_total",
+                    &[("reason", reason)],
+                    *n as f64,
+                );
+            }
+        });
+        if let Err(e) = r {
+            log::warn!("cannot update the metrics: {e}");
+        }
+    }
+
     /// Greet with a 421 and close (too many clients, shutdown before the session began);
     /// `status` is the enhanced status code (`4.3.2`, `4.7.0`).
     pub fn refuse(mut self, status: &str, text: &str) {
         let host = self.s().hostname.clone();
         self.conn.reply(&format!("421 {status} {host} {text}"));
         let _ = self.conn.flush();
+        self.record_metrics();
         info!("session: client={} refused: {text}", self.client_label());
     }
 

@@ -142,6 +142,11 @@ impl Samples {
         self.0.get(&key(name, labels)).copied().unwrap_or(0.0)
     }
 
+    /// Every sample: (name, labels) and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&(String, Labels), f64)> {
+        self.0.iter().map(|(k, v)| (k, *v))
+    }
+
     pub fn merge(&mut self, other: &Samples) {
         for (k, v) in &other.0 {
             self.0.insert(k.clone(), *v);
