@@ -191,30 +191,43 @@ fn shipped_rules_and_dashboard_name_real_metrics() {
 /// The manual pages come from the programs themselves and render without warnings.
 #[test]
 fn man_pages_render() {
-    for (args, must) in [
-        (
-            &["--man"][..],
-            &[
-                "MAILWALL",
-                "OPTIONS",
-                "\\-\\-spool",
-                "EXIT STATUS",
-                "SECURITY",
-            ][..],
-        ),
-        (
-            &["--man", "gateway.conf"][..],
-            &["GATEWAY.CONF", "max_object_bytes", "[forward]"][..],
-        ),
+    let mut pages: Vec<(std::path::PathBuf, Vec<&str>, Vec<String>)> = Vec::new();
+    for p in [
+        "smtpd",
+        "scanmail",
+        "smtpfwdd",
+        "sigupdate",
+        "daysumm",
+        "mailwall",
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_mailwall"))
-            .args(args)
-            .output()
-            .unwrap();
+        let must = [
+            &p.to_uppercase(),
+            "OPTIONS",
+            "\\-\\-spool",
+            "EXIT STATUS",
+            "SECURITY",
+        ];
+        pages.push((
+            testkit::bin(p),
+            vec!["--man"],
+            must.iter().map(|m| m.to_string()).collect(),
+        ));
+    }
+    let conf = ["GATEWAY.CONF", "max_object_bytes", "[forward]"];
+    pages.push((
+        testkit::bin("mailwall"),
+        vec!["--man", "gateway.conf"],
+        conf.iter().map(|m| m.to_string()).collect(),
+    ));
+    for (prog, args, must) in pages {
+        let o = Command::new(&prog).args(&args).output().unwrap();
         assert_eq!(code(&o), 0, "{o:?}");
         let page = String::from_utf8(o.stdout).unwrap();
-        for m in must {
-            assert!(page.contains(m), "{m} missing from {args:?}:\n{page}");
+        for m in &must {
+            assert!(
+                page.contains(m.as_str()),
+                "{m} missing from {prog:?} {args:?}:\n{page}"
+            );
         }
         let mut nroff = Command::new("groff")
             .args(["-man", "-Tutf8", "-ww", "-z"])

@@ -40,7 +40,8 @@
 //! EXIT STATUS
 //!     0 every message judged (or tool done) · 64 usage · 69 quarantine tool: no such message ·
 //!     75 some messages left for a retry · 78 configuration error (gateway.conf, an invalid line in
-//!     a pattern file: then nothing is judged) · 71 cannot switch user · 74 I/O error.
+//!     a pattern file: then nothing is judged) · 71 cannot switch user · 74 I/O error · 70 internal
+//!     error (a bug; a panic while judging one message quarantines it instead).
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/matches.bad, DIR/etc/matches.doc, DIR/etc/alert.tmpl,
@@ -95,23 +96,20 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(c) => c,
-        Err(e) => {
-            log::error!("{e:#}");
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<spool::Error>())
-                .map(spool::Error::exit_code)
-                .unwrap_or(exit::SOFTWARE);
-            ExitCode::from(code)
-        }
-    }
+    let me = spool::cli::Program {
+        name: "scanmail",
+        source: include_str!("main.rs"),
+        section: "8",
+        codes: spool::exit::no_codes,
+    };
+    spool::cli::main(
+        me,
+        |a: &Args| (spool::logging::Target::Auto, a.verbose),
+        run,
+    )
 }
 
-fn run() -> anyhow::Result<ExitCode> {
-    let args = Args::parse();
-    spool::logging::init("scanmail", spool::logging::Target::Auto, args.verbose);
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sp = Spool::new(&args.spool);
     // Before any file is touched: never judge mail as root.
     let switched = spool::privs::become_spool_owner(&sp)?;

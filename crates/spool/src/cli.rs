@@ -123,7 +123,15 @@ pub fn header_sections(source: &str) -> Vec<(String, Vec<String>)> {
 
 /// Text made safe for roff: backslashes, and a leading dot or quote that would be a request.
 fn roff_text(line: &str) -> String {
-    let s = line.replace('\\', "\\e");
+    // Non-ASCII as roff's Unicode escapes: groff reads its input as Latin-1 otherwise.
+    let s: String = line
+        .chars()
+        .map(|c| match c {
+            '\\' => "\\e".to_string(),
+            c if c.is_ascii() => c.to_string(),
+            c => format!("\\[u{:04X}]", c as u32),
+        })
+        .collect();
     if s.starts_with('.') || s.starts_with('\'') {
         format!("\\&{s}")
     } else {
