@@ -4,7 +4,7 @@
 //! SYNOPSIS
 //!     mailwall [--spool DIR] [--config FILE] queue [--json]
 //!     mailwall [--spool DIR] [--config FILE] check
-//!     mailwall [--spool DIR] [--config FILE] metrics [--stdout]
+//!     mailwall [--spool DIR] [--config FILE] metrics [--stdout] [--if-set]
 //!     mailwall [--spool DIR] flush
 //!     mailwall --man [gateway.conf]
 //!
@@ -21,7 +21,8 @@
 //!     `metrics` writes the live metrics (every program's counters, kept in the spool, and the
 //!     queue gauges) into `[report] metrics_dir`/mailwall.prom for node_exporter's textfile
 //!     collector; run from cron every minute, it keeps smtpd's counters fresh too (smtpd runs
-//!     chrooted and cannot reach that directory). `--stdout` prints them instead.
+//!     chrooted and cannot reach that directory). `--stdout` prints them instead; `--if-set`
+//!     does nothing when metrics_dir is not set (the shipped crontab's line).
 //!
 //!     `flush` makes the running smtpfwdd try deferred mail now, without waiting for each
 //!     message's next-try time, like `postqueue -f` (SIGUSR1 to the pid smtpfwdd keeps in
@@ -83,6 +84,9 @@ enum Command {
         /// Print the metrics instead of writing the file.
         #[arg(long)]
         stdout: bool,
+        /// Do nothing (and succeed) when [report] metrics_dir is not set: for cron.
+        #[arg(long)]
+        if_set: bool,
     },
 }
 
@@ -113,7 +117,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Metrics { stdout } => {
+        Command::Metrics { stdout, if_set } => {
             let cfg = Config::for_spool(&spool, args.config.as_deref())?;
             if stdout {
                 let s = spool::metrics::gather(&spool, std::time::SystemTime::now())?;
@@ -122,6 +126,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             match spool::metrics::export(&spool, &cfg)? {
                 Some(p) => log::debug!("wrote {}", p.display()),
+                None if if_set => {}
                 None => anyhow::bail!(spool::Error::Config {
                     path: spool.config_path(),
                     line: None,
