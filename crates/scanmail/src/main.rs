@@ -3,7 +3,8 @@
 //!
 //! SYNOPSIS
 //!     scanmail [--spool DIR] [--config FILE] [-v] [--watch]
-//!     scanmail [--spool DIR] --list | --show ID | --release ID [--to ADDR] | --delete ID
+//!     scanmail [--spool DIR] --list [--json] | --show ID [--json]
+//!     scanmail [--spool DIR] --release ID [--to ADDR] | --delete ID
 //!     scanmail [--spool DIR] --purge-older DAYS
 //!
 //! DESCRIPTION
@@ -93,6 +94,9 @@ struct Args {
     /// Delete quarantined messages older than DAYS days.
     #[arg(long, value_name = "DAYS")]
     purge_older: Option<u64>,
+    /// With --list or --show: JSON for scripts instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -179,13 +183,19 @@ fn report(sum: &Summary) -> ExitCode {
 
 fn tools(args: &Args, sp: &Spool) -> anyhow::Result<Option<ExitCode>> {
     let parse = |s: &str| MessageId::parse(s.trim_start_matches("quarantine/"));
-    let res: Result<(), ToolError> = if args.list {
+    let res: Result<(), ToolError> = if args.list && args.json {
+        quarantine::held_all(sp).map(|h| print_json(&h))
+    } else if args.list {
         quarantine::list(sp).map(|s| print!("{s}"))
     } else if let Some(id) = &args.show {
         let Ok(id) = parse(id) else {
             return Ok(Some(usage(id)));
         };
-        quarantine::show(sp, &id).map(|s| print!("{s}"))
+        if args.json {
+            quarantine::shown(sp, &id).map(|s| print_json(&s))
+        } else {
+            quarantine::show(sp, &id).map(|s| print!("{s}"))
+        }
     } else if let Some(id) = &args.release {
         let Ok(id) = parse(id) else {
             return Ok(Some(usage(id)));
@@ -218,6 +228,11 @@ fn tools(args: &Args, sp: &Spool) -> anyhow::Result<Option<ExitCode>> {
         }
         Err(ToolError::Spool(e)) => Err(e.into()),
     }
+}
+
+/// JSON output of the quarantine tools (serialising our own plain structs cannot fail).
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn usage(id: &str) -> ExitCode {

@@ -30,68 +30,142 @@ fn lock(spool: &Spool, id: &MessageId) -> Result<FileLock, ToolError> {
 }
 
 /// One line per quarantined message: id, date, sender, reason.
-pub fn list(spool: &Spool) -> Result<String, ToolError> {
-    let mut out = String::new();
-    for e in store::list(spool, Queue::Quarantine)? {
-        let st = State::load(spool, Queue::Quarantine, &e.id);
-        let from = Envelope::open(&e.path)
-            .map(|(env, _)| env.from)
-            .unwrap_or_else(|_| "(unreadable)".into());
-        let date = st
+/// One quarantined message, as `--list` and `--show` report it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Held {
+    pub id: String,
+    /// When it was quarantined (RFC 3339).
+    pub time: String,
+    /// The envelope sender; "(unreadable)" when the file cannot be parsed.
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub verdict: String,
+    pub detail: String,
+    /// The part that matched or was infected.
+    pub part: String,
+    pub size_bytes: u64,
+}
+
+/// What `--show` adds: the decoded parts' index lines and the header lines (control characters
+/// replaced).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Shown {
+    #[serde(flatten)]
+    pub held: Held,
+    pub decoded_parts: Vec<String>,
+    pub headers: Vec<String>,
+}
+
+fn held(spool: &Spool, id: &MessageId, mtime: std::time::SystemTime, size: u64) -> Held {
+    let st = State::load(spool, Queue::Quarantine, id);
+    let (sender, recipients) = match Envelope::open(&spool.message(Queue::Quarantine, id)) {
+        Ok((env, _)) => (
+            env.from.clone(),
+            env.recipients.iter().map(|r| r.addr.clone()).collect(),
+        ),
+        Err(_) => ("(unreadable)".into(), Vec::new()),
+    };
+    let get = |k: &str| st.get(k).unwrap_or("").to_string();
+    Held {
+        id: id.to_string(),
+        time: st
             .get("time")
             .map(String::from)
-            .unwrap_or_else(|| chrono::DateTime::<chrono::Local>::from(e.mtime).to_rfc3339());
-        let reason = format!(
-            "{}: {}",
-            st.get("verdict").unwrap_or("?"),
-            st.get("detail").unwrap_or("")
+            .unwrap_or_else(|| chrono::DateTime::<chrono::Local>::from(mtime).to_rfc3339()),
+        sender,
+        recipients,
+        verdict: st.get("verdict").unwrap_or("?").to_string(),
+        detail: get("detail"),
+        part: get("part"),
+        size_bytes: size,
+    }
+}
+
+/// Every quarantined message, oldest first.
+pub fn held_all(spool: &Spool) -> Result<Vec<Held>, ToolError> {
+    Ok(store::list(spool, Queue::Quarantine)?
+        .into_iter()
+        .map(|e| held(spool, &e.id, e.mtime, e.size))
+        .collect())
+}
+
+/// `--list`: id, date, sender, reason; one line each.
+pub fn list(spool: &Spool) -> Result<String, ToolError> {
+    let mut out = String::new();
+    for h in held_all(spool)? {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}: {}",
+            h.id, h.time, h.sender, h.verdict, h.detail
         );
-        let _ = writeln!(out, "{}\t{date}\t{from}\t{reason}", e.id);
     }
     Ok(out)
 }
 
-/// The envelope, the reason, the decoded parts' index and the message's headers.
-pub fn show(spool: &Spool, id: &MessageId) -> Result<String, ToolError> {
+/// One quarantined message with its decoded parts' index and its headers.
+pub fn shown(spool: &Spool, id: &MessageId) -> Result<Shown, ToolError> {
     let p = spool.message(Queue::Quarantine, id);
-    if !p.exists() {
-        return Err(ToolError::NotFound(id.clone()));
+    let md = fs::metadata(&p).map_err(|_| ToolError::NotFound(id.clone()))?;
+    let mut held = held(
+        spool,
+        id,
+        md.modified().unwrap_or(std::time::UNIX_EPOCH),
+        md.len(),
+    );
+    let mut headers = Vec::new();
+    if let Ok((_, body)) = Envelope::read_body(&p) {
+        held.size_bytes = body.len() as u64;
+        let end = body
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .unwrap_or(body.len());
+        headers = String::from_utf8_lossy(&body[..end])
+            .lines()
+            .map(|l| {
+                l.chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect()
+            })
+            .collect();
     }
+    let idx = spool.decoded_dir(Queue::Quarantine, id).join("index");
+    let decoded_parts = fs::read_to_string(idx)
+        .map(|t| t.lines().map(String::from).collect())
+        .unwrap_or_default();
+    Ok(Shown {
+        held,
+        decoded_parts,
+        headers,
+    })
+}
+
+/// `--show`: the reason, the envelope, the decoded parts' index and the message's headers.
+pub fn show(spool: &Spool, id: &MessageId) -> Result<String, ToolError> {
+    let s = shown(spool, id)?;
+    let h = &s.held;
     let mut out = String::new();
-    let st = State::load(spool, Queue::Quarantine, id);
-    for (k, v) in &st.0 {
+    for (k, v) in [
+        ("time", &h.time),
+        ("verdict", &h.verdict),
+        ("detail", &h.detail),
+        ("part", &h.part),
+        ("sender", &h.sender),
+    ] {
         let _ = writeln!(out, "{k}: {v}");
     }
-    match Envelope::read_body(&p) {
-        Ok((env, body)) => {
-            let _ = writeln!(out, "sender: {}", env.from);
-            for r in &env.recipients {
-                let _ = writeln!(out, "recipient: {}", r.addr);
-            }
-            let _ = writeln!(out, "size: {}", body.len());
-            let idx = spool.decoded_dir(Queue::Quarantine, id).join("index");
-            if let Ok(index) = fs::read_to_string(idx) {
-                let _ = writeln!(out, "decoded parts:");
-                for l in index.lines() {
-                    let _ = writeln!(out, "  {l}");
-                }
-            }
-            let _ = writeln!(out, "headers:");
-            let end = body
-                .windows(2)
-                .position(|w| w == b"\n\n")
-                .unwrap_or(body.len());
-            for l in String::from_utf8_lossy(&body[..end]).lines() {
-                let l: String = l
-                    .chars()
-                    .map(|c| if c.is_control() { '?' } else { c })
-                    .collect();
-                let _ = writeln!(out, "  {l}");
-            }
+    for r in &h.recipients {
+        let _ = writeln!(out, "recipient: {r}");
+    }
+    let _ = writeln!(out, "size: {}", h.size_bytes);
+    if !s.decoded_parts.is_empty() {
+        let _ = writeln!(out, "decoded parts:");
+        for l in &s.decoded_parts {
+            let _ = writeln!(out, "  {l}");
         }
-        Err(e) => {
-            let _ = writeln!(out, "unreadable: {e}");
-        }
+    }
+    let _ = writeln!(out, "headers:");
+    for l in &s.headers {
+        let _ = writeln!(out, "  {l}");
     }
     Ok(out)
 }

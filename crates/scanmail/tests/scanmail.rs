@@ -619,6 +619,31 @@ fn quarantine_tools_list_show_release_delete_purge() {
         "{show}"
     );
 
+    // The same for scripts.
+    let o = scanmail(&ts, &["--list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let ra = rows.iter().find(|r| r["id"] == a.as_str()).unwrap();
+    assert_eq!(ra["verdict"], "virus");
+    assert_eq!(ra["sender"], "<carol@example.org>");
+    assert_eq!(ra["recipients"], serde_json::json!(["<bob@example.com>"]));
+    let o = scanmail(&ts, &["--show", &b, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["verdict"], "banned");
+    assert!(
+        shown["detail"].as_str().unwrap().contains("setup.exe"),
+        "{shown}"
+    );
+    assert!(
+        shown["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == "Subject: tool"),
+        "{shown}"
+    );
+
     let o = scanmail(&ts, &["--release", &b, "--to", "admin@example.com"]);
     assert_eq!(code(&o), 0, "{}", log(&o));
     assert!(in_queue(&ts, Queue::Outgoing, &b));
