@@ -143,7 +143,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if args.watch {
-        return watch(&sp, &cfg, scanner.as_mut());
+        return watch(&sp, args.config.as_deref(), cfg, scanner);
     }
     let Some(judge) = load_judge(&cfg, &sp) else {
         return Ok(ExitCode::from(exit::CONFIG));
@@ -241,9 +241,18 @@ fn usage(id: &str) -> ExitCode {
 }
 
 /// Stay running: a pass whenever incoming/ changes, and a full pass every minute regardless
-/// (inotify can overflow; a retry is due even when nothing new arrives).
-fn watch(sp: &Spool, cfg: &Config, scanner: &mut dyn scan::Scanner) -> anyhow::Result<ExitCode> {
+/// (inotify can overflow; a retry is due even when nothing new arrives). SIGHUP rereads the
+/// configuration (and builds the scanner anew) between passes; the pattern files are read for
+/// every pass anyway.
+fn watch(
+    sp: &Spool,
+    config: Option<&std::path::Path>,
+    mut cfg: Config,
+    mut scanner: Box<dyn scan::Scanner>,
+) -> anyhow::Result<ExitCode> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
     let ino =
         Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).context("inotify_init")?;
     ino.add_watch(
@@ -251,6 +260,11 @@ fn watch(sp: &Spool, cfg: &Config, scanner: &mut dyn scan::Scanner) -> anyhow::R
         AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_ATTRIB,
     )
     .context("inotify_add_watch incoming/")?;
+    let mut hup = SigSet::empty();
+    hup.add(Signal::SIGHUP);
+    hup.thread_block().context("blocking SIGHUP")?;
+    let sfd = SignalFd::with_flags(&hup, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("signalfd")?;
     log::info!("watching {}", sp.queue(Queue::Incoming).display());
     let full_every = Duration::from_secs(60);
     let mut last_full = Instant::now() - full_every;
@@ -259,10 +273,10 @@ fn watch(sp: &Spool, cfg: &Config, scanner: &mut dyn scan::Scanner) -> anyhow::R
         if dirty || last_full.elapsed() >= full_every {
             // Drain before the pass: events during the pass trigger the next one.
             while ino.read_events().is_ok_and(|e| !e.is_empty()) {}
-            match load_judge(cfg, sp) {
-                Some(judge) => match pass::run_pass(&judge, scanner) {
+            match load_judge(&cfg, sp) {
+                Some(judge) => match pass::run_pass(&judge, scanner.as_mut()) {
                     Ok(sum) => {
-                        pass::record_metrics(sp, cfg, &sum);
+                        pass::record_metrics(sp, &cfg, &sum);
                         report(&sum);
                     }
                     Err(e) => log::error!("pass over incoming: {e}"),
@@ -272,14 +286,37 @@ fn watch(sp: &Spool, cfg: &Config, scanner: &mut dyn scan::Scanner) -> anyhow::R
             last_full = Instant::now();
             dirty = false;
         }
-        let fd = std::os::fd::AsFd::as_fd(&ino);
-        let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        let mut fds = [
+            nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&ino), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&sfd), nix::poll::PollFlags::POLLIN),
+        ];
         let left = full_every.saturating_sub(last_full.elapsed());
         let ms = u16::try_from(left.as_millis().min(10_000)).unwrap_or(10_000);
         match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
             Ok(n) if n > 0 => {
-                // Let a burst settle into one pass.
-                std::thread::sleep(Duration::from_millis(20));
+                let hangup = fds[1]
+                    .revents()
+                    .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN));
+                if hangup {
+                    while sfd.read_signal().is_ok_and(|s| s.is_some()) {}
+                    match Config::for_spool(sp, config)
+                        .map_err(|e| e.to_string())
+                        .and_then(|c| {
+                            scan::from_config(&c.scan)
+                                .map(|s| (c, s))
+                                .map_err(|e| e.to_string())
+                        }) {
+                        Ok((c, s)) => {
+                            log::info!("SIGHUP: configuration reread ({})", s.name());
+                            cfg = c;
+                            scanner = s;
+                        }
+                        Err(e) => log::error!("SIGHUP: configuration not reloaded: {e}"),
+                    }
+                } else {
+                    // Let a burst settle into one pass.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 dirty = true;
             }
             Ok(_) => {}
