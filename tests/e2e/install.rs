@@ -603,6 +603,14 @@ fn hardened_layout_leaves_uucp_only_the_queues() {
     assert_eq!(fs::read_to_string(&moved).unwrap(), "a day's lines\n");
     assert_eq!(owner_mode(&moved), (uucp, 0o600));
     assert_eq!(spool::Spool::new(&spool).day_dir(), spool.join("etc/days"));
+    // Again, with a day file of the same name left in etc/: its lines are added, none lost.
+    fs::write(&day, "older lines\n").unwrap();
+    install(&["--root", r, "--profile", "debug", "--no-deps", "--hardened"]);
+    assert!(!day.exists());
+    assert_eq!(
+        fs::read_to_string(&moved).unwrap(),
+        "a day's lines\nolder lines\n"
+    );
     // Programs, configuration, pattern files, templates and the chroot's own root: root's, and
     // read-only (group uucp) for uucp.
     for d in ["", "etc", "bin"] {
