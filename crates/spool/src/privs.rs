@@ -248,7 +248,7 @@ mod tests {
         let me = unistd::geteuid();
         let got = spool_ids(&s);
         if me.is_root() {
-            // A root-owned spool gives no user to become.
+            // A spool that is root's all through (root and incoming/) gives no user to become.
             assert!(matches!(got, Err(Error::Privileges(_))), "{got:?}");
             let (uid, gid) = lookup("uucp", "uucp").unwrap();
             unistd::chown(s.root(), Some(uid), Some(gid)).unwrap();
