@@ -681,22 +681,28 @@ runuser -u uucp -- touch $S/etc/x 2>/dev/null && echo "etc-writable=yes" || echo
 runuser -u uucp -- touch $S/bin/x 2>/dev/null && echo "bin-writable=yes" || echo "bin-writable=no"
 # smtpd as its systemd units run it (ProtectSystem=strict, ReadWritePaths=incoming/), in the
 # hardened layout.
-kill "$(cat /run/smtpd/smtpd.pid)"; sleep 1
+# The old smtpd is gone (port 25 free) before the new one starts; every wait is bounded.
+old=$(cat /run/smtpd/smtpd.pid); kill "$old"
+for _ in $(seq 300); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 mount --bind $S $S && mount -o remount,bind,ro $S
 mount --bind $S/incoming $S/incoming && mount -o remount,bind,rw $S/incoming
 before=$(ls $S/incoming | wc -l)
-setsid /usr/local/sbin/smtpd -D -p 25 </dev/null >/dev/null 2>&1 &
-python3 -c '
+setsid /usr/local/sbin/smtpd -D -p 25 </dev/null >/run/smtpd-ro.log 2>&1 &
+timeout 60 python3 -c '
 import smtplib, time
-for _ in range(100):
+end = time.time() + 30
+while True:
     try:
         s = smtplib.SMTP("127.0.0.1", 25, timeout=10); break
     except OSError:
+        if time.time() > end:
+            raise
         time.sleep(0.1)
 s.sendmail("a@example.org", ["postmaster@example.com"], b"Subject: ro\r\n\r\nread-only chroot\r\n")
 print("ro-chroot-sent=" + str(s.noop()[0]))
 '
 echo "ro-chroot-incoming=$(( $(ls $S/incoming | wc -l) - before ))"
+sed 's/^/smtpd-log=/' /run/smtpd-ro.log
 "#
         ),
     );
