@@ -68,7 +68,8 @@ Other:
   --root DIR         install below DIR instead of / (tests, packaging); starts no services
   --hardened         the stricter layout (docs/SECURITY.md): the spool root, bin/ and etc/ and
                      the programs, configuration and pattern files in them root-owned and
-                     read-only to uucp; uucp writes only in the queues
+                     read-only to uucp; uucp writes only in the queues and in etc/days/ (the
+                     day files, moved there from etc/)
   --no-deps          do not apt-get install ClamAV and cron
   --no-start         do not start or enable daemons (so no self-test either)
   --no-crontab       do not install the uucp crontab
@@ -161,6 +162,7 @@ apt_install() {
 #   spoolfs put SRC REL MODE           write SRC's bytes to REL (temporary file + rename)
 #   spoolfs conf REL SECTION KEY VALUE set `key = value` in one [section] of a TOML file
 #   spoolfs own UID GID LAYOUT         owners and modes of the whole tree (article | hardened)
+#   spoolfs movedays                   day files from etc/ into etc/days/ (the hardened layout)
 spoolfs() {
     python3 - "$SPOOL" "$@" <<'PY'
 import os, re, stat, sys
@@ -290,13 +292,11 @@ elif cmd == "own":
         try:
             st = os.fstat(fd)
             isdir = stat.S_ISDIR(st.st_mode)
-            if layout == "hardened" and top not in queues:
+            # uucp writes in the queues and, for the day files, etc/days/ (Spool::day_dir).
+            uucps = top in queues or rel == "etc/days" or rel.startswith("etc/days/")
+            if layout == "hardened" and not uucps:
                 # The spool root, bin/ and etc/ and their files: root's; uucp (the group) reads
-                # and runs them. Day files (etc/email.YYYYMMDD...) stay the writer's.
-                if re.match(r"^(email|virus|sent)\.\d{8}$", name) and rel.startswith("etc/"):
-                    os.fchown(fd, uid, gid)
-                    os.fchmod(fd, 0o600)
-                    return
+                # and runs them.
                 os.fchown(fd, 0, gid)
                 if isdir or (rel.startswith("bin/") and st.st_mode & 0o100):
                     os.fchmod(fd, 0o750)
@@ -318,6 +318,34 @@ elif cmd == "own":
         for n in dirnames + filenames:
             rel = relbase + n
             fix(dfd, n, rel, rel.split("/")[0])
+elif cmd == "movedays":
+    # etc/email.YYYYMMDD... into etc/days/, where the programs look once it exists. A file of the
+    # same name already there (a writer was quicker) gets the old lines appended, each write(2)
+    # O_APPEND as the writers do, so no line of either is lost.
+    efd, dfd = open_dir("etc"), open_dir("etc/days")
+    for name in sorted(os.listdir(efd)):
+        if not re.match(r"^(email|virus|sent)\.\d{8}$", name):
+            continue
+        st = os.stat(name, dir_fd=efd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            die("%s/etc/%s is not a regular file (a symbolic link? refusing)" % (root, name))
+        try:
+            os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.rename(name, name, src_dir_fd=efd, dst_dir_fd=dfd)
+            continue
+        data = read(efd, name)
+        fd = os.open(name, os.O_WRONLY | os.O_APPEND | NOFOLLOW, dir_fd=dfd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                die("%s/etc/days/%s: not a regular file" % (root, name))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.unlink(name, dir_fd=efd)
 else:
     die("spoolfs: unknown command " + cmd)
 PY
@@ -712,7 +740,11 @@ def where(i):
     for q in ("incoming", "outgoing", "quarantine"):
         if os.path.isfile(os.path.join(spool, q, i)):
             return q
-    for f in glob.glob(os.path.join(spool, "etc", "sent.*")):
+    # The day files: etc/, or etc/days/ when it exists (the hardened layout, Spool::day_dir).
+    days = os.path.join(spool, "etc", "days")
+    if not os.path.isdir(days) or os.path.islink(days):
+        days = os.path.join(spool, "etc")
+    for f in glob.glob(os.path.join(days, "sent.*")):
         if i in open(f, errors="replace").read():
             return "delivered"
     return "nowhere"
@@ -882,6 +914,12 @@ do_install() {
     [ -d "$SPOOL" ] || mkdir -m 700 "$SPOOL"
     local d
     for d in etc bin incoming outgoing quarantine; do spoolfs mkdir "$d" 700; done
+    if [ "$HARDENED" = 1 ]; then
+        # etc/ becomes root's: the day files that scanmail and smtpfwdd write (as uucp) move to
+        # etc/days/, which the programs take instead of etc/ once it exists (Spool::day_dir).
+        spoolfs mkdir etc/days 700
+        spoolfs movedays
+    fi
     # Root's programs: smtpd and smtpfwdd, and the admin's copies of the tools (root runs these,
     # never the uucp-writable ones in bin/).
     local b

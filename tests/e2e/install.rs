@@ -587,10 +587,30 @@ fn hardened_layout_leaves_uucp_only_the_queues() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("root");
     let r = root.to_str().unwrap();
-    install(&["--root", r, "--profile", "debug", "--no-deps", "--hardened"]);
     let spool = root.join("var/spool/smtpd");
-    let (uucp, _) = spool::privs::lookup("uucp", "uucp").unwrap();
+    let (uucp, uucp_gid) = spool::privs::lookup("uucp", "uucp").unwrap();
     let uucp = uucp.as_raw();
+    // An article-layout gateway that has run a day: its day files are in etc/.
+    install(&["--root", r, "--profile", "debug", "--no-deps"]);
+    let day = spool.join("etc/email.20261127");
+    fs::write(&day, "a day's lines\n").unwrap();
+    nix::unistd::chown(&day, Some(uucp.into()), Some(uucp_gid)).unwrap();
+    install(&["--root", r, "--profile", "debug", "--no-deps", "--hardened"]);
+    // The day files moved to etc/days/, which uucp (their writer) owns.
+    assert!(!day.exists());
+    assert_eq!(owner_mode(&spool.join("etc/days")), (uucp, 0o700));
+    let moved = spool.join("etc/days/email.20261127");
+    assert_eq!(fs::read_to_string(&moved).unwrap(), "a day's lines\n");
+    assert_eq!(owner_mode(&moved), (uucp, 0o600));
+    assert_eq!(spool::Spool::new(&spool).day_dir(), spool.join("etc/days"));
+    // Again, with a day file of the same name left in etc/: its lines are added, none lost.
+    fs::write(&day, "older lines\n").unwrap();
+    install(&["--root", r, "--profile", "debug", "--no-deps", "--hardened"]);
+    assert!(!day.exists());
+    assert_eq!(
+        fs::read_to_string(&moved).unwrap(),
+        "a day's lines\nolder lines\n"
+    );
     // Programs, configuration, pattern files, templates and the chroot's own root: root's, and
     // read-only (group uucp) for uucp.
     for d in ["", "etc", "bin"] {
@@ -640,16 +660,49 @@ fn hardened_layout_leaves_uucp_only_the_queues() {
 }
 
 /// The programs in the hardened layout: smtpd (root-started, chrooted) receives on port 25,
-/// scanmail as uucp judges (the self-test), and root's scanmail --list reads the quarantine.
+/// scanmail as uucp judges (the self-test) and writes its day files into etc/days/, root's
+/// scanmail --list reads the quarantine, `mailwall check` finds no problem, daysumm reports the
+/// day, uucp cannot write etc/, and smtpd takes mail in a chroot read-only but incoming/.
 #[test]
-#[ignore = "needs the spool crate to accept a root-owned spool root (the owner from incoming/) and day files outside etc/: see docs/SECURITY.md, Layouts"]
 fn hardened_layout_programs_still_work() {
     let r = sandbox(
         true,
         &format!(
             r#"
 {REAL_INSTALL} --hardened; echo "install-rc=$?"
+S=/var/spool/smtpd
 /usr/local/sbin/scanmail --list; echo "list-rc=$?"
+/usr/local/sbin/mailwall check; echo "check-rc=$?"
+echo "days=$(cd $S/etc/days && ls | sed 's/\.[0-9]*$//' | sort -u | tr '\n' ' ')"
+echo "etc-day-files=$(cd $S/etc && ls | grep -cE '^(email|virus|sent)\.[0-9]{{8}}$')"
+echo "day-owner=$(stat -c '%U %a' $S/etc/days/email.$(date +%Y%m%d))"
+/usr/local/sbin/daysumm --stdout >/dev/null; echo "daysumm-rc=$?"
+runuser -u uucp -- touch $S/etc/x 2>/dev/null && echo "etc-writable=yes" || echo "etc-writable=no"
+runuser -u uucp -- touch $S/bin/x 2>/dev/null && echo "bin-writable=yes" || echo "bin-writable=no"
+# smtpd as its systemd units run it (ProtectSystem=strict, ReadWritePaths=incoming/), in the
+# hardened layout.
+# The old smtpd is gone (port 25 free) before the new one starts; every wait is bounded.
+old=$(cat /run/smtpd/smtpd.pid); kill "$old"
+for _ in $(seq 300); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+mount --bind $S $S && mount -o remount,bind,ro $S
+mount --bind $S/incoming $S/incoming && mount -o remount,bind,rw $S/incoming
+before=$(ls $S/incoming | wc -l)
+setsid /usr/local/sbin/smtpd -D -p 25 </dev/null >/run/smtpd-ro.log 2>&1 &
+timeout 60 python3 -c '
+import smtplib, time
+end = time.time() + 30
+while True:
+    try:
+        s = smtplib.SMTP("127.0.0.1", 25, timeout=10); break
+    except OSError:
+        if time.time() > end:
+            raise
+        time.sleep(0.1)
+s.sendmail("a@example.org", ["postmaster@example.com"], b"Subject: ro\r\n\r\nread-only chroot\r\n")
+print("ro-chroot-sent=" + str(s.noop()[0]))
+'
+echo "ro-chroot-incoming=$(( $(ls $S/incoming | wc -l) - before ))"
+sed 's/^/smtpd-log=/' /run/smtpd-ro.log
 "#
         ),
     );
@@ -660,7 +713,23 @@ fn hardened_layout_programs_still_work() {
         "{text}"
     );
     assert_eq!(values(text, "list-rc="), ["0"], "{text}");
+    assert_eq!(values(text, "check-rc="), ["0"], "{text}");
+    assert!(
+        text.contains("mailwall: check: /var/spool/smtpd: no problem found"),
+        "{text}"
+    );
+    // The self-test's scanmail run (as uucp) wrote email.* and virus.* into etc/days/ only.
+    assert_eq!(values(text, "days="), ["email virus "], "{text}");
+    assert_eq!(values(text, "etc-day-files="), ["0"], "{text}");
+    assert_eq!(values(text, "day-owner="), ["uucp 600"], "{text}");
+    assert_eq!(values(text, "daysumm-rc="), ["0"], "{text}");
+    // daysumm (root's copy, as uucp) read the day: both test mails, the EICAR one quarantined.
+    assert!(
+        text.contains("summary of") && text.contains(": 2 received, 0 delivered, 1 quarantined"),
+        "{text}"
+    );
     assert_eq!(values(text, "etc-writable="), ["no"], "{text}");
+    assert_eq!(values(text, "bin-writable="), ["no"], "{text}");
     assert_eq!(values(text, "ro-chroot-sent="), ["250"], "{text}");
     assert_eq!(values(text, "ro-chroot-incoming="), ["1"], "{text}");
 }

@@ -8,7 +8,8 @@
 //!
 //! DESCRIPTION
 //!     Run from the spool owner's crontab at 23:59. Reads the day files scanmail and smtpfwdd
-//!     write (etc/email.YYYYMMDD, etc/virus.YYYYMMDD, etc/sent.YYYYMMDD) and the queues, and mails
+//!     write (etc/email.YYYYMMDD, etc/virus.YYYYMMDD, etc/sent.YYYYMMDD; in etc/days/ when it
+//!     exists, the hardened layout) and the queues, and mails
 //!     the admin the day's report (etc/summary.tmpl, into outgoing/): mails received, delivered
 //!     and quarantined; viruses by name; banned attachments by pattern; top senders of
 //!     quarantined mail; messages waiting in incoming/ and outgoing/ and the oldest age;
@@ -26,8 +27,8 @@
 //!     Runs as: the spool's owner (uucp); started as root it switches to that user first. Trusts
 //!     nothing in the day files: names from mail are escaped in the page and the metrics. Writes:
 //!     outgoing/ (the report), the page and metrics files (each by a temp file with a random
-//!     name created with O_EXCL, which never follows a symlink, then a rename), removes old etc/
-//!     day files. No network.
+//!     name created with O_EXCL, which never follows a symlink, then a rename), removes old day
+//!     files. No network.
 //!
 //! EXIT STATUS
 //!     0 done; 64 usage (also a bad --date); 74 I/O error; 78 configuration error; 71 cannot
@@ -36,6 +37,7 @@
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/summary.tmpl, DIR/etc/{email,virus,sent}.YYYYMMDD
+//!     (DIR/etc/days/{email,virus,sent}.YYYYMMDD when etc/days/ exists)
 #![forbid(unsafe_code)]
 
 use clap::Parser;

@@ -43,7 +43,7 @@
 //!     `[forward] max_age`, then the recipient is bounced. Mail from <> is never bounced: when it
 //!     cannot be delivered it goes to quarantine and the admin is alerted. A file that cannot be
 //!     parsed goes to quarantine with an alert: never sent, never silently deleted. Every outcome
-//!     is appended to `etc/sent.YYYYMMDD`.
+//!     is appended to `etc/sent.YYYYMMDD` (`etc/days/` when it exists: the hardened layout).
 //!
 //!     SIGTERM or SIGINT: the deliveries in flight finish, then smtpfwdd exits. SIGHUP: the
 //!     configuration (and etc/transport) is reread for the following deliveries. SIGUSR1
@@ -84,7 +84,7 @@
 //!     pass. DNS is not trusted: MX answers naming non-global addresses are refused by default.
 //!     With -s, `--` ends the options, so no address is read as an option of PROG.
 //!     Writes: outgoing/ (SENT rewrites, state files, bounces, alerts; deletion after delivery),
-//!     quarantine/ (malformed or undeliverable bounces), etc/sent.YYYYMMDD.
+//!     quarantine/ (malformed or undeliverable bounces), etc/sent.YYYYMMDD (or etc/days/).
 //!     Network: connects out to the relay, the transport map's hosts or MX hosts only; never listens.
 //!
 //! EXIT STATUS
@@ -101,7 +101,8 @@
 //!                                          smtpd_ports, tls, ca_file, max_age, resolver, ...
 //!     SPOOL/etc/transport                  per-domain routes (`domain host[:port]`)
 //!     SPOOL/etc/bounce.tmpl                the text part of bounces
-//!     SPOOL/etc/sent.YYYYMMDD              one line per recipient outcome (read by daysumm)
+//!     SPOOL/etc/sent.YYYYMMDD              one line per recipient outcome (read by daysumm;
+//!                                          in SPOOL/etc/days/ when it exists)
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;

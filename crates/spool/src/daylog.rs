@@ -1,4 +1,6 @@
-//! The article's day files in `etc/`, written by scanmail and smtpfwdd, read by daysumm:
+//! The article's day files, written by scanmail and smtpfwdd, read by daysumm. They live in
+//! [`Spool::day_dir`]: `etc/` in the article's layout, `etc/days/` (the spool owner's) in the
+//! hardened one, where `etc/` is root's. Every path of a day file comes from [`DayFile::path`].
 //!
 //! - `email.YYYYMMDD`: one line per judged message:
 //!   `time  id  sender  recipients  size  verdict  detail` (tab-separated; each recipient followed
@@ -35,9 +37,24 @@ impl DayFile {
     }
 
     pub fn path(self, spool: &Spool, date: NaiveDate) -> PathBuf {
-        spool
-            .etc()
-            .join(format!("{}.{}", self.prefix(), date.format("%Y%m%d")))
+        spool.day_dir().join(self.file_name(date))
+    }
+
+    /// The plain name of the day file of `date` (`email.20261127`).
+    pub fn file_name(self, date: NaiveDate) -> String {
+        format!("{}.{}", self.prefix(), date.format("%Y%m%d"))
+    }
+
+    /// The file and the date a day file's plain name stands for; None for any other name.
+    pub fn parse_name(name: &str) -> Option<(DayFile, NaiveDate)> {
+        let (prefix, date) = name.split_once('.')?;
+        let file = [DayFile::Email, DayFile::Virus, DayFile::Sent]
+            .into_iter()
+            .find(|f| f.prefix() == prefix)?;
+        if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((file, NaiveDate::parse_from_str(date, "%Y%m%d").ok()?))
     }
 }
 
@@ -431,6 +448,68 @@ mod tests {
         assert!(s.etc().join("email.20261127").exists());
         let next = time.date_naive().succ_opt().unwrap();
         assert!(read_email(&s, next).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn day_files_go_to_etc_or_to_etc_days_in_the_hardened_layout() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let time = Local.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let date = time.date_naive();
+        let line = |id: &str| VirusLine {
+            time,
+            id: id.into(),
+            sender: "<a@b>".into(),
+            kind: "virus".into(),
+            name: "Eicar-Test-Signature".into(),
+        };
+        // The article's layout: etc/.
+        assert_eq!(s.day_dir(), s.etc());
+        line("smtpdAAAAAA").append(&s).unwrap();
+        assert!(s.etc().join("virus.20261127").is_file());
+        // A symbolic link named days is not taken.
+        std::os::unix::fs::symlink(t.path(), s.days_subdir()).unwrap();
+        assert_eq!(s.day_dir(), s.etc());
+        let err = s.check(None).unwrap_err().to_string();
+        assert!(
+            err.contains("days") && err.contains("not a directory"),
+            "{err}"
+        );
+        std::fs::remove_file(s.days_subdir()).unwrap();
+        // The hardened layout: etc/days/, for every writer and reader.
+        std::fs::create_dir(s.days_subdir()).unwrap();
+        assert_eq!(s.day_dir(), s.etc().join("days"));
+        line("smtpdBBBBBB").append(&s).unwrap();
+        SentLine {
+            time,
+            id: "smtpdBBBBBB".into(),
+            recipient: "<c@d>".into(),
+            outcome: "delivered".into(),
+            detail: "250".into(),
+        }
+        .append_to(&s, &mut DayAppender::default())
+        .unwrap();
+        for f in ["virus.20261127", "sent.20261127"] {
+            assert!(s.days_subdir().join(f).is_file(), "{f}");
+        }
+        assert_eq!(
+            DayFile::Email.path(&s, date),
+            s.days_subdir().join("email.20261127")
+        );
+        let (v, bad) = read_virus(&s, date).unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(
+            v.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            ["smtpdBBBBBB"]
+        );
+        assert_eq!(read_sent(&s, date).unwrap().0.len(), 1);
+        assert_eq!(
+            DayFile::parse_name("sent.20261127"),
+            Some((DayFile::Sent, date))
+        );
+        assert_eq!(DayFile::parse_name("gateway.conf"), None);
+        assert_eq!(DayFile::parse_name("email.2026112a"), None);
     }
 
     #[test]

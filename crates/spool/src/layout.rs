@@ -2,11 +2,18 @@
 //!
 //! ```text
 //! ROOT/etc/        gateway.conf, matches.bad, matches.doc, smtpd_check_rules, templates, day files
+//! ROOT/etc/days/   the day files instead, when it exists (install.sh --hardened)
 //! ROOT/bin/        scanmail, sigupdate, daysumm
 //! ROOT/incoming/   written by smtpd
 //! ROOT/outgoing/   read by smtpfwdd
 //! ROOT/quarantine/ banned, infected, unscannable mail; <id>_d/ holds its decoded parts
 //! ```
+//!
+//! Two ownerships of this tree are accepted (docs/SECURITY.md, "Layouts"): the article's, where
+//! the spool's owner (uucp) owns everything, and `install.sh --hardened`'s, where root owns the
+//! root, `etc/` and `bin/` (not writable by group or others) and the spool's owner only the
+//! queues and `etc/days/`. [`Spool::owner`] finds the spool's owner in both; [`Spool::check`]
+//! accepts both and nothing looser.
 //!
 //! Programs never build spool paths by hand: they ask a [`Spool`].
 
@@ -17,6 +24,9 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/var/spool/smtpd";
+
+/// The name of the day files' own directory below `etc/` ([`Spool::day_dir`]).
+pub const DAYS_SUBDIR: &str = "days";
 
 /// The three queues a message can be in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,6 +69,31 @@ impl Spool {
 
     pub fn bin(&self) -> PathBuf {
         self.root.join("bin")
+    }
+
+    /// `etc/days/`: where the day files live when it exists (the hardened layout, where `etc/`
+    /// is root's and the writers, running as the spool's owner, cannot create files in it).
+    pub fn days_subdir(&self) -> PathBuf {
+        self.etc().join(DAYS_SUBDIR)
+    }
+
+    /// The directory of the day files (`email.YYYYMMDD`, `virus.…`, `sent.…`; see
+    /// [`crate::daylog`]), the one answer for every writer and reader: `etc/days/` when it is a
+    /// directory, else `etc/` (the article's place).
+    ///
+    /// Decided by the tree, not by the configuration or by who owns `etc/`: the layout is what
+    /// install.sh made it, a reader and a writer looking at the same tree always agree, and the
+    /// rule needs no root to test. A symbolic link named `days` is not taken (the day files stay
+    /// in `etc/`, and [`Spool::check`] refuses the link). In the article's layout the spool's owner
+    /// could create `etc/days/` itself, but it owns the day files there anyway; in the hardened
+    /// layout only root can create or remove it (`etc/` is root's).
+    pub fn day_dir(&self) -> PathBuf {
+        let days = self.days_subdir();
+        if fs::symlink_metadata(&days).is_ok_and(|m| m.is_dir()) {
+            days
+        } else {
+            self.etc()
+        }
     }
 
     /// A file in `etc/` by its plain name (`matches.bad`, `gateway.conf`, a template).
@@ -117,44 +152,118 @@ impl Spool {
         v
     }
 
-    /// Start-up check: every directory exists, is a directory, is owned by `owner_uid` (when
-    /// given) and is not writable by group or others. Errors name the path.
+    /// Start-up check: every directory exists, is a directory (not a symbolic link) and is not
+    /// writable by group or others; with `owner_uid` (the spool owner's, [`Spool::owner`]) the
+    /// queues and `etc/days/` must be owned by it, and the root, `etc/` and `bin/` by it or by
+    /// root (the hardened layout: root's, read-only to the owner). When `etc/` is not the owner's,
+    /// the day files need `etc/days/`: without it every scanmail run would judge mail and fail
+    /// to write its day-file lines. Errors name the path.
     pub fn check(&self, owner_uid: Option<u32>) -> Result<()> {
+        let queues: Vec<PathBuf> = Queue::ALL.iter().map(|q| self.queue(*q)).collect();
         for d in self.dirs() {
-            let md = fs::symlink_metadata(&d).map_err(|e| Error::Layout {
-                path: d.clone(),
-                reason: format!("spool directory missing or unreadable: {e}"),
-            })?;
-            if !md.is_dir() {
-                return Err(Error::Layout {
-                    path: d,
-                    reason: "not a directory".into(),
-                });
-            }
-            if let Some(uid) = owner_uid {
-                if md.uid() != uid {
-                    return Err(Error::Layout {
-                        path: d,
-                        reason: format!("owned by uid {}, expected uid {uid}", md.uid()),
-                    });
+            let root_may_own = !queues.contains(&d);
+            check_dir(&d, owner_uid, root_may_own)?;
+        }
+        let days = self.days_subdir();
+        match fs::symlink_metadata(&days) {
+            Ok(_) => check_dir(&days, owner_uid, false)?,
+            Err(_) => {
+                if let Some(uid) = owner_uid {
+                    let etc = self.etc();
+                    let etc_uid = fs::symlink_metadata(&etc).at(&etc)?.uid();
+                    if etc_uid != uid {
+                        return Err(Error::Layout {
+                            path: days,
+                            reason: format!(
+                                "missing: etc/ belongs to uid {etc_uid}, so the day files need \
+                                 etc/{DAYS_SUBDIR}/ owned by the spool's owner, uid {uid}, mode \
+                                 0700 (install.sh --hardened creates it)"
+                            ),
+                        });
+                    }
                 }
-            }
-            let mode = md.permissions().mode() & 0o7777;
-            if mode & 0o022 != 0 {
-                return Err(Error::Layout {
-                    path: d,
-                    reason: format!("mode {mode:04o} is group or world writable"),
-                });
             }
         }
         Ok(())
     }
 
-    /// The uid that owns the spool root (the user every program switches to when run as root).
+    /// The spool's owner, as (uid, gid): the user every program switches to when run as root
+    /// ([`crate::privs::spool_ids`], which refuses uid and gid 0 and checks the group).
+    ///
+    /// The owner of the spool root; when the root is root's (the hardened layout), the owner of
+    /// `incoming/`. Both are root-controlled input: only root can chown a directory, and nobody
+    /// but root can replace `incoming/` in a root-owned root that is not group- or
+    /// world-writable (refused otherwise: then anyone could put their own `incoming/` there).
+    /// The root's owner stays the rule whenever it is not root, so the article's layout works
+    /// exactly as before; `incoming/` is the queue smtpd (the first root-started program) writes,
+    /// so the owner is the user the mail has to reach anyway.
     pub fn owner(&self) -> Result<(u32, u32)> {
-        let md = fs::metadata(&self.root).at(&self.root)?;
-        Ok((md.uid(), md.gid()))
+        self.owner_named_by().map(|(uid, gid, _)| (uid, gid))
     }
+
+    /// [`Spool::owner`] and the directory that named it (the root, or `incoming/`), for messages.
+    pub fn owner_named_by(&self) -> Result<(u32, u32, PathBuf)> {
+        let md = fs::metadata(&self.root).at(&self.root)?;
+        if md.uid() != 0 {
+            return Ok((md.uid(), md.gid(), self.root.clone()));
+        }
+        let mode = md.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(Error::Layout {
+                path: self.root.clone(),
+                reason: format!(
+                    "root's, with mode {mode:04o}, group or world writable: its incoming/ cannot \
+                     name the spool's owner (chmod 750)"
+                ),
+            });
+        }
+        let inc = self.queue(Queue::Incoming);
+        let q = fs::symlink_metadata(&inc).map_err(|e| Error::Layout {
+            path: inc.clone(),
+            reason: format!(
+                "the spool root is root's, so incoming/ names the spool's owner, but it is \
+                 missing or unreadable: {e}"
+            ),
+        })?;
+        if !q.is_dir() {
+            return Err(Error::Layout {
+                path: inc,
+                reason: "not a directory".into(),
+            });
+        }
+        Ok((q.uid(), q.gid(), inc))
+    }
+}
+
+/// One directory of [`Spool::check`]; `root_may_own`: uid 0 is accepted beside `owner_uid`.
+fn check_dir(d: &Path, owner_uid: Option<u32>, root_may_own: bool) -> Result<()> {
+    let md = fs::symlink_metadata(d).map_err(|e| Error::Layout {
+        path: d.to_path_buf(),
+        reason: format!("spool directory missing or unreadable: {e}"),
+    })?;
+    if !md.is_dir() {
+        return Err(Error::Layout {
+            path: d.to_path_buf(),
+            reason: "not a directory".into(),
+        });
+    }
+    if let Some(uid) = owner_uid {
+        if md.uid() != uid && !(root_may_own && md.uid() == 0) {
+            let or_root = if root_may_own { " (or root)" } else { "" };
+            return Err(Error::Layout {
+                path: d.to_path_buf(),
+                reason: format!("owned by uid {}, expected uid {uid}{or_root}", md.uid()),
+            });
+        }
+    }
+    let mode = md.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(Error::Layout {
+            path: d.to_path_buf(),
+            reason: format!("mode {mode:04o} is group or world writable"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -183,6 +292,113 @@ mod tests {
             err.contains("quarantine") && err.contains("missing"),
             "{err}"
         );
+    }
+
+    /// A spool laid out as `install.sh --hardened` does, by root: root, etc/ and bin/ root's
+    /// (750), the queues and etc/days/ uucp's (700).
+    fn hardened(t: &tempfile::TempDir) -> (Spool, u32, u32) {
+        use nix::unistd::{chown, Uid};
+        let s = Spool::new(t.path().join("spool"));
+        s.create().unwrap();
+        fs::create_dir(s.days_subdir()).unwrap();
+        let (uid, gid) = crate::privs::lookup("uucp", "uucp").unwrap();
+        for d in [s.root(), &s.etc(), &s.bin()] {
+            chown(d, Some(Uid::from_raw(0)), Some(gid)).unwrap();
+            fs::set_permissions(d, fs::Permissions::from_mode(0o750)).unwrap();
+        }
+        let mut mine: Vec<PathBuf> = Queue::ALL.iter().map(|q| s.queue(*q)).collect();
+        mine.push(s.days_subdir());
+        for d in mine {
+            chown(&d, Some(uid), Some(gid)).unwrap();
+        }
+        (s, uid.as_raw(), gid.as_raw())
+    }
+
+    #[test]
+    fn root_owned_root_with_uucp_queues_is_accepted_and_names_the_queues_owner() {
+        let t = tempfile::tempdir().unwrap();
+        if !nix::unistd::geteuid().is_root() {
+            // Without root no directory can be root's: the article's rule, the root names the owner.
+            let s = Spool::new(t.path().join("spool"));
+            s.create().unwrap();
+            let md = fs::metadata(s.root()).unwrap();
+            assert_eq!(
+                s.owner_named_by().unwrap(),
+                (md.uid(), md.gid(), s.root().to_path_buf())
+            );
+            s.check(Some(md.uid())).unwrap();
+            return;
+        }
+        let (s, uid, gid) = hardened(&t);
+        assert_eq!(s.owner().unwrap(), (uid, gid));
+        assert_eq!(s.owner_named_by().unwrap().2, s.queue(Queue::Incoming));
+        s.check(Some(uid)).unwrap();
+        s.check(None).unwrap();
+        let ids = crate::privs::spool_ids(&s).unwrap();
+        assert_eq!((ids.uid.as_raw(), ids.gid.as_raw()), (uid, gid));
+        // The queues stay the owner's: a root-owned queue is refused.
+        nix::unistd::chown(
+            &s.queue(Queue::Outgoing),
+            Some(nix::unistd::Uid::from_raw(0)),
+            None,
+        )
+        .unwrap();
+        let err = s.check(Some(uid)).unwrap_err().to_string();
+        assert!(
+            err.contains("outgoing") && err.contains("expected uid"),
+            "{err}"
+        );
+        nix::unistd::chown(&s.queue(Queue::Outgoing), Some(uid.into()), None).unwrap();
+        // etc/ root's and no etc/days/: the day files would have nowhere to go.
+        fs::remove_dir(s.days_subdir()).unwrap();
+        let err = s.check(Some(uid)).unwrap_err().to_string();
+        assert!(err.contains("days") && err.contains("missing"), "{err}");
+        fs::create_dir(s.days_subdir()).unwrap();
+        let err = s.check(Some(uid)).unwrap_err().to_string();
+        assert!(
+            err.contains("days") && err.contains("expected uid"),
+            "{err}"
+        );
+        nix::unistd::chown(&s.days_subdir(), Some(uid.into()), None).unwrap();
+        s.check(Some(uid)).unwrap();
+        // A root-owned root that others may write cannot name the owner: they could put their
+        // own incoming/ there.
+        fs::set_permissions(s.root(), fs::Permissions::from_mode(0o770)).unwrap();
+        let err = s.owner().unwrap_err().to_string();
+        assert!(err.contains("writable"), "{err}");
+        assert!(crate::privs::spool_ids(&s).is_err());
+        // Root's all through (the queues too): uid 0 is no user to become.
+        fs::set_permissions(s.root(), fs::Permissions::from_mode(0o750)).unwrap();
+        nix::unistd::chown(&s.queue(Queue::Incoming), Some(0.into()), Some(0.into())).unwrap();
+        assert_eq!(s.owner().unwrap(), (0, 0));
+        let e = crate::privs::spool_ids(&s).unwrap_err();
+        assert!(matches!(e, Error::Privileges(_)), "{e}");
+    }
+
+    #[test]
+    fn group_writable_root_owned_etc_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let uid = if nix::unistd::geteuid().is_root() {
+            let (s, uid, _) = hardened(&t);
+            s.check(Some(uid)).unwrap();
+            uid
+        } else {
+            let s = Spool::new(t.path().join("spool"));
+            s.create().unwrap();
+            nix::unistd::geteuid().as_raw()
+        };
+        let s = Spool::new(t.path().join("spool"));
+        for (d, name) in [
+            (s.etc(), "etc"),
+            (s.bin(), "bin"),
+            (s.root().into(), "spool"),
+        ] {
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o770)).unwrap();
+            let err = s.check(Some(uid)).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("writable"), "{err}");
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o750)).unwrap();
+        }
+        s.check(Some(uid)).unwrap();
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! program runs as that user.
 //!
 //! The one rule for the ids (every program): they come from the owner of the spool root
-//! directory, never from `etc/gateway.conf` or anything else below the spool, which that owner
-//! can edit. Only root can give the spool root to another user (chown), so its owner is
-//! root-owned input. Its group must be the owner's primary group in the user database: the
-//! owner could `chgrp` the root to any group it is a member of, but not change the passwd
-//! entry. A `user`/`group` named by the configuration or by `-u`/`-g` must name the same ids,
+//! directory, or of `incoming/` when the root is root's (the hardened layout, see
+//! [`crate::Spool::owner`]), never from `etc/gateway.conf` or anything else the spool's owner
+//! can edit. Only root can give a directory to another user (chown), and only root can replace
+//! `incoming/` in a root-owned root, so the owner is root-owned input. Its group must be the
+//! owner's primary group in the user database: the owner could `chgrp` the directory to any
+//! group it is a member of, but not change the passwd entry. A `user`/`group` named by the configuration or by `-u`/`-g` must name the same ids,
 //! else the program refuses to start (a configuration error), so a compromised spool owner
 //! cannot make a root-started daemon serve as `gid disk` or any other id.
 
@@ -65,32 +66,34 @@ fn refuse_zero(uid: Uid, gid: Gid) -> Result<()> {
     Ok(())
 }
 
-/// The ids a root-started program runs as: the owner and group of the spool root. Refuses a
-/// root-owned spool, an owner without a passwd entry, and a group that is not the owner's
-/// primary group.
+/// The ids a root-started program runs as: the spool's owner and group ([`crate::Spool::owner`]:
+/// the spool root's, or `incoming/`'s when the root is root's). Refuses uid or gid 0 (a spool
+/// that is root's all through), an owner without a passwd entry, and a group that is not the
+/// owner's primary group.
 pub fn spool_ids(spool: &crate::Spool) -> Result<Ids> {
-    let (uid, gid) = spool.owner()?;
+    let (uid, gid, named_by) = spool.owner_named_by()?;
     let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
     let root = spool.root().to_path_buf();
     if uid.is_root() || gid.as_raw() == 0 {
         // No user to become: "cannot switch user" (71), as before the spool was checked.
         return Err(Error::Privileges(format!(
-            "{}: the spool root belongs to uid {uid} gid {gid}; the programs run as its owner and \
-             never as uid or gid 0: chown it to the spool's user (uucp:uucp)",
+            "{}: the spool belongs to uid {uid} gid {gid} (the owner of the spool root, or of \
+             incoming/ when the root is root's); the programs run as that owner and never as uid \
+             or gid 0: chown it to the spool's user (uucp:uucp)",
             root.display()
         )));
     }
     let user = User::from_uid(uid)
         .map_err(|e| Error::Privileges(format!("uid {uid}: {e}")))?
         .ok_or_else(|| Error::Layout {
-            path: root.clone(),
-            reason: format!("the spool root's owner, uid {uid}, has no passwd entry"),
+            path: named_by.clone(),
+            reason: format!("the spool's owner, uid {uid}, has no passwd entry"),
         })?;
     if user.gid != gid {
         return Err(Error::Layout {
-            path: root,
+            path: named_by,
             reason: format!(
-                "the spool root's group is gid {gid}, not its owner {}'s primary group {}: \
+                "the spool's group is gid {gid}, not its owner {}'s primary group {}: \
                  chown it to {}:{} (the programs run as the owner and its primary group)",
                 user.name, user.gid, user.name, user.gid
             ),
@@ -245,7 +248,7 @@ mod tests {
         let me = unistd::geteuid();
         let got = spool_ids(&s);
         if me.is_root() {
-            // A root-owned spool gives no user to become.
+            // A spool that is root's all through (root and incoming/) gives no user to become.
             assert!(matches!(got, Err(Error::Privileges(_))), "{got:?}");
             let (uid, gid) = lookup("uucp", "uucp").unwrap();
             unistd::chown(s.root(), Some(uid), Some(gid)).unwrap();

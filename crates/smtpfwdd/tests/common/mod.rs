@@ -113,7 +113,7 @@ pub fn crlf(body: &[u8]) -> Vec<u8> {
 /// Today's sent.* day file.
 pub fn sent_lines(ts: &TestSpool) -> String {
     let mut all = String::new();
-    for e in std::fs::read_dir(ts.spool.etc()).unwrap() {
+    for e in std::fs::read_dir(ts.spool.day_dir()).unwrap() {
         let e = e.unwrap();
         if e.file_name().to_string_lossy().starts_with("sent.") {
             all.push_str(&std::fs::read_to_string(e.path()).unwrap());
