@@ -698,6 +698,43 @@ fn watch_mode_judges_new_mail_quickly() {
     assert!(done.is_some(), "not judged within 10 s");
 }
 
+/// SIGHUP rereads gateway.conf in watch mode: the daemon lives on, says so in one line, and the
+/// next pass uses the new settings (here: the clamd that the first configuration missed).
+#[test]
+fn watch_mode_rereads_its_configuration_on_sighup() {
+    let clamd = Clamd::start();
+    let ts = spool_with("clamd_socket = \"/nonexistent/clamd.ctl\"\ntimeout = 2");
+    let logf = ts.dir.path().join("watch.log");
+    let mut p = Proc::spawn(
+        "scanmail --watch",
+        Command::new(env!("CARGO_BIN_EXE_scanmail"))
+            .arg("--spool")
+            .arg(ts.root())
+            .arg("--watch")
+            .env("GATEWAY_LOG", "stderr")
+            .stderr(fs::File::create(&logf).unwrap()),
+    );
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &eicar_mail(),
+    );
+    let read_log = || fs::read_to_string(&logf).unwrap_or_default();
+    let waited = testkit::wait_for(Duration::from_secs(10), || {
+        read_log().contains("left for retry").then_some(())
+    });
+    assert!(waited.is_some(), "{}", read_log());
+    ts.write_conf(&conf(&format!("clamd_socket = \"{}\"", clamd.socket.display())));
+    p.signal(nix::sys::signal::Signal::SIGHUP);
+    let judged = testkit::wait_for(Duration::from_secs(10), || {
+        in_queue(&ts, Queue::Quarantine, &id).then_some(())
+    });
+    assert!(judged.is_some(), "{}", read_log());
+    assert!(read_log().contains("SIGHUP: configuration reread"), "{}", read_log());
+    assert!(p.wait_timeout(Duration::from_millis(200)).is_none(), "the daemon died");
+}
+
 #[test]
 fn root_owned_spool_is_refused_when_run_as_root() {
     // Only meaningful as root (CI runs as root): a spool owned by root gives no user to become.
