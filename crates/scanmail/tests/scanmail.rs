@@ -725,14 +725,24 @@ fn watch_mode_rereads_its_configuration_on_sighup() {
         read_log().contains("left for retry").then_some(())
     });
     assert!(waited.is_some(), "{}", read_log());
-    ts.write_conf(&conf(&format!("clamd_socket = \"{}\"", clamd.socket.display())));
+    ts.write_conf(&conf(&format!(
+        "clamd_socket = \"{}\"",
+        clamd.socket.display()
+    )));
     p.signal(nix::sys::signal::Signal::SIGHUP);
     let judged = testkit::wait_for(Duration::from_secs(10), || {
         in_queue(&ts, Queue::Quarantine, &id).then_some(())
     });
     assert!(judged.is_some(), "{}", read_log());
-    assert!(read_log().contains("SIGHUP: configuration reread"), "{}", read_log());
-    assert!(p.wait_timeout(Duration::from_millis(200)).is_none(), "the daemon died");
+    assert!(
+        read_log().contains("SIGHUP: configuration reread"),
+        "{}",
+        read_log()
+    );
+    assert!(
+        p.wait_timeout(Duration::from_millis(200)).is_none(),
+        "the daemon died"
+    );
 }
 
 #[test]

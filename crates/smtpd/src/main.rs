@@ -27,6 +27,10 @@
 //!     per connection, at most `smtpd.max_clients`); under systemd socket activation (`LISTEN_FDS`:
 //!     with `Accept=yes` fd 3 is the connection, with `Accept=no` a listening socket).
 //!
+//!     Signals (daemon): SIGTERM or SIGINT end it (sessions answer 421 at their next read);
+//!     SIGHUP rereads gateway.conf and the rules for new sessions (one log line; sessions in
+//!     progress keep theirs; the certificate, the limits and the socket stay until a restart).
+//!
 //! SECURITY
 //!     Runs as: started as root it takes its ids from the owner of the spool root and that
 //!     user's primary group (spool::privs; never from gateway.conf, which the owner can edit;
@@ -148,6 +152,31 @@ fn main() -> ExitCode {
     spool::cli::main(me, log, run)
 }
 
+/// The session settings from gateway.conf and the command line (at start and on SIGHUP).
+fn settings_of(cfg: &Config, opts: &Options) -> Settings {
+    Settings {
+        hostname: opts
+            .hostname
+            .clone()
+            .unwrap_or_else(|| cfg.hostname.clone()),
+        max_size: opts.max_size.unwrap_or(cfg.smtpd.max_size),
+        max_recipients: cfg.smtpd.max_recipients,
+        command_timeout: Duration::from_secs(cfg.smtpd.command_timeout.max(1)),
+        data_timeout: Duration::from_secs(cfg.smtpd.data_timeout.max(1)),
+        data_deadline: Duration::from_secs(cfg.smtpd.data_deadline.max(1)),
+        session_deadline: Duration::from_secs(cfg.smtpd.session_deadline.max(1)),
+        min_free_bytes: cfg.smtpd.min_free_bytes,
+        domains: cfg.domains.clone(),
+        delay: Duration::from_secs(cfg.smtpd.delay_seconds),
+        quiet: opts.quiet,
+        relay_policy: smtpd::address::RelayPolicy {
+            allow_percent_hack: cfg.smtpd.allow_percent_hack,
+            allow_bang_path: cfg.smtpd.allow_bang_path,
+        },
+        max_hops: cfg.smtpd.max_hops,
+    }
+}
+
 fn fail(code: u8, msg: impl Into<String>) -> anyhow::Error {
     exit::fail(code, msg).into()
 }
@@ -203,27 +232,7 @@ fn run(opts: Options) -> anyhow::Result<ExitCode> {
         ))
     };
     let dns = !opts.no_dns && cfg.smtpd.dns_lookups;
-    let settings = Settings {
-        hostname: opts
-            .hostname
-            .clone()
-            .unwrap_or_else(|| cfg.hostname.clone()),
-        max_size: opts.max_size.unwrap_or(cfg.smtpd.max_size),
-        max_recipients: cfg.smtpd.max_recipients,
-        command_timeout: Duration::from_secs(cfg.smtpd.command_timeout.max(1)),
-        data_timeout: Duration::from_secs(cfg.smtpd.data_timeout.max(1)),
-        data_deadline: Duration::from_secs(cfg.smtpd.data_deadline.max(1)),
-        session_deadline: Duration::from_secs(cfg.smtpd.session_deadline.max(1)),
-        min_free_bytes: cfg.smtpd.min_free_bytes,
-        domains: cfg.domains.clone(),
-        delay: Duration::from_secs(cfg.smtpd.delay_seconds),
-        quiet: opts.quiet,
-        relay_policy: smtpd::address::RelayPolicy {
-            allow_percent_hack: cfg.smtpd.allow_percent_hack,
-            allow_bang_path: cfg.smtpd.allow_bang_path,
-        },
-        max_hops: cfg.smtpd.max_hops,
-    };
+    let settings = settings_of(&cfg, &opts);
 
     let limits = server::Limits {
         max_clients: cfg.smtpd.max_clients,
@@ -325,7 +334,26 @@ fn run(opts: Options) -> anyhow::Result<ExitCode> {
                 cfg.smtpd.max_clients,
                 cfg.smtpd.max_connections_per_ip
             );
-            server::serve_listener(Arc::new(ctx), listener, &limits, dns).context("accept loop")?;
+            // SIGHUP: gateway.conf and the rules again, from inside the chroot when there is
+            // one (a --config outside it cannot be reached: the spool's own file is read then);
+            // the TLS certificate, the limits and the listening socket stay as they are.
+            let chrooted = ids.is_some();
+            let explicit = if chrooted { None } else { opts.config.clone() };
+            let reload = |old: &Context| -> Result<Context, String> {
+                let cfg = Config::for_spool(&old.spool, explicit.as_deref())
+                    .map_err(|e| e.to_string())?;
+                let path = spool::config::etc_relative(&old.spool, &cfg.smtpd.check_rules);
+                let rules = smtpd::rules::Rules::load(&path).map_err(|e| e.to_string())?;
+                Ok(Context {
+                    settings: settings_of(&cfg, &opts),
+                    spool: old.spool.clone(),
+                    queue: old.queue,
+                    rules,
+                    tls: old.tls.clone(),
+                })
+            };
+            server::serve_listener(Arc::new(ctx), listener, &limits, dns, &reload)
+                .context("accept loop")?;
             info!("stopped");
         }
         None => {

@@ -7,8 +7,10 @@
 //! - `-D`: bind the port ourselves, a thread per connection, at most `max_clients` at once and
 //!   at most `max_connections_per_ip` from one client address (an IPv6 client by its /64).
 //!
-//! SIGTERM, SIGINT and SIGHUP are taken by a dedicated thread with sigwait(2): sessions then answer
-//! `421` at their next read, the listener stops accepting, and the process exits once they are done.
+//! SIGTERM, SIGINT and SIGHUP are taken by a dedicated thread with sigwait(2). SIGTERM and
+//! SIGINT: sessions answer `421` at their next read, the listener stops accepting, and the
+//! process exits once they are done. SIGHUP: the listener rereads gateway.conf and the rules for
+//! the sessions it starts next; sessions in progress keep theirs, nothing is dropped.
 
 use crate::rules::Client;
 use crate::session::{Context, End, Session};
@@ -121,7 +123,8 @@ pub fn serve_one<T: Transport>(ctx: &Context, t: T, peer: Option<SocketAddr>, dn
     Session::new(ctx, t, client).run()
 }
 
-/// Block SIGTERM/SIGINT in every thread and turn them into [`transport::SHUTDOWN`].
+/// Block SIGTERM/SIGINT in every thread and turn them into [`transport::SHUTDOWN`], SIGHUP into
+/// [`transport::RELOAD`].
 /// Call before any other thread is started.
 pub fn install_shutdown_handler() -> io::Result<()> {
     let mut set = SigSet::empty();
@@ -132,9 +135,13 @@ pub fn install_shutdown_handler() -> io::Result<()> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
-            if let Ok(sig) = set.wait() {
-                info!("{sig}: shutting down");
-                transport::SHUTDOWN.store(true, Ordering::SeqCst);
+            match set.wait() {
+                Ok(Signal::SIGHUP) => transport::RELOAD.store(true, Ordering::SeqCst),
+                Ok(sig) => {
+                    info!("{sig}: shutting down");
+                    transport::SHUTDOWN.store(true, Ordering::SeqCst);
+                }
+                Err(_) => {}
             }
         })?;
     Ok(())
@@ -225,17 +232,33 @@ impl Drop for ClientSlot {
 
 /// The daemon loop: accept, one thread per connection, `421` beyond the [`Limits`], until
 /// shutdown.
+/// How the daemon builds its context again on SIGHUP.
+pub type Reload<'a> = &'a dyn Fn(&Context) -> Result<Context, String>;
+
 pub fn serve_listener(
-    ctx: Arc<Context>,
+    mut ctx: Arc<Context>,
     listener: TcpListener,
     limits: &Limits,
     dns: bool,
+    reload: Reload,
 ) -> io::Result<()> {
     let max_clients = limits.max_clients;
     listener.set_nonblocking(true)?;
     let active = Arc::new(AtomicUsize::new(0));
     let per_client: PerClient = Arc::default();
     while !transport::shutting_down() {
+        if transport::RELOAD.swap(false, Ordering::SeqCst) {
+            match reload(&ctx) {
+                Ok(c) => {
+                    info!(
+                        "SIGHUP: configuration and rules reread ({} rule(s)); sessions in progress keep theirs",
+                        c.rules.len()
+                    );
+                    ctx = Arc::new(c);
+                }
+                Err(e) => log::error!("SIGHUP: configuration not reloaded, the old one stays: {e}"),
+            }
+        }
         let mut fds = [nix::poll::PollFd::new(
             listener.as_fd(),
             nix::poll::PollFlags::POLLIN,

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// Set by the signal thread on SIGTERM/SIGINT: every session answers 421 and closes.
 pub static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
+/// Set by SIGHUP in daemon mode: the listener rereads the configuration and the rules for the
+/// sessions it starts next (sessions in progress keep theirs).
+pub static RELOAD: AtomicBool = AtomicBool::new(false);
+
 pub fn shutting_down() -> bool {
     SHUTDOWN.load(Ordering::Relaxed)
 }

@@ -607,3 +607,39 @@ os.execve(smtpd, [smtpd, "-H", "--spool", spool], env)
     }
     wait_messages(&ts, 3);
 }
+
+/// SIGHUP in daemon mode rereads gateway.conf and the rules for new sessions, says so in one
+/// line, and neither drops the session in progress nor stops the daemon.
+#[test]
+fn sighup_rereads_the_rules_for_new_sessions_and_keeps_the_old_ones() {
+    let ts = TestSpool::new(&conf(""));
+    let d = Daemon::start(&ts, &[]);
+    let mut old = d.connect();
+    assert!(old.reply().starts_with("220"));
+    assert_eq!(old.code("HELO client.example.org"), "250");
+    ts.write_etc(
+        "smtpd_check_rules",
+        b"noto:ALL:ALL:blocked@example.com:550 5.7.1 not this one\n",
+    );
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    let reread = wait_for(Duration::from_secs(5), || {
+        // The listener rereads before it accepts the next connection.
+        let mut probe = d.connect();
+        let _ = probe.reply();
+        let _ = probe.cmd("QUIT");
+        d.log_text()
+            .contains("SIGHUP: configuration and rules reread (1 rule(s))")
+            .then_some(())
+    });
+    assert!(reread.is_some(), "{}", d.log_text());
+    let mut new = d.connect();
+    assert!(new.reply().starts_with("220"));
+    assert_eq!(new.code("HELO client.example.org"), "250");
+    assert_eq!(new.code("MAIL FROM:<a@example.org>"), "250");
+    assert_eq!(new.code("RCPT TO:<blocked@example.com>"), "550");
+    // The session opened before the signal goes on, with the rules it started with.
+    assert_eq!(old.code("MAIL FROM:<a@example.org>"), "250");
+    assert_eq!(old.code("RCPT TO:<blocked@example.com>"), "250");
+    assert_eq!(old.code("QUIT"), "221");
+    assert_eq!(new.code("QUIT"), "221");
+}
