@@ -37,10 +37,12 @@ fn value(text: &str, sample: &str) -> f64 {
 fn counters_move_by_what_was_sent_and_clamd_down_shows() {
     let mut g = Gateway::start();
     let dir = g.ts.scratch("textfile");
-    let clamd_socket = g.clamd.as_ref().unwrap().socket.display().to_string();
+    let clamd = g.clamd.as_ref().unwrap();
+    let clamd_socket = clamd.socket.display().to_string();
     g.ts.write_conf(&format!(
-        "{}\n[report]\nmetrics_dir = \"{}\"\n",
+        "{}\n[update]\ndatabase_dir = \"{}\"\n[report]\nmetrics_dir = \"{}\"\n",
         conf(&clamd_socket, &g.relay.addr(), "timeout = 10"),
+        clamd.dir.path().display(),
         dir.display()
     ));
     let clean = b"From: a@example.org\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nHello.\r\n";
@@ -78,6 +80,9 @@ fn counters_move_by_what_was_sent_and_clamd_down_shows() {
         1.0
     );
     assert_eq!(value(&text, "mailwall_clamd_up"), 1.0);
+    // The test's database was written a moment ago.
+    let age = value(&text, "mailwall_signatures_age_seconds");
+    assert!((0.0..300.0).contains(&age), "{text}");
     // The three clean ones and the sender notice of the virus went out.
     assert_eq!(
         value(

@@ -237,7 +237,7 @@ impl TestSpool {
         let mut v: Vec<String> = fs::read_dir(self.spool.queue(q))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !(n.ends_with(".metrics") || n.ends_with(".metrics.lock")))
+            .filter(|n| !spool::metrics::is_metrics_file(n))
             .collect();
         v.sort();
         v

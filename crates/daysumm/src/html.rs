@@ -7,7 +7,7 @@ use crate::error::{IoAt, Result};
 use crate::stats::top;
 use crate::{Summary, Window};
 use chrono::Datelike;
-use sigupdate::human_age;
+use spool::clock::human_age;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -108,7 +108,11 @@ impl Summary {
             date,
             day,
             queues: Queues::scan(spool, now)?,
-            signature_age: stats::signature_age(Path::new(&cfg.update.database_dir), now),
+            signature_age: stats::signature_age(
+                &cfg.update.sigtool,
+                Path::new(&cfg.update.database_dir),
+                now,
+            ),
             windows: windows
                 .iter()
                 .map(|&w| Window::from_days(&history, w))

@@ -2,7 +2,7 @@
 
 use crate::stats::top;
 use crate::Summary;
-use sigupdate::human_age;
+use spool::clock::human_age;
 use spool::daylog::Verdict;
 use spool::notice::{self, Notice};
 use spool::{Config, Spool};

@@ -141,12 +141,12 @@ impl Queues {
     }
 }
 
-/// Seconds since the newest signature file was written (None: no signature files, or the
-/// directory cannot be read).
-pub fn signature_age(db: &Path, now: DateTime<Local>) -> Option<i64> {
-    let files = sigupdate::database::signature_files(db).ok()?;
-    let newest = files.iter().map(|(_, m)| *m).max()?;
-    Some((now - DateTime::<Local>::from(newest)).num_seconds().max(0))
+/// The age of the newest signatures on disk, as sigupdate reckons it (`clamav::database`: the
+/// signed databases' build time, else the files' modification time). None: no signatures, or
+/// the directory cannot be read.
+pub fn signature_age(sigtool: &str, db: &Path, now: DateTime<Local>) -> Option<i64> {
+    let newest = clamav::database::newest_on_disk(sigtool, db).ok()??;
+    Some((now - newest.built).num_seconds().max(0))
 }
 
 #[cfg(test)]

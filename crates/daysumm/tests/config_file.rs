@@ -108,6 +108,8 @@ fn crontab_is_the_articles_table() {
             "*/2 * * * * /var/spool/smtpd/bin/scanmail",
             "59 23 * * * /var/spool/smtpd/bin/daysumm",
             "0 16 * * 4 /var/spool/smtpd/bin/sigupdate",
+            // Beyond the article: the live metrics, a no-op until [report] metrics_dir is set.
+            "* * * * * /usr/local/sbin/mailwall --spool /var/spool/smtpd metrics --if-set",
         ]
     );
 }

@@ -232,7 +232,7 @@ fn man_pages_render() {
             );
         }
         let mut nroff = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .args(["-man", "-Tutf8", "-ww", "-Wbreak", "-z"])
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

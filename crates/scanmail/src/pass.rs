@@ -296,6 +296,11 @@ pub fn record_metrics(sp: &spool::Spool, cfg: &spool::Config, sum: &Summary) {
         if let Some(up) = clamd_up {
             s.set("mailwall_clamd_up", &[], if up { 1.0 } else { 0.0 });
         }
+        let db = std::path::Path::new(&cfg.update.database_dir);
+        if let Some(n) = clamav::database::newest_cached(&cfg.update.sigtool, db) {
+            let age = (spool::clock::now() - n.built).num_seconds().max(0);
+            s.set("mailwall_signatures_age_seconds", &[], age as f64);
+        }
     })
     .and_then(|_| {
         // The file is rewritten at most once a second (it reads every queue): under a steady

@@ -13,12 +13,10 @@ pub enum Error {
     /// The updater could not be started, timed out, or exited with a failure.
     #[error("{program}: {reason}")]
     Updater { program: String, reason: String },
-    /// A signature file the mirror offers that sigtool or clamscan refuses.
-    #[error("{path}: rejected: {reason}")]
-    Rejected { path: PathBuf, reason: String },
-    /// clamd did not answer as expected.
-    #[error("clamd at {addr}: {reason}")]
-    Clamd { addr: String, reason: String },
+    /// A signature file the mirror offers that sigtool or clamscan refuses, a tool that cannot
+    /// run, clamd not answering (see `clamav::Error`).
+    #[error("{0}")]
+    Clamav(#[from] clamav::Error),
     // Not transparent: the chain must hold the spool::Error itself, whose exit code it carries.
     #[error("{0}")]
     Spool(#[from] spool::Error),
@@ -30,8 +28,10 @@ impl Error {
         match self {
             Error::Io { .. } => spool::exit::IOERR,
             Error::Updater { .. } => spool::exit::TEMPFAIL,
-            Error::Rejected { .. } => spool::exit::DATAERR,
-            Error::Clamd { .. } => spool::exit::UNAVAILABLE,
+            Error::Clamav(clamav::Error::Rejected { .. }) => spool::exit::DATAERR,
+            Error::Clamav(clamav::Error::Clamd { .. }) => spool::exit::UNAVAILABLE,
+            Error::Clamav(clamav::Error::Tool { .. }) => spool::exit::UNAVAILABLE,
+            Error::Clamav(clamav::Error::Io { .. }) => spool::exit::IOERR,
             Error::Spool(e) => e.exit_code(),
         }
     }

@@ -2,18 +2,18 @@
 //! the newest ones are, have clamd reload them, and tell the admin when something is wrong.
 #![forbid(unsafe_code)]
 
-pub mod clamd;
-pub mod database;
 pub mod error;
 pub mod mirror;
 pub mod updater;
 
 use chrono::{DateTime, Local};
-use database::{Newest, Source};
+use clamav::client::{self, Clamd};
+use clamav::database::{self, Newest, Source};
 use spool::config::Scanner;
 use spool::notice::{self, Notice};
 use spool::{Config, Spool};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use error::{Error, Result};
 
@@ -162,7 +162,7 @@ pub struct ClamdState {
     pub expected: bool,
     /// Ok: clamd answered PING with PONG; Err: why not.
     pub ping: std::result::Result<(), String>,
-    pub version: Option<clamd::Version>,
+    pub version: Option<client::Version>,
     /// Ok: reload requested; Err: why not (unreachable, odd reply).
     pub reload: std::result::Result<(), String>,
 }
@@ -186,17 +186,22 @@ impl ClamdState {
     }
 }
 
-fn reason(e: Error) -> String {
+fn reason(e: clamav::Error) -> String {
     match e {
-        Error::Clamd { reason, .. } => reason,
+        clamav::Error::Clamd { reason, .. } => reason,
         other => other.to_string(),
     }
 }
 
+/// How long one exchange with clamd may take (RELOAD is answered at once, the load itself
+/// happens in the background).
+const CLAMD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// PING clamd; when it answers, ask for its version and have it reload the database directory.
 /// `expected`: the configured scanner is clamd or clamdscan.
 pub fn talk_to_clamd(addr: &str, expected: bool) -> ClamdState {
-    if let Err(e) = clamd::ping(addr) {
+    let clamd = Clamd::new(addr, CLAMD_TIMEOUT);
+    if let Err(e) = clamd.ping() {
         return ClamdState {
             addr: addr.to_string(),
             expected,
@@ -205,14 +210,14 @@ pub fn talk_to_clamd(addr: &str, expected: bool) -> ClamdState {
             reload: Err("not asked: no answer to PING".into()),
         };
     }
-    let version = match clamd::version(addr) {
+    let version = match clamd.version() {
         Ok(v) => Some(v),
         Err(e) => {
             log::debug!("{e}");
             None
         }
     };
-    let reload = clamd::reload(addr).map_err(reason);
+    let reload = clamd.reload().map_err(reason);
     ClamdState {
         addr: addr.to_string(),
         expected,
@@ -250,19 +255,7 @@ pub fn newest(cfg: &Config, clamd: &ClamdState) -> Result<Option<Newest>> {
     })
 }
 
-/// `3 days 4 hours`, `5 hours`, `12 minutes`.
-pub fn human_age(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
-    let unit = |n: i64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    if d > 0 {
-        format!("{} {}", unit(d, "day"), unit(h, "hour"))
-    } else if h > 0 {
-        unit(h, "hour")
-    } else {
-        unit(m, "minute")
-    }
-}
+pub use spool::clock::human_age;
 
 /// The outcome of one run.
 #[derive(Debug)]

@@ -2,8 +2,8 @@
 //! copied into the database directory under a temp name and renamed into place, so clamd never
 //! loads a half-copied or refused file.
 
-use crate::database::{check_file, is_signature_name};
 use crate::error::{Error, IoAt, Result};
+use clamav::database::{check_file, is_signature_name};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -67,7 +67,7 @@ pub fn sync(mirror: &Path, db: &Path, sigtool: &str) -> Result<Sync> {
         }
         match install_one(&src, &staging.join(&name), &dst, sigtool) {
             Ok(()) => out.copied.push(name),
-            Err(e @ Error::Rejected { .. }) => out.rejected.push(e),
+            Err(e @ Error::Clamav(clamav::Error::Rejected { .. })) => out.rejected.push(e),
             Err(e) => {
                 let _ = fs::remove_dir_all(&staging);
                 return Err(e);
@@ -114,12 +114,13 @@ fn install_one(src: &Path, tmp: &Path, dst: &Path, sigtool: &str) -> Result<()> 
     if let Err(e) = check_file(sigtool, tmp) {
         let _ = fs::remove_file(tmp);
         return Err(match e {
-            Error::Rejected { reason, .. } => Error::Rejected {
+            clamav::Error::Rejected { reason, .. } => clamav::Error::Rejected {
                 path: src.to_path_buf(),
                 reason,
             },
             other => other,
-        });
+        }
+        .into());
     }
     fs::rename(tmp, dst).at(dst)
 }

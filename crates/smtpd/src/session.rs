@@ -860,6 +860,10 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(c.spool.queue(Queue::Incoming))
                 .unwrap()
+                .filter(|e| {
+                    let n = e.as_ref().unwrap().file_name();
+                    !spool::metrics::is_metrics_file(&n.to_string_lossy())
+                })
                 .count(),
             0
         );

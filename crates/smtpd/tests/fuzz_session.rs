@@ -874,11 +874,12 @@ fn accepted_path(p: &str, strict_rcpt: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Every name in incoming/, temp files included.
+/// Every name in incoming/, temp files included (smtpd's counters are state, not mail).
 fn incoming_names(spool: &Spool) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(spool.queue(Queue::Incoming))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !spool::metrics::is_metrics_file(n))
         .collect();
     v.sort();
     v

@@ -33,3 +33,33 @@ pub fn today() -> NaiveDate {
 pub fn rfc5322(t: &DateTime<Local>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
+
+/// An age as people say it: `3 days 4 hours`, `5 hours`, `12 minutes` (the summary, the
+/// alerts and the statistics page say it the same way).
+pub fn human_age(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    let unit = |n: i64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    if d > 0 {
+        format!("{} {}", unit(d, "day"), unit(h, "hour"))
+    } else if h > 0 {
+        unit(h, "hour")
+    } else {
+        unit(m, "minute")
+    }
+}
+
+#[cfg(test)]
+mod age_tests {
+    #[test]
+    fn human_ages() {
+        assert_eq!(
+            super::human_age(3 * 86_400 + 4 * 3600 + 5),
+            "3 days 4 hours"
+        );
+        assert_eq!(super::human_age(86_400), "1 day 0 hours");
+        assert_eq!(super::human_age(5 * 3600), "5 hours");
+        assert_eq!(super::human_age(12 * 60 + 59), "12 minutes");
+        assert_eq!(super::human_age(-5), "0 minutes");
+    }
+}

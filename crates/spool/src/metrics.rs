@@ -275,6 +275,12 @@ fn parse_labels(s: &str) -> Option<Labels> {
     Some(out)
 }
 
+/// True for the name of a counters file, its lock or its temp file: program state in a queue
+/// directory, never mail (for listings that show everything else).
+pub fn is_metrics_file(name: &str) -> bool {
+    name.starts_with('.') && (name.ends_with(".metrics") || name.ends_with(".metrics.lock"))
+}
+
 /// The counters file of a program, in the queue it writes.
 pub fn counters_path(spool: &Spool, q: Queue, program: &str) -> PathBuf {
     spool.queue(q).join(format!(".{program}.metrics"))

@@ -2,7 +2,7 @@
 //! (sigtool for the signed .cvd/.cld containers, a trial load by clamscan for the text formats),
 //! and how old the newest signatures are.
 
-use crate::error::{Error, IoAt, Result};
+use crate::{Error, IoAt, Result};
 use chrono::{DateTime, Local};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,7 +82,7 @@ pub fn sigtool_info(sigtool: &str, file: &Path) -> Result<ContainerInfo> {
         .arg(file)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Updater {
+        .map_err(|e| Error::Tool {
             program: sigtool.to_string(),
             reason: format!("cannot run: {e}"),
         })?;
@@ -149,7 +149,7 @@ pub fn check_file(sigtool: &str, file: &Path) -> Result<()> {
         .arg(empty.path())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Updater {
+        .map_err(|e| Error::Tool {
             program: clamscan.display().to_string(),
             reason: format!("cannot run: {e}"),
         })?;
@@ -228,6 +228,24 @@ pub fn newest_on_disk(sigtool: &str, dir: &Path) -> Result<Option<Newest>> {
         built: DateTime::<Local>::from(m),
         source: Source::Mtime,
     }))
+}
+
+/// [`newest_on_disk`] for a caller that asks often (the metrics, after every scan pass): the
+/// answer is kept until a signature file of the directory changes (a readdir and a stat per
+/// file, instead of a sigtool run per container each time).
+pub fn newest_cached(sigtool: &str, dir: &Path) -> Option<Newest> {
+    type Key = (PathBuf, Vec<(PathBuf, SystemTime)>);
+    static CACHE: std::sync::Mutex<Option<(Key, Option<Newest>)>> = std::sync::Mutex::new(None);
+    let key = (dir.to_path_buf(), signature_files(dir).ok()?);
+    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, v)) = c.as_ref() {
+        if *k == key {
+            return v.clone();
+        }
+    }
+    let v = newest_on_disk(sigtool, dir).ok().flatten();
+    *c = Some((key, v.clone()));
+    v
 }
 
 #[cfg(test)]

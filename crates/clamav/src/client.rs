@@ -1,0 +1,368 @@
+//! clamd's protocol, spoken directly: `z`-commands (`zPING`, `zVERSION`, `zRELOAD`) answered
+//! with one NUL-terminated reply, and `zINSTREAM`: chunks with 4-byte big-endian lengths, a
+//! zero-length terminator, and one reply (`stream: OK`, `stream: <name> FOUND`, `... ERROR`).
+//!
+//! One rule for what `clamd_socket` names, for every program: a name that starts with `/` or
+//! holds no `:` is a Unix socket path; anything else is `host[:port]` (port 3310) over TCP.
+//! Every connection has a timeout for the connect, each write and each read.
+//!
+//! clamd closes the connection early when a stream exceeds its StreamMaxLength and then answers
+//! `INSTREAM size limit exceeded`; that reply is read even after a failed write, and it is an
+//! error, never "clean".
+
+use crate::{Error, Result};
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+const CHUNK: usize = 64 * 1024;
+/// Longest reply kept (a virus name or a version line is short; anything longer is garbage).
+const MAX_REPLY: u64 = 4096;
+
+/// A clamd endpoint and the time any one exchange with it may take.
+#[derive(Clone, Debug)]
+pub struct Clamd {
+    addr: String,
+    timeout: Duration,
+}
+
+enum Conn {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Conn {
+    fn set_timeout(&self, t: Duration) -> io::Result<()> {
+        let t = Some(t.max(Duration::from_millis(1)));
+        match self {
+            Conn::Unix(s) => {
+                s.set_read_timeout(t)?;
+                s.set_write_timeout(t)
+            }
+            Conn::Tcp(s) => {
+                s.set_read_timeout(t)?;
+                s.set_write_timeout(t)
+            }
+        }
+    }
+
+    /// After the stream is sent only the reply is waited for.
+    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        let t = Some(t.max(Duration::from_millis(1)));
+        match self {
+            Conn::Unix(s) => s.set_read_timeout(t),
+            Conn::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.read(b),
+            Conn::Tcp(s) => s.read(b),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.write(b),
+            Conn::Tcp(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// True when `addr` names a Unix socket (the one rule, see the module header).
+pub fn is_unix_socket(addr: &str) -> bool {
+    addr.starts_with('/') || !addr.contains(':')
+}
+
+/// How clamd answered one stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Clean,
+    Virus(String),
+    Error(String),
+}
+
+/// Read a clamd stream reply (`stream: ...`).
+pub fn parse_reply(reply: &str) -> Reply {
+    let r = reply.trim_end_matches(['\0', '\n', '\r']).trim();
+    let Some(rest) = r.strip_prefix("stream:").map(str::trim) else {
+        return Reply::Error(format!("unexpected reply {:?}", shorten(r)));
+    };
+    if rest == "OK" {
+        return Reply::Clean;
+    }
+    if let Some(name) = rest.strip_suffix(" FOUND") {
+        let name = name.trim();
+        if name.is_empty() || name.contains(['\0', '\n']) {
+            return Reply::Error(format!("unexpected reply {:?}", shorten(r)));
+        }
+        return Reply::Virus(name.to_string());
+    }
+    if rest.ends_with("ERROR") {
+        return Reply::Error(format!("clamd: {}", shorten(rest)));
+    }
+    Reply::Error(format!("unexpected reply {:?}", shorten(r)))
+}
+
+fn shorten(s: &str) -> String {
+    s.chars().take(120).collect()
+}
+
+/// What clamd says about itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    /// `ClamAV 1.4.6`
+    pub engine: String,
+    /// The daily database version, when clamd has an official database loaded.
+    pub database: Option<u64>,
+    /// The daily database's build time, when known.
+    pub built: Option<DateTime<Local>>,
+}
+
+/// `ClamAV 1.4.6/27467/Thu Nov 26 09:23:01 2026`, or just `ClamAV 1.4.6` without an official
+/// database. The date is clamd's local time in ctime form.
+pub fn parse_version(reply: &str) -> Option<Version> {
+    let mut parts = reply.splitn(3, '/');
+    let engine = parts.next()?.trim();
+    if !engine.starts_with("ClamAV ") {
+        return None;
+    }
+    let database = parts.next().and_then(|v| v.trim().parse().ok());
+    let built = parts.next().and_then(|d| {
+        let d = d.split_whitespace().collect::<Vec<_>>().join(" ");
+        NaiveDateTime::parse_from_str(&d, "%a %b %d %H:%M:%S %Y")
+            .ok()
+            .and_then(|n| Local.from_local_datetime(&n).earliest())
+    });
+    Some(Version {
+        engine: engine.to_string(),
+        database,
+        built,
+    })
+}
+
+impl Clamd {
+    pub fn new(addr: &str, timeout: Duration) -> Clamd {
+        Clamd {
+            addr: addr.to_string(),
+            timeout,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn err(&self, reason: impl Into<String>) -> Error {
+        Error::Clamd {
+            addr: self.addr.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn connect(&self) -> io::Result<Conn> {
+        let c = if is_unix_socket(&self.addr) {
+            Conn::Unix(UnixStream::connect(&self.addr)?)
+        } else {
+            let (h, p) = spool::config::split_host_port(&self.addr, 3310);
+            let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), p))?;
+            let mut last = io::Error::other("no address");
+            let mut got = None;
+            for a in addrs {
+                match TcpStream::connect_timeout(&a, self.timeout) {
+                    Ok(s) => {
+                        got = Some(s);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Conn::Tcp(got.ok_or(last)?)
+        };
+        c.set_timeout(self.timeout)?;
+        Ok(c)
+    }
+
+    /// Send `z<cmd>\0` and read the reply (NUL and line ends trimmed).
+    pub fn command(&self, cmd: &str) -> Result<String> {
+        let mut c = self.connect().map_err(|e| self.err(e.to_string()))?;
+        c.write_all(format!("z{cmd}\0").as_bytes())
+            .map_err(|e| self.err(e.to_string()))?;
+        let mut buf = Vec::new();
+        c.take(MAX_REPLY)
+            .read_to_end(&mut buf)
+            .map_err(|e| self.err(format!("no answer to {cmd}: {e}")))?;
+        let text = String::from_utf8_lossy(&buf);
+        Ok(text.trim_end_matches(['\0', '\n']).trim().to_string())
+    }
+
+    /// `PING` → `PONG`.
+    pub fn ping(&self) -> Result<()> {
+        let r = self.command("PING")?;
+        if r == "PONG" {
+            Ok(())
+        } else {
+            Err(self.err(format!("PING answered {:?}", shorten(&r))))
+        }
+    }
+
+    pub fn version(&self) -> Result<Version> {
+        let r = self.command("VERSION")?;
+        parse_version(&r).ok_or_else(|| self.err(format!("unexpected VERSION reply {r:?}")))
+    }
+
+    /// Ask clamd to load the database directory again. clamd answers `RELOADING` and loads in
+    /// the background; a database that fails to load leaves the previous one active.
+    pub fn reload(&self) -> Result<()> {
+        let r = self.command("RELOAD")?;
+        if r == "RELOADING" {
+            Ok(())
+        } else {
+            Err(self.err(format!("unexpected RELOAD reply {r:?}")))
+        }
+    }
+
+    /// Stream one object and read the verdict.
+    pub fn instream(&self, data: &mut dyn Read) -> Reply {
+        let deadline = Instant::now() + self.timeout;
+        let addr = &self.addr;
+        let mut c = match self.connect() {
+            Ok(c) => c,
+            Err(e) => return Reply::Error(format!("clamd {addr}: {e}")),
+        };
+        let sent = (|| -> io::Result<()> {
+            // The command, each chunk with its length, and the terminator go out in as few
+            // writes as possible: a whole small message is one write.
+            let mut buf = Vec::with_capacity(CHUNK + 18);
+            buf.extend_from_slice(b"zINSTREAM\0");
+            loop {
+                let head = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                let n = fill(data, &mut buf, CHUNK)?;
+                buf[head..head + 4].copy_from_slice(&(n as u32).to_be_bytes());
+                if n < CHUNK {
+                    // The end of the data: a short chunk (or none) and the terminator.
+                    if n == 0 {
+                        buf.truncate(head);
+                    }
+                    buf.extend_from_slice(&0u32.to_be_bytes());
+                    return c.write_all(&buf);
+                }
+                c.write_all(&buf)?;
+                buf.clear();
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "scan timed out"));
+                }
+                c.set_timeout(left)?;
+            }
+        })();
+        // clamd may have closed early with a reason: read it whatever happened to the write.
+        // Our side is shut either way, so a peer that reads to the end stops waiting.
+        c.shutdown_write();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = c.set_read_timeout(left.max(Duration::from_millis(200)));
+        let mut reply = Vec::new();
+        let read = (&mut c).take(MAX_REPLY).read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        let got_reply = read.is_ok() && !text.trim_matches(['\0', '\n', ' ']).is_empty();
+        match (sent, read) {
+            (Ok(()), _) if got_reply => parse_reply(&text),
+            // A stream clamd did not fully receive has no "clean" verdict; its reason (size
+            // limit) or a virus found in what it got still counts.
+            (Err(e), _) if got_reply => match parse_reply(&text) {
+                Reply::Clean => Reply::Error(format!("clamd {addr}: sending: {e}")),
+                r => r,
+            },
+            (Err(e), _) => Reply::Error(format!("clamd {addr}: sending: {e}")),
+            (Ok(()), Err(e)) => Reply::Error(format!("clamd {addr}: no reply: {e}")),
+            (Ok(()), Ok(_)) => Reply::Error(format!("clamd {addr}: empty reply")),
+        }
+    }
+}
+
+/// Append up to `max` bytes read from `data` to `buf`; fewer only at the end of the data.
+fn fill(data: &mut dyn Read, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + max, 0);
+    let mut got = 0;
+    while got < max {
+        match data.read(&mut buf[start + got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Datelike;
+
+    #[test]
+    fn replies() {
+        assert_eq!(parse_reply("stream: OK\0"), Reply::Clean);
+        assert_eq!(
+            parse_reply("stream: Eicar-Test-Signature FOUND\0"),
+            Reply::Virus("Eicar-Test-Signature".into())
+        );
+        assert!(matches!(
+            parse_reply("INSTREAM size limit exceeded. ERROR\0"),
+            Reply::Error(_)
+        ));
+        assert!(matches!(parse_reply("stream: OKAY\0"), Reply::Error(_)));
+        assert!(matches!(parse_reply("garbage"), Reply::Error(_)));
+        assert!(matches!(parse_reply(""), Reply::Error(_)));
+        assert!(matches!(parse_reply("stream:  FOUND"), Reply::Error(_)));
+    }
+
+    #[test]
+    fn version_replies() {
+        let v = parse_version("ClamAV 1.4.6/27467/Thu Nov 26 09:23:01 2026").unwrap();
+        assert_eq!(v.engine, "ClamAV 1.4.6");
+        assert_eq!(v.database, Some(27467));
+        let b = v.built.unwrap();
+        assert_eq!((b.year(), b.month(), b.day()), (2026, 11, 26));
+        let v = parse_version("ClamAV 1.0.7/27000/Mon Sep  1 08:00:00 2025").unwrap();
+        assert_eq!(v.built.unwrap().day(), 1);
+        let v = parse_version("ClamAV 1.4.6").unwrap();
+        assert_eq!(v.database, None);
+        assert_eq!(v.built, None);
+        assert!(parse_version("UNKNOWN COMMAND").is_none());
+    }
+
+    #[test]
+    fn one_rule_for_socket_names() {
+        assert!(is_unix_socket("/run/clamav/clamd.ctl"));
+        assert!(
+            is_unix_socket("clamd.sock"),
+            "a relative path is a Unix socket too"
+        );
+        assert!(!is_unix_socket("127.0.0.1:3310"));
+        assert!(!is_unix_socket("[::1]:3310"));
+    }
+}
