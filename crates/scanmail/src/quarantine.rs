@@ -193,6 +193,9 @@ pub fn release(spool: &Spool, id: &MessageId, to: Option<&str>) -> Result<(), To
     if ddir.exists() {
         fs::remove_dir_all(&ddir).map_err(|e| spool::Error::io(&ddir, e))?;
     }
+    // A new queue life: smtpfwdd counts the bounce age from the file's time, so a message held
+    // for days would be bounced at its first temporary failure.
+    store::touch_now(spool, Queue::Quarantine, id)?;
     store::move_message(spool, id, Queue::Quarantine, Queue::Outgoing)?;
     State::remove(spool, Queue::Quarantine, id);
     let detail = match to {

@@ -644,9 +644,29 @@ fn quarantine_tools_list_show_release_delete_purge() {
         "{shown}"
     );
 
+    // Held for ten days: the release starts a new queue life (smtpfwdd's bounce age counts
+    // from the file's time).
+    let qpath = ts.spool.message(Queue::Quarantine, &b.parse().unwrap());
+    let ten_days_ago = std::time::SystemTime::now() - Duration::from_secs(10 * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(&qpath)
+        .unwrap()
+        .set_modified(ten_days_ago)
+        .unwrap();
     let o = scanmail(&ts, &["--release", &b, "--to", "admin@example.com"]);
     assert_eq!(code(&o), 0, "{}", log(&o));
     assert!(in_queue(&ts, Queue::Outgoing, &b));
+    let age = fs::metadata(ts.spool.message(Queue::Outgoing, &b.parse().unwrap()))
+        .unwrap()
+        .modified()
+        .unwrap()
+        .elapsed()
+        .unwrap_or_default();
+    assert!(
+        age < Duration::from_secs(600),
+        "released with its old time: {age:?}"
+    );
     let (env, _) =
         Envelope::read_body(&ts.spool.message(Queue::Outgoing, &b.parse().unwrap())).unwrap();
     assert_eq!(env.recipients.len(), 1);

@@ -235,6 +235,14 @@ pub fn remove_message_unsynced(spool: &Spool, queue: Queue, id: &MessageId) -> R
     Ok(())
 }
 
+/// Give a queue file the current time as its modification time: the start of a new queue life
+/// (a message released from quarantine is new to smtpfwdd, whose bounce age counts from it).
+pub fn touch_now(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()> {
+    let p = spool.message(queue, id);
+    let f = File::options().write(true).open(&p).at(&p)?;
+    f.set_modified(SystemTime::now()).at(&p)
+}
+
 /// An exclusive, non-blocking lock on one queue file (flock). Released on drop.
 pub struct FileLock {
     file: Flock<File>,
