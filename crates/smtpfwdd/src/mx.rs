@@ -96,6 +96,14 @@ impl Transport {
     }
 }
 
+/// Our limits on DNS, whatever else the options say: a dead server costs a delivery ten
+/// seconds, not the library's default minute.
+fn our_opts(mut o: ResolverOpts) -> ResolverOpts {
+    o.timeout = Duration::from_secs(5);
+    o.attempts = 2;
+    o
+}
+
 /// A DNS resolver for MX delivery: `[forward] resolver = "ip:port"`, or /etc/resolv.conf.
 pub struct Resolver {
     inner: hickory_resolver::Resolver,
@@ -103,11 +111,12 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(server: &str) -> Result<Resolver, String> {
-        let mut opts = ResolverOpts::default();
-        opts.timeout = Duration::from_secs(5);
-        opts.attempts = 2;
         let inner = if server.is_empty() {
-            hickory_resolver::Resolver::from_system_conf()
+            // The system's servers and options (ndots, search), with our timeouts on top: the
+            // options built here used to be dropped on this path.
+            let (cfg, sys) = hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| format!("resolver from /etc/resolv.conf: {e}"))?;
+            hickory_resolver::Resolver::new(cfg, our_opts(sys))
                 .map_err(|e| format!("resolver from /etc/resolv.conf: {e}"))?
         } else {
             let sa: SocketAddr = server
@@ -116,7 +125,7 @@ impl Resolver {
                 .map_err(|_| format!("[forward] resolver {server:?} is not ip:port"))?;
             let group = NameServerConfigGroup::from_ips_clear(&[sa.ip()], sa.port(), true);
             let cfg = ResolverConfig::from_parts(None, vec![], group);
-            hickory_resolver::Resolver::new(cfg, opts)
+            hickory_resolver::Resolver::new(cfg, our_opts(ResolverOpts::default()))
                 .map_err(|e| format!("resolver {server}: {e}"))?
         };
         Ok(Resolver { inner })
@@ -331,6 +340,16 @@ pub fn is_own_smtpd(addr: &SocketAddr, smtpd_ports: &[u16], local: &[IpAddr]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_limits_apply_to_the_system_options_too() {
+        let mut sys = ResolverOpts::default();
+        sys.ndots = 3;
+        let o = our_opts(sys);
+        assert_eq!(o.timeout, Duration::from_secs(5));
+        assert_eq!(o.attempts, 2);
+        assert_eq!(o.ndots, 3, "the system's own options are kept");
+    }
 
     #[test]
     fn transport_map() {
