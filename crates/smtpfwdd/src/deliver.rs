@@ -729,8 +729,11 @@ pub enum Disposition {
     /// Some recipients wait: the file stays with a retry state, after the bounce (if any).
     RetryLater { bounce: bool },
     /// Mail from `<>` that failed for someone: quarantine and an alert, never a bounce (a bounce
-    /// of a bounce can loop).
+    /// of a bounce can loop). Every recipient failed or is done: the file itself moves.
     Quarantine,
+    /// Mail from `<>` that failed for some and waits for others: a copy for the failed ones goes
+    /// to quarantine (with the alert); the file keeps the deferred ones for their next try.
+    QuarantineFailed,
 }
 
 /// A message's age past `max_age` (seconds) turns temporary failures into bounces.
@@ -758,7 +761,11 @@ pub fn decide(due: bool, fates: &[Fate], null_sender: bool) -> Disposition {
         .iter()
         .any(|f| matches!(f, Fate::Bounce | Fate::Expired));
     if bounce && null_sender {
-        return Disposition::Quarantine;
+        return if fates.contains(&Fate::Retry) {
+            Disposition::QuarantineFailed
+        } else {
+            Disposition::Quarantine
+        };
     }
     if fates.contains(&Fate::Retry) {
         Disposition::RetryLater { bounce }
@@ -870,8 +877,19 @@ fn settle(
             log_attempt(ctx, id, env, &logs, delay, None);
             return outcome;
         }
+        Disposition::QuarantineFailed => {
+            match quarantine_failed_copy(ctx, id, env, &failures, reader, msg.body_off) {
+                Ok(()) => drop_failed(env, &failures),
+                Err(e) => {
+                    // Nothing moved: the failed recipients are tried again with the others.
+                    log::error!("{id}: cannot quarantine the failed recipients' copy: {e}");
+                }
+            }
+            false
+        }
         Disposition::Remove { bounce } | Disposition::RetryLater { bounce } => bounce,
     };
+    let rewrite = disposition == Disposition::QuarantineFailed || bounce;
     let mut outcome = Outcome::Done;
     if bounce {
         match self::bounce(ctx, id, env, msg.queued, &failures, reader, msg.body_off) {
@@ -882,13 +900,7 @@ fn settle(
                 if let Some(d) = dsn_id {
                     log::info!("{id}: bounce {d} queued for {}", env.from);
                 }
-                let failed: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
-                let mut i = 0;
-                env.recipients.retain(|_| {
-                    let keep = !failed.contains(&i);
-                    i += 1;
-                    keep
-                });
+                drop_failed(env, &failures);
             }
             Err(e) => {
                 log::error!("{id}: cannot write the bounce, will try again: {e}");
@@ -907,7 +919,7 @@ fn settle(
         log_attempt(ctx, id, env, &logs, delay, None);
         return outcome;
     }
-    if bounce && outcome != Outcome::Failed {
+    if rewrite && outcome != Outcome::Failed {
         if let Err(e) = store::rewrite_envelope(spool, Queue::Outgoing, id, env) {
             log::error!("{id}: cannot drop bounced recipients (a retry may bounce again): {e}");
         }
@@ -1230,6 +1242,66 @@ fn quarantine_malformed(ctx: &Context, id: &MessageId, reason: &str) -> Outcome 
     }
 }
 
+/// Take the recipients that failed for good out of the envelope (they were bounced, or their
+/// copy is in quarantine).
+fn drop_failed(env: &mut Envelope, failures: &[(usize, Failure)]) {
+    let failed: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
+    let mut i = 0;
+    env.recipients.retain(|_| {
+        let keep = !failed.contains(&i);
+        i += 1;
+        keep
+    });
+}
+
+/// Mail from `<>` that failed for some recipients while others wait: a copy of the message for
+/// the failed ones only goes to quarantine with an admin alert (a bounce is never bounced); the
+/// file itself stays for the deferred ones.
+fn quarantine_failed_copy(
+    ctx: &Context,
+    id: &MessageId,
+    env: &Envelope,
+    failures: &[(usize, Failure)],
+    reader: &mut Spooled<'_>,
+    body_off: u64,
+) -> Result<(), String> {
+    let mut body = Vec::new();
+    reader
+        .seek(SeekFrom::Start(body_off))
+        .and_then(|_| reader.read_to_end(&mut body))
+        .map_err(|e| format!("reading the message: {e}"))?;
+    let failed = Envelope::new(
+        env.from.clone(),
+        failures.iter().map(|(_, f)| f.rcpt.clone()),
+    );
+    let qid = store::write_message(&ctx.spool, Queue::Quarantine, &failed, &body)
+        .map_err(|e| e.to_string())?;
+    let mut list = String::new();
+    for (_, f) in failures {
+        sent_line(ctx, id, &f.rcpt, "quarantined", &f.diagnostic);
+        list.push_str(&format!("{}: {}\n", f.rcpt, f.diagnostic));
+    }
+    log::warn!(
+        "{id}: mail from <> undeliverable to {} recipient(s): a copy is quarantine/{qid} (never \
+         bounced); the others wait for their next try",
+        failures.len()
+    );
+    let rcpts: Vec<String> = failed.recipients.iter().map(|r| r.addr.clone()).collect();
+    dsn::alert_admin(
+        &ctx.spool,
+        &ctx.cfg,
+        &qid,
+        &format!("smtpfwdd: undeliverable bounce {qid} quarantined"),
+        &format!(
+            "A message from <> (a bounce or notice, {id}) could not be delivered to some of its\n\
+             recipients. Bounces are never bounced, so a copy for them was put in\n\
+             quarantine/{qid}; the other recipients are still being tried.\n\n{list}"
+        ),
+        &rcpts,
+    );
+    Ok(())
+}
+
 fn quarantine_undeliverable_bounce(
     ctx: &Context,
     id: &MessageId,
@@ -1340,9 +1412,10 @@ mod tests {
             // The reply to the final dot decides for every accepted recipient.
             (Try::Replies(&[250, 250], Some(554)), 2, 0, false, true, &[Bounce, Bounce], Remove { bounce: true }),
             (Try::Replies(&[250, 250], Some(452)), 2, 0, false, true, &[Retry, Retry], RetryLater { bounce: false }),
-            // Mail from <> is never bounced: quarantine, even with others pending.
+            // Mail from <> is never bounced: quarantine; with others pending, only a copy for the
+            // failed ones (the deferred recipient is tried again, not quarantined).
             (Try::Replies(&[550], None), 1, 0, true, true, &[Bounce], Quarantine),
-            (Try::Replies(&[550, 451], None), 2, 0, true, true, &[Bounce, Retry], Quarantine),
+            (Try::Replies(&[550, 451], None), 2, 0, true, true, &[Bounce, Retry], QuarantineFailed),
             (Try::Replies(&[451], None), 1, 6 * DAY, true, true, &[Expired], Quarantine),
             (Try::Replies(&[451], None), 1, 0, true, true, &[Retry], RetryLater { bounce: false }),
             // Errors of the whole transaction.

@@ -274,6 +274,64 @@ fn undeliverable_bounce_is_quarantined_not_bounced() {
     assert!(!alert.contains("multipart/report"), "{alert}");
 }
 
+/// Mail from <> rejected for one recipient and deferred for another: only a copy for the
+/// rejected one goes to quarantine; the deferred one stays in outgoing and is delivered later.
+#[test]
+fn bounce_failing_for_one_and_deferred_for_another_quarantines_only_the_failed() {
+    let ts = TestSpool::new("");
+    let r = relay(&ts, &["--tempfail-times", "1"]);
+    ts.write_conf(&conf(&r.addr(), ""));
+    let id = ts.inject(
+        Queue::Outgoing,
+        "<>",
+        &["<reject@example.com>", "<tempfail@example.com>"],
+        b"Subject: a bounce\n\nx\n",
+    );
+    let (code, log) = once(&ts, &[]);
+    assert_eq!(code, 75, "{log}");
+    // The file stays, for the deferred recipient only.
+    let f = read(&ts, Queue::Outgoing, &id);
+    assert!(f.contains("RCPT <tempfail@example.com>\n"), "{f}");
+    assert!(!f.contains("reject@"), "{f}");
+    // A copy for the rejected one is in quarantine, with the message.
+    let q = ts.ids(Queue::Quarantine);
+    assert_eq!(q.len(), 1, "{log}");
+    let copy = read(&ts, Queue::Quarantine, &q[0]);
+    assert!(
+        copy.starts_with("FROM <>\nRCPT <reject@example.com>\nBODY\n"),
+        "{copy}"
+    );
+    assert!(copy.ends_with("Subject: a bounce\n\nx\n"), "{copy}");
+    // The admin is told; the deferred recipient gets the message at the next try.
+    let alerts: Vec<String> = outgoing(&ts).into_iter().filter(|o| *o != id).collect();
+    assert_eq!(alerts.len(), 1);
+    assert!(read(&ts, Queue::Outgoing, &alerts[0]).contains("RCPT <admin@example.com>"));
+    let set_due = || {
+        let p = state_file(&ts, &id);
+        let t = std::fs::read_to_string(&p).unwrap();
+        let t: String = t
+            .lines()
+            .map(|l| {
+                if l.starts_with("next_try=") {
+                    "next_try=0\n".to_string()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&p, t).unwrap();
+    };
+    set_due();
+    let (_, log) = once(&ts, &[]);
+    let got = r.messages();
+    assert!(
+        got.iter()
+            .any(|m| m.meta.contains("\"rcpt_tos\": [\"tempfail@example.com\"]")),
+        "{log}"
+    );
+    assert!(!exists(&ts, Queue::Outgoing, &id), "{log}");
+}
+
 #[test]
 fn expired_message_is_bounced_after_max_age() {
     let ts = TestSpool::new("");
