@@ -105,6 +105,9 @@ struct Transaction {
     rcpts: Vec<String>,
 }
 
+/// How often a long session adds to the live counters (besides at its end).
+const METRICS_EVERY: Duration = Duration::from_secs(5);
+
 pub struct Session<'a, T: Transport> {
     ctx: &'a Context,
     conn: Conn<T>,
@@ -117,6 +120,9 @@ pub struct Session<'a, T: Transport> {
     errors: usize,
     /// The cap on the whole session.
     session_end: Instant,
+    /// When the live counters were last written (a long session writes them every few
+    /// seconds, not only at its end).
+    metrics_at: Instant,
 }
 
 impl<'a, T: Transport> Session<'a, T> {
@@ -134,6 +140,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 tally: Default::default(),
             },
             session_end: after(ctx.settings.session_deadline),
+            metrics_at: Instant::now(),
             client,
             helo: None,
             esmtp: false,
@@ -160,7 +167,7 @@ impl<'a, T: Transport> Session<'a, T> {
     pub fn run(mut self) -> End {
         let end = self.serve();
         let _ = self.conn.flush();
-        self.record_metrics();
+        self.record_metrics(true);
         if self.s().quiet {
             return end;
         }
@@ -178,10 +185,13 @@ impl<'a, T: Transport> Session<'a, T> {
     /// Add the session to smtpd's live counters in the spool (one locked write per session;
     /// `mailwall metrics` from cron turns them into the metrics file, which smtpd's chroot cannot
     /// reach). A failure costs the figures, never mail.
-    fn record_metrics(&mut self) {
+    fn record_metrics(&mut self, session_done: bool) {
+        self.metrics_at = Instant::now();
         let t = std::mem::take(&mut self.conn.tally);
         let r = spool::metrics::update(&self.ctx.spool, self.ctx.queue, "smtpd", |s| {
-            s.add("mailwall_smtpd_sessions_total", &[], 1.0);
+            if session_done {
+                s.add("mailwall_smtpd_sessions_total", &[], 1.0);
+            }
             if t.received > 0 {
                 s.add(
                     "mailwall_smtpd_messages_received_total",
@@ -208,7 +218,7 @@ impl<'a, T: Transport> Session<'a, T> {
         let host = self.s().hostname.clone();
         self.conn.reply(&format!("421 {status} {host} {text}"));
         let _ = self.conn.flush();
-        self.record_metrics();
+        self.record_metrics(true);
         info!("session: client={} refused: {text}", self.client_label());
     }
 
@@ -616,6 +626,9 @@ impl<'a, T: Transport> Session<'a, T> {
             outcome.size
         );
         self.conn.reply(&reply);
+        if self.metrics_at.elapsed() >= METRICS_EVERY {
+            self.record_metrics(false);
+        }
         None
     }
 
