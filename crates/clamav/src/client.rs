@@ -110,7 +110,9 @@ pub fn parse_reply(reply: &str) -> Reply {
     }
     if let Some(name) = rest.strip_suffix(" FOUND") {
         let name = name.trim();
-        if name.is_empty() || name.contains(['\0', '\n']) {
+        // The name goes into log lines, alerts and the sender's notice: a control character in
+        // it (found by the libFuzzer target clamd_reply: a CR) makes the reply an error.
+        if name.is_empty() || name.chars().any(char::is_control) {
             return Reply::Error(format!("unexpected reply {:?}", shorten(r)));
         }
         return Reply::Virus(name.to_string());
@@ -338,6 +340,10 @@ mod tests {
         assert!(matches!(parse_reply("garbage"), Reply::Error(_)));
         assert!(matches!(parse_reply(""), Reply::Error(_)));
         assert!(matches!(parse_reply("stream:  FOUND"), Reply::Error(_)));
+        for c in ['\r', '\x1b', '\x7f', '\t', '\0'] {
+            let r = parse_reply(&format!("stream: Win.Test{c}Evil FOUND\0"));
+            assert!(matches!(r, Reply::Error(_)), "{c:?} in a virus name: {r:?}");
+        }
     }
 
     #[test]

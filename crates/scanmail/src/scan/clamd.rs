@@ -10,7 +10,8 @@
 //! message are still scanned after either, so that a virus elsewhere is named.
 
 use super::{detection, Job, Object, Outcome, Scanner};
-use clamav::client::{self, Reply};
+use clamav::client;
+pub use clamav::client::{parse_reply, Reply};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicUsize, Ordering};
