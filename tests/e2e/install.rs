@@ -72,11 +72,32 @@ fn install_into_a_temporary_root_then_again_then_uninstall() {
         );
     }
     assert_eq!(mode(&root.join("usr/local/sbin/mailwall")), 0o755);
-    // The manual pages, from the programs that have --man.
-    for page in ["man8/mailwall.8", "man5/gateway.conf.5"] {
-        let text = fs::read_to_string(root.join("usr/local/share/man").join(page)).unwrap();
+    // The manual pages, from the programs themselves (every one has --man); `man` finds them.
+    let manroot = root.join("usr/local/share/man");
+    for page in [
+        "man8/smtpd.8",
+        "man8/smtpfwdd.8",
+        "man8/scanmail.8",
+        "man8/sigupdate.8",
+        "man8/daysumm.8",
+        "man8/mailwall.8",
+        "man5/gateway.conf.5",
+    ] {
+        let text = fs::read_to_string(manroot.join(page)).unwrap();
         assert!(text.starts_with(".TH "), "{page}: {text}");
     }
+    let shown = Command::new("man")
+        .args(["-M"])
+        .arg(&manroot)
+        .args(["-P", "cat", "smtpd"])
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("SECURITY") && shown.contains("--spool"),
+        "man smtpd: {shown}"
+    );
     // freshclam from root's cron (the database stays clamav's).
     let cron_d = fs::read_to_string(root.join("etc/cron.d/mailwall-freshclam")).unwrap();
     assert!(
