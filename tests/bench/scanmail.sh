@@ -106,18 +106,21 @@ mkdir -p "$WORK/stub"; chmod 755 "$WORK/stub"
 STUB_PID=$!
 for _ in $(seq 1 100); do [ -S "$WORK/stub/stub.sock" ] && break; sleep 0.05; done
 # What the stub was sent since the last call: "<streams> streams, <bytes> bytes (<ratio>x the corpus)".
+count() {
+  $PY -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"zCOUNT\0"); print(s.recv(100).decode().strip("\0"))' "$WORK/stub/stub.sock" 2>/dev/null || echo "0 0"
+}
 sent() {
-  c=$(cat "$WORK/stub/stub.sock.count" 2>/dev/null || echo "0 0")
+  c=$(count)
   $PY -c "import sys; s, b, s0, b0, n = map(int, sys.argv[1:]); print('%d streams, %d bytes (%.2fx the corpus)' % (s - s0, b - b0, (b - b0) / n))" $c ${LAST:-0 0} "$BYTES"
 }
 for k in $(seq 1 "$REPEAT"); do
   fill "clamd_socket = \"$WORK/stub/stub.sock\""
-  LAST=$(cat "$WORK/stub/stub.sock.count" 2>/dev/null || echo "0 0")
+  LAST=$(count)
   t0=$(now); GATEWAY_LOG=stderr ${WRAP:-} "$BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
   echo "instant scanner (Rust stub clamd): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s; outgoing $(ls "$WORK/spool/outgoing" | grep -c '^smtpd') quarantine $(ls "$WORK/spool/quarantine" | grep -c '^smtpd[A-Za-z0-9]*$'); sent to the scanner: $(sent)"
   if [ -n "${BASELINE_BIN:-}" ]; then
     fill "clamd_socket = \"$WORK/stub/stub.sock\""
-    LAST=$(cat "$WORK/stub/stub.sock.count" 2>/dev/null || echo "0 0")
+    LAST=$(count)
     t0=$(now); GATEWAY_LOG=stderr "$BASELINE_BIN" --spool "$WORK/spool" 2>/dev/null || true; t1=$(now)
     echo "baseline instant scanner (Rust stub clamd): $(secs "$t0" "$t1") s, $(rate "$t0" "$t1") messages/s; sent to the scanner: $(sent)"
   fi
