@@ -718,6 +718,49 @@ fn watch_mode_judges_new_mail_quickly() {
     assert!(done.is_some(), "not judged within 10 s");
 }
 
+/// Watch mode keeps its compiled patterns, and takes an edited matches.bad at the next pass.
+#[test]
+fn watch_mode_takes_an_edited_pattern_file() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let _p = Proc::spawn(
+        "scanmail --watch",
+        Command::new(env!("CARGO_BIN_EXE_scanmail"))
+            .arg("--spool")
+            .arg(ts.root())
+            .arg("--watch")
+            .env("GATEWAY_LOG", "stderr")
+            .stderr(std::process::Stdio::null()),
+    );
+    let mail = b"From: a@example.org\nSubject: x\nContent-Type: application/octet-stream; name=\"plan.foo\"\n\nbytes\n";
+    let judged = |id: &str, q: Queue| {
+        testkit::wait_for(Duration::from_secs(10), || {
+            in_queue(&ts, q, id).then_some(())
+        })
+        .is_some()
+    };
+    let first = ts.inject(
+        Queue::Incoming,
+        "<a@example.org>",
+        &["<b@example.com>"],
+        mail,
+    );
+    assert!(judged(&first, Queue::Outgoing), "no .foo line yet: clean");
+    let mut bad = fs::read(ts.spool.etc_file("matches.bad")).unwrap();
+    bad.extend_from_slice(b"\nfilename=.*\\.foo$\n");
+    ts.write_etc("matches.bad", &bad);
+    let second = ts.inject(
+        Queue::Incoming,
+        "<a@example.org>",
+        &["<b@example.com>"],
+        mail,
+    );
+    assert!(
+        judged(&second, Queue::Quarantine),
+        "the edited file is used"
+    );
+}
+
 /// SIGHUP rereads gateway.conf in watch mode: the daemon lives on, says so in one line, and the
 /// next pass uses the new settings (here: the clamd that the first configuration missed).
 #[test]
