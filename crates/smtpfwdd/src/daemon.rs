@@ -1,5 +1,5 @@
 //! The daemon loop: one instance per outgoing directory (`.smtpfwdd.lock`), a scan of the complete
-//! files oldest first every `poll_seconds`, up to `max_parallel` deliveries at once in threads,
+//! files oldest first when one arrives (inotify) and every `poll_seconds` in any case, up to `max_parallel` deliveries at once in threads,
 //! never the same file in two deliveries. SIGTERM (or SIGINT) lets the deliveries in flight finish,
 //! starts no new one, and exits; SIGHUP rereads the configuration for the next deliveries;
 //! SIGUSR1 scans at once with every message due (a flush).
@@ -84,6 +84,9 @@ enum Event {
     /// SIGUSR1 (`mailwall flush`): scan now and try deferred mail without waiting for its
     /// next-try time, like `postqueue -f`.
     Flush,
+    /// inotify: a message arrived in outgoing/ (renamed in or completed): scan now instead of at
+    /// the end of the poll interval, which stays as the safety net.
+    Arrived,
 }
 
 /// What the loop, the workers and the signal thread share, under one mutex: a queue of jobs, the
@@ -232,6 +235,9 @@ pub fn run_with(
                 source,
             })?;
     }
+    if !opts.once {
+        watch_outgoing(&spool, shared.clone());
+    }
     let mut workers = Vec::new();
     for n in 0..opts.max_parallel.max(1) {
         let sh = shared.clone();
@@ -255,6 +261,7 @@ pub fn run_with(
     let mut in_flight: HashSet<MessageId> = HashSet::new();
     let mut terminate = false;
     let mut flush = false;
+    let mut unsynced = true;
     let mut metrics_written = Instant::now();
     let mut first_pass: Vec<MessageId> = Vec::new();
     let mut passes = 0u64;
@@ -265,8 +272,12 @@ pub fn run_with(
         }
     };
     while !terminate {
-        // Make the removals of the last interval durable (see deliver.rs).
-        sync_outgoing();
+        // Make the removals of the last interval durable (see deliver.rs); with inotify a scan
+        // can follow each arrival, so only when deliveries finished since the last sync.
+        if unsynced {
+            sync_outgoing();
+            unsynced = false;
+        }
         // One scan: every complete file not in flight and due, oldest first.
         let now = spool::clock::now().timestamp();
         match scan(&spool) {
@@ -311,6 +322,7 @@ pub fn run_with(
         // Wait: in --once mode until the pass is done; else for the poll interval. Signals are
         // handled at once.
         let deadline = Instant::now() + opts.poll;
+        let mut arrived = false;
         loop {
             let (events, done, outstanding) = {
                 let mut b = shared.board();
@@ -336,6 +348,7 @@ pub fn run_with(
                 )
             };
             let finished = !done.is_empty();
+            unsynced |= finished;
             for (id, outcome) in done {
                 in_flight.remove(&id);
                 counts[outcome as usize] += 1;
@@ -364,9 +377,10 @@ pub fn run_with(
                         log::info!("SIGUSR1: flush: deferred mail is tried now");
                         flush = true;
                     }
+                    Event::Arrived => arrived = true,
                 }
             }
-            if terminate || flush {
+            if terminate || flush || arrived {
                 break;
             }
             if opts.once && outstanding == 0 {
@@ -525,6 +539,53 @@ fn write_metrics(ctx: &Context) {
     .and_then(|_| spool::metrics::export(&ctx.spool, &ctx.cfg));
     if let Err(e) = r {
         log::warn!("cannot write the metrics: {e}");
+    }
+}
+
+/// Wake the loop when a message arrives in outgoing/ (scanmail's rename, a notice's commit: a
+/// move in, or the chmod that completes a file). Only names that are message ids count: the
+/// daemon's own state and counters files never wake it. Without inotify (or on its failure)
+/// the poll interval alone drives the scans, as before.
+fn watch_outgoing(spool: &spool::Spool, shared: Arc<Shared>) {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let dir = spool.queue(Queue::Outgoing);
+    let ino = match Inotify::init(InitFlags::IN_CLOEXEC) {
+        Ok(i) => i,
+        Err(e) => {
+            log::warn!("inotify: {e}: outgoing/ is scanned every poll interval only");
+            return;
+        }
+    };
+    if let Err(e) = ino.add_watch(&dir, AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ATTRIB) {
+        log::warn!(
+            "inotify on {}: {e}: scanned every poll interval only",
+            dir.display()
+        );
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("inotify".into())
+        .spawn(move || loop {
+            let Ok(events) = ino.read_events() else {
+                return;
+            };
+            let message = events.iter().any(|e| {
+                e.name
+                    .as_ref()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(spool::id::is_valid)
+            });
+            if message {
+                let mut b = shared.board();
+                if !b.events.iter().any(|e| matches!(e, Event::Arrived)) {
+                    b.events.push(Event::Arrived);
+                }
+                drop(b);
+                shared.idle.notify_one();
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("inotify thread: {e}: scanned every poll interval only");
     }
 }
 

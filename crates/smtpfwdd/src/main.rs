@@ -63,7 +63,9 @@
 //!                   and its primary group are accepted (the ids come from the spool root)
 //!     -s PROG       deliver through a sendmail-compatible program instead of SMTP
 //!     -M N          most deliveries at once (default `[forward] max_parallel`, 10)
-//!     -P SECONDS    seconds between scans (default `[forward] poll_seconds`, 10)
+//!     -P SECONDS    seconds between scans (default `[forward] poll_seconds`, 10); a message
+//!                   that arrives in outgoing/ is seen at once (inotify), the scans are the
+//!                   safety net and bring deferred mail back when it is due
 //!     -q            one log line per message instead of one per recipient
 //!     --relay H[:P] the internal mail server (overrides `[forward] relay`)
 //!     --once        one pass over the directory, then exit (for cron and tests)

@@ -131,3 +131,41 @@ fn sighup_rereads_the_configuration() {
     assert_eq!(b.wait_messages(1, Duration::from_secs(10)).len(), 1);
     assert_eq!(a.messages().len(), 1);
 }
+
+/// inotify: a message renamed into outgoing/ is delivered at once, not at the end of the poll
+/// interval (60 s here), which stays as the safety net.
+#[test]
+fn a_new_message_is_delivered_without_waiting_for_the_poll() {
+    let ts = TestSpool::new("");
+    let r = Relay::start(&ts.scratch("relay"), &[]);
+    ts.write_conf(&conf(&r.addr(), ""));
+    let log = std::fs::File::create(ts.dir.path().join("daemon.log")).unwrap();
+    let mut d = testkit::Proc::spawn(
+        "smtpfwdd",
+        command(&ts, &["--foreground", "-P", "60"]).stderr(log),
+    );
+    let up = wait_for(Duration::from_secs(10), || {
+        daemon_log(&ts).contains("started").then_some(())
+    });
+    assert!(up.is_some(), "{}", daemon_log(&ts));
+    // The first scan is over: this one is new to the daemon.
+    std::thread::sleep(Duration::from_millis(300));
+    let id = ts.inject(
+        Queue::Outgoing,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: now\n\nx\n",
+    );
+    let m = r.wait_messages(1, Duration::from_secs(10));
+    assert_eq!(m.len(), 1, "not delivered within 10 s: {}", daemon_log(&ts));
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!exists(&ts, Queue::Outgoing, &id)).then_some(())
+    });
+    assert!(gone.is_some());
+    d.signal(Signal::SIGTERM);
+    assert_eq!(
+        d.wait_timeout(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
