@@ -96,7 +96,22 @@ pub fn is_unix_socket(addr: &str) -> bool {
 pub enum Reply {
     Clean,
     Virus(String),
+    /// clamd answered with an error (a limit, a reply that makes no sense).
     Error(String),
+    /// No answer at all: clamd could not be reached, the stream could not be sent, or the
+    /// connection ended without a reply. Another endpoint may answer.
+    Failed(String),
+}
+
+/// The endpoints `clamd_socket` names: one, or a list separated by commas (a pool of scan
+/// hosts: `"10.0.0.5:3310, 10.0.0.6:3310"`).
+pub fn endpoints(setting: &str) -> Vec<String> {
+    setting
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Read a clamd stream reply (`stream: ...`).
@@ -247,7 +262,7 @@ impl Clamd {
         let addr = &self.addr;
         let mut c = match self.connect() {
             Ok(c) => c,
-            Err(e) => return Reply::Error(format!("clamd {addr}: {e}")),
+            Err(e) => return Reply::Failed(format!("clamd {addr}: {e}")),
         };
         let sent = (|| -> io::Result<()> {
             // The command, each chunk with its length, and the terminator go out in as few
@@ -293,9 +308,9 @@ impl Clamd {
                 Reply::Clean => Reply::Error(format!("clamd {addr}: sending: {e}")),
                 r => r,
             },
-            (Err(e), _) => Reply::Error(format!("clamd {addr}: sending: {e}")),
-            (Ok(()), Err(e)) => Reply::Error(format!("clamd {addr}: no reply: {e}")),
-            (Ok(()), Ok(_)) => Reply::Error(format!("clamd {addr}: empty reply")),
+            (Err(e), _) => Reply::Failed(format!("clamd {addr}: sending: {e}")),
+            (Ok(()), Err(e)) => Reply::Failed(format!("clamd {addr}: no reply: {e}")),
+            (Ok(()), Ok(_)) => Reply::Failed(format!("clamd {addr}: empty reply")),
         }
     }
 }
@@ -359,6 +374,18 @@ mod tests {
         assert_eq!(v.database, None);
         assert_eq!(v.built, None);
         assert!(parse_version("UNKNOWN COMMAND").is_none());
+    }
+
+    #[test]
+    fn endpoint_lists() {
+        assert_eq!(
+            endpoints("/run/clamav/clamd.ctl"),
+            ["/run/clamav/clamd.ctl"]
+        );
+        assert_eq!(
+            endpoints(" 10.0.0.5:3310, 10.0.0.6:3310 ,"),
+            ["10.0.0.5:3310", "10.0.0.6:3310"]
+        );
     }
 
     #[test]

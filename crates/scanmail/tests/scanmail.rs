@@ -718,6 +718,121 @@ fn watch_mode_judges_new_mail_quickly() {
     assert!(done.is_some(), "not judged within 10 s");
 }
 
+/// A pool of clamd endpoints: the first is down from the start; every message is judged on the
+/// other, the virus included, and nothing waits.
+#[test]
+fn a_pool_with_one_endpoint_down_judges_everything_on_the_other() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}, {}\"\nnotify_sender = false",
+        ts_dead_socket(),
+        clamd.socket.display()
+    ));
+    let mut clean = Vec::new();
+    for _ in 0..5 {
+        clean.push(ts.inject(
+            Queue::Incoming,
+            "<a@example.org>",
+            &["<b@example.com>"],
+            CLEAN,
+        ));
+    }
+    let virus = ts.inject(
+        Queue::Incoming,
+        "<a@example.org>",
+        &["<b@example.com>"],
+        &eicar_mail(),
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    for id in &clean {
+        assert!(in_queue(&ts, Queue::Outgoing, id), "{}", log(&o));
+    }
+    assert!(in_queue(&ts, Queue::Quarantine, &virus), "{}", log(&o));
+    assert!(ts.ids(Queue::Incoming).is_empty());
+}
+
+/// Two real clamd, one stopped while a batch is being scanned: nothing is lost, nothing passes
+/// unscanned, and the batch finishes on the other.
+#[test]
+fn a_pool_member_stopped_mid_batch_loses_nothing() {
+    let a = Clamd::start();
+    let b = Clamd::start();
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}, {}\"\nnotify_sender = false\ntimeout = 20",
+        a.socket.display(),
+        b.socket.display()
+    ));
+    let mut viruses = Vec::new();
+    let mut clean = Vec::new();
+    for k in 0..300 {
+        if k % 25 == 0 {
+            viruses.push(ts.inject(
+                Queue::Incoming,
+                "<a@example.org>",
+                &["<b@example.com>"],
+                &eicar_mail(),
+            ));
+        } else {
+            clean.push(ts.inject(
+                Queue::Incoming,
+                "<a@example.org>",
+                &["<b@example.com>"],
+                &eicar_mail().replace_eicar(),
+            ));
+        }
+    }
+    let mut p = Proc::spawn(
+        "scanmail",
+        Command::new(env!("CARGO_BIN_EXE_scanmail"))
+            .arg("--spool")
+            .arg(ts.root())
+            .env("GATEWAY_LOG", "stderr")
+            .stderr(std::process::Stdio::null()),
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    let mut a = a;
+    a.proc.signal(nix::sys::signal::Signal::SIGKILL);
+    let st = p
+        .wait_timeout(Duration::from_secs(120))
+        .expect("scanmail ends");
+    // Anything left waits for a retry (exit 75); nothing may be judged wrongly.
+    assert!(matches!(st.code(), Some(0) | Some(75)), "{st:?}");
+    for id in &viruses {
+        assert!(!in_queue(&ts, Queue::Outgoing, id), "a virus passed: {id}");
+    }
+    if st.code() == Some(0) {
+        assert!(ts.ids(Queue::Incoming).is_empty());
+    }
+    // A second pass (on the surviving clamd) finishes whatever waited.
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(ts.ids(Queue::Incoming).is_empty());
+    for id in &viruses {
+        assert!(in_queue(&ts, Queue::Quarantine, id), "{id}");
+    }
+    for id in &clean {
+        assert!(in_queue(&ts, Queue::Outgoing, id), "{id}");
+    }
+}
+
+fn ts_dead_socket() -> String {
+    "/nonexistent/clamd-down.sock".to_string()
+}
+
+trait ReplaceEicar {
+    fn replace_eicar(self) -> Vec<u8>;
+}
+
+impl ReplaceEicar for Vec<u8> {
+    /// The same mail with a harmless attachment instead of the test virus.
+    fn replace_eicar(self) -> Vec<u8> {
+        let text = String::from_utf8(self).unwrap();
+        let b64 = "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=";
+        text.replace(b64, "aGFybWxlc3MgYnl0ZXMK").into_bytes()
+    }
+}
+
 /// Watch mode keeps its compiled patterns, and takes an edited matches.bad at the next pass.
 #[test]
 fn watch_mode_takes_an_edited_pattern_file() {

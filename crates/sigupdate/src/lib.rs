@@ -427,7 +427,13 @@ impl Report {
 pub fn check(cfg: &Config, origin: Origin) -> Result<Report> {
     let update = update(&origin, cfg);
     let expected = matches!(cfg.scan.scanner, Scanner::Clamd | Scanner::Clamdscan);
-    let clamd = talk_to_clamd(&cfg.scan.clamd_socket, expected);
+    // With a pool of clamd hosts, the first endpoint is this host's (the database sigupdate
+    // looks after); the pool's other hosts keep their own signatures.
+    let local = client::endpoints(&cfg.scan.clamd_socket)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| cfg.scan.clamd_socket.clone());
+    let clamd = talk_to_clamd(&local, expected);
     let newest = newest(cfg, &clamd)?;
     Ok(Report {
         origin,

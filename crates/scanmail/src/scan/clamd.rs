@@ -21,27 +21,81 @@ use std::time::Duration;
 /// Connections to clamd at once, at most (one per core).
 const MAX_CONNECTIONS: usize = 4;
 
-/// The clamd scanner: the protocol is `clamav::client`'s; the batch, its connections and the
-/// reading of the replies into verdicts are here.
+/// The clamd scanner: the protocol is `clamav::client`'s; the batch, its connections, the
+/// spreading over a pool of endpoints and the reading of the replies into verdicts are here.
+///
+/// With several endpoints (`clamd_socket = "a, b"`) the messages of a batch are spread over
+/// them, and an object whose endpoint does not answer is sent to the next one (one log line
+/// names the endpoint that failed); a message waits only when every endpoint is down.
 pub struct Clamd {
-    client: client::Clamd,
+    clients: Vec<client::Clamd>,
+    /// Where the next message starts, so the pool shares the work.
+    next: AtomicUsize,
 }
 
 impl Clamd {
     pub fn new(socket: &str, timeout: Duration) -> Clamd {
+        let mut clients: Vec<client::Clamd> = client::endpoints(socket)
+            .iter()
+            .map(|e| client::Clamd::new(e, timeout))
+            .collect();
+        if clients.is_empty() {
+            clients.push(client::Clamd::new(socket, timeout));
+        }
         Clamd {
-            client: client::Clamd::new(socket, timeout),
+            clients,
+            next: AtomicUsize::new(0),
         }
     }
 
-    /// `zPING` → `PONG`.
+    /// `zPING` → `PONG` from at least one endpoint (the others are named in the log).
     pub fn ping(&self) -> Result<(), String> {
-        self.client.ping().map_err(|e| e.to_string())
+        let mut down = Vec::new();
+        for c in &self.clients {
+            match c.ping() {
+                Ok(()) => {
+                    for d in &down {
+                        log::warn!("{d}");
+                    }
+                    return Ok(());
+                }
+                Err(e) => down.push(e.to_string()),
+            }
+        }
+        Err(down.join("; "))
     }
 
-    /// Stream one object and read the verdict.
-    pub fn scan_reader(&self, data: &mut dyn Read) -> Reply {
-        self.client.instream(data)
+    /// Stream one object, from the endpoint `start` on: an endpoint that does not answer passes
+    /// the object to the next. `open` gives the object's bytes afresh for each try.
+    fn scan_object<'d>(
+        &self,
+        start: usize,
+        open: &mut dyn FnMut() -> std::io::Result<Box<dyn Read + 'd>>,
+    ) -> Reply {
+        let n = self.clients.len();
+        let mut failures = Vec::new();
+        for k in 0..n {
+            let c = &self.clients[(start + k) % n];
+            let mut data = match open() {
+                Ok(d) => d,
+                Err(e) => return Reply::Error(e.to_string()),
+            };
+            match c.instream(&mut data) {
+                Reply::Failed(e) => {
+                    if n > 1 {
+                        log::warn!("{e}: the object goes to the next clamd");
+                    }
+                    failures.push(e);
+                }
+                r => return r,
+            }
+        }
+        Reply::Failed(failures.join("; "))
+    }
+
+    /// Stream bytes to the first endpoint that answers.
+    pub fn scan_reader(&self, data: &[u8]) -> Reply {
+        self.scan_object(0, &mut || Ok(Box::new(data)))
     }
 }
 
@@ -92,35 +146,32 @@ impl Scanner for Clamd {
     }
 
     fn name(&self) -> String {
-        format!("clamd {}", self.client.addr())
+        let addrs: Vec<&str> = self.clients.iter().map(|c| c.addr()).collect();
+        format!("clamd {}", addrs.join(", "))
     }
 }
 
 impl Clamd {
     fn scan_job(&self, job: &Job) -> Outcome {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
         // A limit or encrypted content: kept while the other objects are scanned (a virus
         // found later is the verdict).
         let mut unseen: Option<Outcome> = None;
         for obj in &job.objects {
             let reply = match obj {
-                Object::File(p, _) => match File::open(p) {
-                    Ok(mut f) => self.scan_reader(&mut f),
-                    Err(e) => Reply::Error(format!("{}: {e}", p.display())),
-                },
+                Object::File(p, _) => self.scan_object(start, &mut || Ok(Box::new(File::open(p)?))),
                 Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => {
-                    self.scan_reader(&mut &d[..])
+                    self.scan_object(start, &mut || Ok(Box::new(&d[..])))
                 }
                 Object::Raw {
                     path,
                     offset,
                     data: None,
-                } => match File::open(path).and_then(|mut f| {
+                } => self.scan_object(start, &mut || {
+                    let mut f = File::open(path)?;
                     f.seek(SeekFrom::Start(*offset))?;
-                    Ok(f)
-                }) {
-                    Ok(mut f) => self.scan_reader(&mut f),
-                    Err(e) => Reply::Error(format!("{}: {e}", path.display())),
-                },
+                    Ok(Box::new(f))
+                }),
             };
             match reply {
                 Reply::Clean => {}
@@ -130,7 +181,9 @@ impl Clamd {
                         unseen.get_or_insert(other);
                     }
                 },
-                Reply::Error(e) => return Outcome::Error(format!("{}: {e}", obj.describe())),
+                Reply::Error(e) | Reply::Failed(e) => {
+                    return Outcome::Error(format!("{}: {e}", obj.describe()))
+                }
             }
         }
         unseen.unwrap_or(Outcome::Clean)
