@@ -791,7 +791,6 @@ fn a_pool_member_stopped_mid_batch_loses_nothing() {
             .stderr(std::process::Stdio::null()),
     );
     std::thread::sleep(Duration::from_millis(150));
-    let mut a = a;
     a.proc.signal(nix::sys::signal::Signal::SIGKILL);
     let st = p
         .wait_timeout(Duration::from_secs(120))
