@@ -1,0 +1,114 @@
+//! smtpd's SMTP session: the client's bytes in, the replies out, through the real session engine
+//! (`smtpd::session::Session`) over an in-memory transport, storing into a real spool in a
+//! temporary directory (on /dev/shm when there is one: thousands of sessions a second).
+//!
+//! Checks, besides "no panic": every reply line is `^[2-5][0-9][0-9][ -]`, printable ASCII, ends
+//! with CRLF and fits in 512 bytes; exactly one complete spool file per `250 ... queued as`, and
+//! no temporary file left when the session is over. The full reply walk (one reply per command,
+//! the stored body equal to the data sent) is the bounded test crates/smtpd/tests/fuzz_session.rs.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use smtpd::rules::{Client, Rules};
+use smtpd::session::{Context, Session, Settings};
+use smtpd::transport::MemTransport;
+use spool::{Queue, Spool};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Rules with every kind of reply (the same as the bounded test's).
+const RULES: &str = "debug:ALL:ALL:ALL\n\
+allow:ALL:ALL:*@partner.org\n\
+noto:ALL:ALL:*%*@*:551 Sorry %H (%I), I don't do percent hacks (%T)\n\
+noto:ALL:ALL:*!*:551 Sorry %H (%I), I don't do UUCP bang paths (%T) from %F\n\
+noto_delay:ALL:ALL:*@slow.example\n\
+noto:ALL:*@spam.example:ALL\n\
+deny:ALL:ALL:*@deny.example\n";
+
+struct World {
+    _dir: tempfile::TempDir,
+    ctx: Context,
+}
+
+static WORLD: LazyLock<World> = LazyLock::new(|| {
+    let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        tempfile::tempdir_in("/dev/shm").unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let spool = Spool::new(dir.path());
+    spool.create().unwrap();
+    let ctx = Context {
+        settings: Settings {
+            hostname: "gw.example.com".into(),
+            max_size: 100_000,
+            max_recipients: 3,
+            command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
+            min_free_bytes: 0,
+            domains: vec!["example.com".into()],
+            delay: Duration::ZERO,
+            quiet: true,
+        },
+        spool,
+        queue: Queue::Incoming,
+        rules: Rules::parse(RULES, "rules").unwrap(),
+        tls: None,
+    };
+    World { _dir: dir, ctx }
+});
+
+fn check_replies(out: &[u8]) -> usize {
+    assert!(
+        out.is_empty() || out.ends_with(b"\r\n"),
+        "output does not end with CRLF"
+    );
+    let mut queued = 0;
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let line = line
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| panic!("reply line without CR: {:?}", line.escape_ascii()));
+        assert!(line.len() + 2 <= 512, "reply line of {} bytes", line.len() + 2);
+        assert!(
+            line.iter().all(|b| (0x20..0x7f).contains(b)),
+            "reply not printable ASCII: {}",
+            line.escape_ascii()
+        );
+        assert!(
+            line.len() >= 4
+                && (b'2'..=b'5').contains(&line[0])
+                && line[1].is_ascii_digit()
+                && line[2].is_ascii_digit()
+                && (line[3] == b' ' || line[3] == b'-'),
+            "bad reply line: {}",
+            line.escape_ascii()
+        );
+        if line.starts_with(b"250 ") && line.windows(10).any(|w| w == b"queued as ") {
+            queued += 1;
+        }
+    }
+    queued
+}
+
+fuzz_target!(|data: &[u8]| {
+    let w = &*WORLD;
+    let t = MemTransport::new(data);
+    let output = t.output.clone();
+    let client = Client {
+        name: Some("client.example.net".into()),
+        ip: Some("192.0.2.7".parse().unwrap()),
+    };
+    Session::new(&w.ctx, t, client).run();
+    let out = output.lock().unwrap().clone();
+    let queued = check_replies(&out);
+    let incoming = w.ctx.spool.queue(Queue::Incoming);
+    let mut stored = 0;
+    for e in std::fs::read_dir(&incoming).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".tmp."), "temp file left: {name}");
+        stored += 1;
+        std::fs::remove_file(e.path()).unwrap();
+    }
+    assert_eq!(stored, queued, "files stored vs `250 queued as` replies");
+});
