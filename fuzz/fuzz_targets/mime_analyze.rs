@@ -45,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
         "{} decoded bytes",
         a.decoded_bytes
     );
-    assert!(a.lines.len() <= limits.max_name_lines, "{} lines", a.lines.len());
+    assert!(
+        a.lines.len() <= limits.max_name_lines,
+        "{} lines",
+        a.lines.len()
+    );
     assert!(sink.objects <= limits.max_parts, "{} objects", sink.objects);
     let mut sink2 = Check {
         limits: &limits,

@@ -17,7 +17,9 @@ fn check_path(p: &str) {
         .unwrap_or_else(|| panic!("path without brackets: {p:?}"));
     assert!(inner.len() <= 256, "path of {} bytes", inner.len());
     assert!(
-        !inner.chars().any(|c| c.is_control() || c == '<' || c == '>'),
+        !inner
+            .chars()
+            .any(|c| c.is_control() || c == '<' || c == '>'),
         "path with a control character or bracket: {p:?}"
     );
     if let Err(e) = Envelope::new(p, [p.to_string()]).validate() {

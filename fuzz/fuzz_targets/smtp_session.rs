@@ -68,7 +68,11 @@ fn check_replies(out: &[u8]) -> usize {
         let line = line
             .strip_suffix(b"\r")
             .unwrap_or_else(|| panic!("reply line without CR: {:?}", line.escape_ascii()));
-        assert!(line.len() + 2 <= 512, "reply line of {} bytes", line.len() + 2);
+        assert!(
+            line.len() + 2 <= 512,
+            "reply line of {} bytes",
+            line.len() + 2
+        );
         assert!(
             line.iter().all(|b| (0x20..0x7f).contains(b)),
             "reply not printable ASCII: {}",

@@ -55,7 +55,11 @@ static OPTS: LazyLock<ClientOptions> = LazyLock::new(|| ClientOptions {
 
 fn check(r: &Reply) {
     assert!((200..600).contains(&r.code), "reply code {}", r.code);
-    assert!(!r.lines.is_empty() && r.lines.len() <= 100, "{} lines", r.lines.len());
+    assert!(
+        !r.lines.is_empty() && r.lines.len() <= 100,
+        "{} lines",
+        r.lines.len()
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
