@@ -4,9 +4,14 @@
 //! at most 256 bytes, without control characters or inner brackets, that `Envelope::validate`
 //! takes; no `RCPT TO:<>`; a HELO name of 1-255 bytes without controls. Whatever it refuses is a
 //! complete `4xx`/`5xx` reply line.
+//!
+//! The same bytes go to the address parser alone (`smtpd::address::parse`, the text between the
+//! brackets): its normal form must be a fixed point (parsing it again gives the same mailbox and
+//! the same normal form) without control characters, that the spool format can hold.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use smtpd::address;
 use smtpd::session::{parse_command, Command};
 use spool::Envelope;
 
@@ -28,6 +33,27 @@ fn check_path(p: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(inner) = std::str::from_utf8(data) {
+        if !inner.is_empty() {
+            if let Ok(m) = address::parse(inner) {
+                let normal = m.normal();
+                let again = address::parse(&normal)
+                    .unwrap_or_else(|e| panic!("normal form {normal:?} of {inner:?} refused: {e}"));
+                assert_eq!(again, m, "normal form {normal:?} of {inner:?}");
+                assert_eq!(again.normal(), normal);
+                // A quoted local part may hold `<` and `>` (RFC 5321 qtextSMTP): only what the
+                // spool refuses is wrong here; brackets are parse_command's check, above.
+                assert!(
+                    !normal.chars().any(char::is_control),
+                    "control in {normal:?}"
+                );
+                let p = format!("<{normal}>");
+                if let Err(e) = Envelope::new(&p, [p.clone()]).validate() {
+                    panic!("normal form the spool refuses: {p:?}: {e}");
+                }
+            }
+        }
+    }
     // The session refuses longer lines (500) before it parses them; CR LF are the line's end.
     let line = &data[..data.len().min(510)];
     if line.contains(&b'\n') {

@@ -9,6 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use smtpd::address::RelayPolicy;
 use smtpd::rules::{Client, Rules};
 use smtpd::session::{Context, Session, Settings};
 use smtpd::transport::MemTransport;
@@ -45,10 +46,14 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             max_recipients: 3,
             command_timeout: Duration::from_secs(5),
             data_timeout: Duration::from_secs(5),
+            data_deadline: Duration::from_secs(60),
+            session_deadline: Duration::from_secs(120),
             min_free_bytes: 0,
             domains: vec!["example.com".into()],
             delay: Duration::ZERO,
             quiet: true,
+            relay_policy: RelayPolicy::default(),
+            max_hops: 50,
         },
         spool,
         queue: Queue::Incoming,

@@ -69,9 +69,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(mut c) = Client::connect(&[server.addr], "relay.example", &OPTS) {
         check(&c.greeting);
         let rcpts = vec!["<b@example.com>".to_string(), "<c@example.com>".to_string()];
-        for _ in 0..2 {
-            let body = b"Subject: fuzz\n\n.leading dot\nbody\n";
-            match c.send("<a@example.org>", &rcpts, &mut &body[..], body.len() as u64) {
+        // The second message is 8-bit: refused before MAIL unless 8BITMIME was offered.
+        for eight_bit in [false, true] {
+            let body = b"Subject: fuzz\n\n.leading dot\nbody \xc3\xa9\r\n";
+            let size = body.len() as u64;
+            match c.send("<a@example.org>", &rcpts, &mut &body[..], size, eight_bit) {
                 Ok(t) => {
                     assert_eq!(t.rcpt.len(), rcpts.len());
                     t.rcpt.iter().for_each(check);
