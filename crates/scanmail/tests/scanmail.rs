@@ -54,6 +54,19 @@ fn scanmail(ts: &TestSpool, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `scanmail --watch` over the test spool, its log to `stderr`.
+fn watch(ts: &TestSpool, stderr: std::process::Stdio) -> Proc {
+    Proc::spawn(
+        "scanmail --watch",
+        Command::new(env!("CARGO_BIN_EXE_scanmail"))
+            .arg("--spool")
+            .arg(ts.root())
+            .arg("--watch")
+            .env("GATEWAY_LOG", "stderr")
+            .stderr(stderr),
+    )
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -696,15 +709,7 @@ fn quarantine_tools_list_show_release_delete_purge() {
 fn watch_mode_judges_new_mail_quickly() {
     let clamd = Clamd::start();
     let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
-    let _p = Proc::spawn(
-        "scanmail --watch",
-        Command::new(env!("CARGO_BIN_EXE_scanmail"))
-            .arg("--spool")
-            .arg(ts.root())
-            .arg("--watch")
-            .env("GATEWAY_LOG", "stderr")
-            .stderr(std::process::Stdio::null()),
-    );
+    let _p = watch(&ts, std::process::Stdio::null());
     std::thread::sleep(Duration::from_millis(300));
     let id = ts.inject(
         Queue::Incoming,
@@ -837,15 +842,7 @@ impl ReplaceEicar for Vec<u8> {
 fn watch_mode_takes_an_edited_pattern_file() {
     let clamd = Clamd::start();
     let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
-    let _p = Proc::spawn(
-        "scanmail --watch",
-        Command::new(env!("CARGO_BIN_EXE_scanmail"))
-            .arg("--spool")
-            .arg(ts.root())
-            .arg("--watch")
-            .env("GATEWAY_LOG", "stderr")
-            .stderr(std::process::Stdio::null()),
-    );
+    let _p = watch(&ts, std::process::Stdio::null());
     let mail = b"From: a@example.org\nSubject: x\nContent-Type: application/octet-stream; name=\"plan.foo\"\n\nbytes\n";
     let judged = |id: &str, q: Queue| {
         testkit::wait_for(Duration::from_secs(10), || {
@@ -882,15 +879,7 @@ fn watch_mode_rereads_its_configuration_on_sighup() {
     let clamd = Clamd::start();
     let ts = spool_with("clamd_socket = \"/nonexistent/clamd.ctl\"\ntimeout = 2");
     let logf = ts.dir.path().join("watch.log");
-    let mut p = Proc::spawn(
-        "scanmail --watch",
-        Command::new(env!("CARGO_BIN_EXE_scanmail"))
-            .arg("--spool")
-            .arg(ts.root())
-            .arg("--watch")
-            .env("GATEWAY_LOG", "stderr")
-            .stderr(fs::File::create(&logf).unwrap()),
-    );
+    let mut p = watch(&ts, fs::File::create(&logf).unwrap().into());
     let id = ts.inject(
         Queue::Incoming,
         "<alice@example.org>",
