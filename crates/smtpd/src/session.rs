@@ -108,6 +108,15 @@ struct Transaction {
 /// How often a long session adds to the live counters (besides at its end).
 const METRICS_EVERY: Duration = Duration::from_secs(5);
 
+/// Refusals before a session held in memory (see `record_metrics`): counts by reason, when the
+/// counters were last written, sessions not yet counted.
+#[allow(clippy::type_complexity)]
+static REFUSED: std::sync::Mutex<(
+    std::collections::BTreeMap<String, u64>,
+    Option<Instant>,
+    u64,
+)> = std::sync::Mutex::new((std::collections::BTreeMap::new(), None, 0));
+
 pub struct Session<'a, T: Transport> {
     ctx: &'a Context,
     conn: Conn<T>,
@@ -187,8 +196,33 @@ impl<'a, T: Transport> Session<'a, T> {
     /// reach). A failure costs the figures, never mail.
     fn record_metrics(&mut self, session_done: bool) {
         self.metrics_at = Instant::now();
-        let t = std::mem::take(&mut self.conn.tally);
+        let mut t = std::mem::take(&mut self.conn.tally);
+        // Connections refused before a session (too many clients, one address too many) are
+        // counted in memory and written with the next session's counters or once a second:
+        // a flood of refused connections must not become a flood of file writes.
+        let held = {
+            let mut h = REFUSED.lock().unwrap_or_else(|e| e.into_inner());
+            if session_done && t.received == 0 && !t.refused.is_empty() && self.helo.is_none() {
+                let due = h.1.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+                if !due {
+                    for (k, n) in std::mem::take(&mut t.refused) {
+                        *h.0.entry(k).or_insert(0) += n;
+                    }
+                    h.2 += 1;
+                    return;
+                }
+            }
+            h.1 = Some(Instant::now());
+            let sessions = std::mem::take(&mut h.2);
+            (std::mem::take(&mut h.0), sessions)
+        };
+        for (k, n) in held.0 {
+            *t.refused.entry(k).or_insert(0) += n;
+        }
         let r = spool::metrics::update(&self.ctx.spool, self.ctx.queue, "smtpd", |s| {
+            if held.1 > 0 {
+                s.add("mailwall_smtpd_sessions_total", &[], held.1 as f64);
+            }
             if session_done {
                 s.add("mailwall_smtpd_sessions_total", &[], 1.0);
             }
