@@ -303,12 +303,13 @@ pub fn record_metrics(sp: &spool::Spool, cfg: &spool::Config, sum: &Summary) {
         }
     })
     .and_then(|_| {
-        // The file is rewritten at most once a second (it reads every queue): under a steady
-        // trickle `--watch` passes come faster than that. The next pass, the minute's full
-        // pass or `mailwall metrics` from cron writes what a skipped one had.
+        // The file is rewritten at most every ten seconds (it reads every queue, a stat per
+        // quarantined message): under a steady trickle `--watch` passes come faster than that.
+        // The next pass, the minute's full pass or `mailwall metrics` from cron writes what a
+        // skipped one had.
         static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
         let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
             return Ok(None);
         }
         *last = Some(std::time::Instant::now());

@@ -357,7 +357,7 @@ pub fn run_with(
             // costs one counters write per second, not one per message.
             if finished && (outstanding == 0 || metrics_written.elapsed() >= Duration::from_secs(1))
             {
-                write_metrics(&ctx);
+                write_metrics(&ctx, outstanding == 0);
                 metrics_written = Instant::now();
             }
             for ev in events {
@@ -409,7 +409,7 @@ pub fn run_with(
         counts[outcome as usize] += 1;
     }
     sync_outgoing();
-    write_metrics(&ctx);
+    write_metrics(&ctx, true);
     log::info!(
         "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
         counts[Outcome::Done as usize],
@@ -519,8 +519,10 @@ fn after_panic(ctx: &Context, id: &MessageId, payload: &(dyn std::any::Any + Sen
 }
 
 /// Add the recipients handled since the last call to the spool's counters and rewrite the
-/// metrics file ([report] metrics_dir). A failure costs the figures, never a delivery.
-fn write_metrics(ctx: &Context) {
+/// metrics file ([report] metrics_dir): when the queue has drained (`settled`), else at most
+/// every ten seconds, since the file counts every queue (a stat per quarantined message). A
+/// failure costs the figures, never a delivery.
+fn write_metrics(ctx: &Context, settled: bool) {
     let tally = deliver::TALLY.take();
     if tally.iter().all(|(_, n)| *n == 0) {
         return;
@@ -536,7 +538,15 @@ fn write_metrics(ctx: &Context) {
             }
         }
     })
-    .and_then(|_| spool::metrics::export(&ctx.spool, &ctx.cfg));
+    .and_then(|_| {
+        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if !settled && last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+            return Ok(None);
+        }
+        *last = Some(Instant::now());
+        spool::metrics::export(&ctx.spool, &ctx.cfg)
+    });
     if let Err(e) = r {
         log::warn!("cannot write the metrics: {e}");
     }
