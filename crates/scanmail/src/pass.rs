@@ -494,38 +494,14 @@ pub fn clean_up(spool: &spool::Spool) -> spool::Result<()> {
             log::info!("removed {n} stale temp files from {}", q.dir_name());
         }
     }
-    let dir = spool.queue(Queue::Incoming);
-    let now = SystemTime::now();
-    for de in fs::read_dir(&dir).map_err(|e| spool::Error::io(&dir, e))? {
-        let Ok(de) = de else { continue };
-        let name = de.file_name().to_string_lossy().into_owned();
-        let id = name.strip_suffix("_d").or_else(|| {
-            name.strip_prefix('.')
-                .and_then(|n| n.strip_suffix(".state"))
-        });
-        let Some(id) = id.and_then(|i| MessageId::parse(i).ok()) else {
-            continue;
-        };
-        if spool.message(Queue::Incoming, &id).exists() {
+    for left in store::scan(spool, Queue::Incoming)?.leftovers {
+        if !left.older_than(Duration::from_secs(3600)) {
             continue;
         }
-        let old = de
-            .metadata()
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|a| a > Duration::from_secs(3600));
-        if old {
-            let p = de.path();
-            let r = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            match r {
-                Ok(()) => log::info!("{id}: removed orphaned {name}"),
-                Err(e) => log::warn!("{id}: cannot remove orphaned {name}: {e}"),
-            }
+        let name = left.path.file_name().unwrap_or_default().to_string_lossy();
+        match left.remove() {
+            Ok(()) => log::info!("{}: removed orphaned {name}", left.id),
+            Err(e) => log::warn!("{}: cannot remove orphaned {name}: {e}", left.id),
         }
     }
     Ok(())

@@ -130,60 +130,30 @@ struct Job {
 /// A complete message found by [`scan`], with what the listing shows beside it.
 struct Found {
     id: MessageId,
-    mtime: std::time::SystemTime,
     known: Known,
 }
 
 /// One pass over outgoing/: the complete messages (as `store::list` takes them: a valid id, a
 /// regular file, the owner-execute bit set), oldest first, and in the same readdir the retry state
 /// files and decoded directories, so a message without them costs no look-up for them.
-fn scan(spool: &spool::Spool) -> std::io::Result<Vec<Found>> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = spool.queue(Queue::Outgoing);
-    let mut found = Vec::new();
-    let mut states = HashSet::new();
-    let mut decoded = HashSet::new();
-    for de in std::fs::read_dir(&dir)? {
-        let de = de?;
-        let name = de.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(id) = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".state"))
-        {
-            states.insert(id.to_string());
-            continue;
-        }
-        if let Some(id) = name.strip_suffix("_d") {
-            decoded.insert(id.to_string());
-            continue;
-        }
-        let Ok(id) = MessageId::parse(name) else {
-            continue;
-        };
-        let md = match de.metadata() {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        if !md.is_file() || md.permissions().mode() & 0o100 == 0 {
-            continue;
-        }
-        found.push(Found {
-            id,
-            mtime: md.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-            known: Known::default(),
-        });
-    }
-    for f in &mut found {
-        if states.contains(f.id.as_str()) {
-            f.known.state_file = true;
-            f.known.prior = RetryState::load(spool, &f.id);
-        }
-        f.known.decoded_dir = decoded.contains(f.id.as_str());
-    }
-    found.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.id.cmp(&b.id)));
-    Ok(found)
+fn scan(spool: &spool::Spool) -> spool::Result<Vec<Found>> {
+    let scan = spool::store::scan(spool, Queue::Outgoing)?;
+    Ok(scan
+        .messages
+        .into_iter()
+        .map(|m| Found {
+            known: Known {
+                state_file: m.state_file,
+                prior: if m.state_file {
+                    RetryState::load(spool, &m.entry.id)
+                } else {
+                    None
+                },
+                decoded_dir: m.decoded_dir,
+            },
+            id: m.entry.id,
+        })
+        .collect())
 }
 
 /// How the loop runs.

@@ -48,6 +48,46 @@ impl Queue {
     }
 }
 
+/// What a name in a queue directory is. The one reader of the names [`Spool`] makes
+/// ([`Spool::message`], [`Spool::temp`], [`Spool::decoded_dir`], [`Spool::state_file`]): no
+/// program strips `_d` or `.state` itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueName {
+    /// `<id>`: a message file (complete only with the owner-execute bit: [`crate::store::list`]).
+    Message(MessageId),
+    /// `.tmp.<id>` or another `.tmp.` name: a file being written.
+    Temp,
+    /// `<id>_d`: the message's decoded parts.
+    Decoded(MessageId),
+    /// `.<id>.state`: the message's retry state.
+    State(MessageId),
+    /// Anything else: program lock and counters files, an admin's stray file.
+    Other,
+}
+
+impl QueueName {
+    pub fn parse(name: &str) -> QueueName {
+        let id = |s: &str| MessageId::parse(s).ok();
+        if name.starts_with(".tmp.") {
+            return QueueName::Temp;
+        }
+        if let Some(i) = name.strip_suffix("_d").and_then(id) {
+            return QueueName::Decoded(i);
+        }
+        if let Some(i) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".state"))
+            .and_then(id)
+        {
+            return QueueName::State(i);
+        }
+        match id(name) {
+            Some(i) => QueueName::Message(i),
+            None => QueueName::Other,
+        }
+    }
+}
+
 /// A spool root and every path below it.
 #[derive(Clone, Debug)]
 pub struct Spool {
@@ -269,6 +309,40 @@ fn check_dir(d: &Path, owner_uid: Option<u32>, root_may_own: bool) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_names_parse_back() {
+        let s = Spool::new("/x");
+        let id = MessageId::generate();
+        let name = |p: PathBuf| QueueName::parse(p.file_name().unwrap().to_str().unwrap());
+        assert_eq!(
+            name(s.message(Queue::Incoming, &id)),
+            QueueName::Message(id.clone())
+        );
+        assert_eq!(
+            name(s.decoded_dir(Queue::Incoming, &id)),
+            QueueName::Decoded(id.clone())
+        );
+        assert_eq!(
+            name(s.state_file(Queue::Outgoing, &id)),
+            QueueName::State(id.clone())
+        );
+        assert_eq!(name(s.temp(Queue::Outgoing, &id)), QueueName::Temp);
+        assert_eq!(
+            name(s.program_lock(Queue::Outgoing, "smtpfwdd")),
+            QueueName::Other
+        );
+        for other in [
+            "notmail",
+            "x_d",
+            ".x.state",
+            ".smtpd.metrics",
+            "_d",
+            ".state",
+        ] {
+            assert_eq!(QueueName::parse(other), QueueName::Other, "{other}");
+        }
+    }
 
     #[test]
     fn create_and_check() {

@@ -9,8 +9,8 @@
 
 use crate::envelope::Envelope;
 use crate::error::{Error, IoContext, Result};
-use crate::id::{self, MessageId};
-use crate::layout::{Queue, Spool};
+use crate::id::MessageId;
+use crate::layout::{Queue, QueueName, Spool};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, RenameFlags};
 use std::fs::{self, File, OpenOptions};
@@ -315,19 +315,82 @@ pub struct Entry {
     pub size: u64,
 }
 
-/// The complete messages of a queue, oldest first: names that are ids, regular files, owner
-/// execute bit set (the Obtuse completion mark). Everything else (dot-files, `_d` directories,
-/// stray names) is ignored.
-pub fn list(spool: &Spool, queue: Queue) -> Result<Vec<Entry>> {
+/// What one readdir of a queue shows: its complete messages, oldest first, each with whether its
+/// state file and decoded directory exist (so a message without them costs no look-up), and the
+/// state files and decoded directories whose message is not there (a crash between decoding or
+/// delivering and the move or removal).
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    pub messages: Vec<Scanned>,
+    pub leftovers: Vec<Leftover>,
+}
+
+/// A complete message found by [`scan`].
+#[derive(Clone, Debug)]
+pub struct Scanned {
+    pub entry: Entry,
+    pub state_file: bool,
+    pub decoded_dir: bool,
+}
+
+/// A state file or decoded directory without its message.
+#[derive(Clone, Debug)]
+pub struct Leftover {
+    pub id: MessageId,
+    pub path: PathBuf,
+    pub decoded_dir: bool,
+    pub mtime: SystemTime,
+}
+
+impl Leftover {
+    /// Remove it (the directory with its contents). Not synced: a leftover that comes back after
+    /// a crash is found and removed again.
+    pub fn remove(&self) -> Result<()> {
+        let r = if self.decoded_dir {
+            fs::remove_dir_all(&self.path)
+        } else {
+            fs::remove_file(&self.path)
+        };
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(&self.path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// True when it was last changed more than `age` ago (a running program may be mid-way with
+    /// a young one).
+    pub fn older_than(&self, age: Duration) -> bool {
+        SystemTime::now()
+            .duration_since(self.mtime)
+            .is_ok_and(|a| a > age)
+    }
+}
+
+/// One readdir of `queue`: see [`Scan`]. Complete messages are the names that are ids, regular
+/// files, owner execute bit set (the Obtuse completion mark); temp files, program files and stray
+/// names are skipped.
+pub fn scan(spool: &Spool, queue: Queue) -> Result<Scan> {
+    use std::collections::HashMap;
     let dir = spool.queue(queue);
-    let mut out = Vec::new();
+    let mut messages = Vec::new();
+    // id → (path, is the decoded dir) of every state file and decoded directory seen.
+    let mut beside: HashMap<MessageId, Vec<(PathBuf, bool)>> = HashMap::new();
     for de in fs::read_dir(&dir).at(&dir)? {
         let de = de.at(&dir)?;
         let name = de.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !id::is_valid(name) {
-            continue;
-        }
+        let id = match QueueName::parse(name) {
+            QueueName::Message(id) => id,
+            QueueName::State(id) => {
+                beside.entry(id).or_default().push((de.path(), false));
+                continue;
+            }
+            QueueName::Decoded(id) => {
+                beside.entry(id).or_default().push((de.path(), true));
+                continue;
+            }
+            QueueName::Temp | QueueName::Other => continue,
+        };
         let md = match de.metadata() {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -336,15 +399,62 @@ pub fn list(spool: &Spool, queue: Queue) -> Result<Vec<Entry>> {
         if !md.is_file() || md.permissions().mode() & 0o100 == 0 {
             continue;
         }
-        out.push(Entry {
-            id: MessageId::parse(name)?,
-            path: de.path(),
-            mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            size: md.len(),
+        messages.push(Scanned {
+            entry: Entry {
+                id,
+                path: de.path(),
+                mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                size: md.len(),
+            },
+            state_file: false,
+            decoded_dir: false,
         });
     }
-    out.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.id.cmp(&b.id)));
-    Ok(out)
+    for m in &mut messages {
+        for (_, is_dir) in beside.remove(&m.entry.id).unwrap_or_default() {
+            if is_dir {
+                m.decoded_dir = true;
+            } else {
+                m.state_file = true;
+            }
+        }
+    }
+    let mut leftovers = Vec::new();
+    for (id, found) in beside {
+        for (path, decoded_dir) in found {
+            // Complete-mark missing (a message still being written under its final name cannot
+            // exist: files are renamed in complete) or the message gone: either way it is not
+            // one of `messages`. Its own name says whether it is still there.
+            if spool.message(queue, &id).exists() {
+                continue;
+            }
+            let mtime = fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|_| SystemTime::now());
+            leftovers.push(Leftover {
+                id: id.clone(),
+                path,
+                decoded_dir,
+                mtime,
+            });
+        }
+    }
+    messages.sort_by(|a, b| {
+        (a.entry.mtime.cmp(&b.entry.mtime)).then_with(|| a.entry.id.cmp(&b.entry.id))
+    });
+    Ok(Scan {
+        messages,
+        leftovers,
+    })
+}
+
+/// The complete messages of a queue, oldest first ([`scan`] without what lies beside them).
+pub fn list(spool: &Spool, queue: Queue) -> Result<Vec<Entry>> {
+    Ok(scan(spool, queue)?
+        .messages
+        .into_iter()
+        .map(|m| m.entry)
+        .collect())
 }
 
 /// Remove `.tmp.*` files older than `max_age` (left by a crash); returns how many went.
@@ -427,6 +537,36 @@ mod tests {
         fs::write(d.join(".tmp.smtpdBBBBBB"), b"x").unwrap();
         fs::create_dir(d.join("smtpdCCCCCC")).unwrap();
         assert!(list(&s, Queue::Incoming).unwrap().is_empty());
+    }
+
+    #[test]
+    fn scan_pairs_state_and_decoded_and_reports_leftovers() {
+        let (_t, s) = spool();
+        let q = Queue::Outgoing;
+        let env = Envelope::new("<a@b>", ["<c@d>".to_string()]);
+        let with = write_message(&s, q, &env, b"x\n").unwrap();
+        let bare = write_message(&s, q, &env, b"y\n").unwrap();
+        fs::write(s.state_file(q, &with), b"{}").unwrap();
+        fs::create_dir(s.decoded_dir(q, &with)).unwrap();
+        let gone = MessageId::generate();
+        fs::write(s.state_file(q, &gone), b"{}").unwrap();
+        fs::create_dir(s.decoded_dir(q, &gone)).unwrap();
+        fs::write(s.decoded_dir(q, &gone).join("part"), b"p").unwrap();
+
+        let scan = scan(&s, q).unwrap();
+        let by_id = |id: &MessageId| scan.messages.iter().find(|m| &m.entry.id == id).unwrap();
+        assert_eq!(scan.messages.len(), 2);
+        assert!(by_id(&with).state_file && by_id(&with).decoded_dir);
+        assert!(!by_id(&bare).state_file && !by_id(&bare).decoded_dir);
+        assert_eq!(scan.leftovers.len(), 2);
+        assert!(scan.leftovers.iter().all(|l| l.id == gone));
+        assert!(!scan.leftovers[0].older_than(Duration::from_secs(60)));
+        for l in &scan.leftovers {
+            l.remove().unwrap();
+            l.remove().unwrap(); // gone already: not an error
+        }
+        assert!(!s.state_file(q, &gone).exists() && !s.decoded_dir(q, &gone).exists());
+        assert_eq!(list(&s, q).unwrap().len(), 2);
     }
 
     #[test]
