@@ -16,7 +16,7 @@ use crate::rules::Client;
 use crate::session::{Context, End, Session};
 use crate::transport::{self, FdTransport, Transport};
 use log::{info, warn};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
@@ -127,24 +127,15 @@ pub fn serve_one<T: Transport>(ctx: &Context, t: T, peer: Option<SocketAddr>, dn
 /// [`transport::RELOAD`].
 /// Call before any other thread is started.
 pub fn install_shutdown_handler() -> io::Result<()> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGHUP);
-    set.thread_block().map_err(io::Error::from)?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || loop {
-            match set.wait() {
-                Ok(Signal::SIGHUP) => transport::RELOAD.store(true, Ordering::SeqCst),
-                Ok(sig) => {
-                    info!("{sig}: shutting down");
-                    transport::SHUTDOWN.store(true, Ordering::SeqCst);
-                }
-                Err(_) => {}
-            }
-        })?;
-    Ok(())
+    let set = spool::signals::block(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+    spool::signals::spawn(set, |sig| match sig {
+        Signal::SIGHUP => transport::RELOAD.store(true, Ordering::SeqCst),
+        sig => {
+            info!("{sig}: shutting down");
+            transport::SHUTDOWN.store(true, Ordering::SeqCst);
+        }
+    })
+    .map(|_| ())
 }
 
 /// Counts live sessions; the guard gives the slot back however the session ends.

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notice;
 pub mod privs;
+pub mod signals;
 pub mod state;
 pub mod store;
 
