@@ -242,34 +242,8 @@ impl Judge {
             );
         }
         if raw_too {
-            let keep = keep_raw && whole_len <= KEEP_RAW_MAX;
-            if wants_dir || (rest.is_some() && !keep) {
-                let (whole, what) = match rest.as_deref() {
-                    Some(r) => (r, REST),
-                    None => (&body[..], "the whole message"),
-                };
-                match dd.write_named("message.eml", what, &mut &whole[..]) {
-                    Ok(p) if !wants_dir => objects.push(Object::File(p, REST.into())),
-                    Ok(_) => {}
-                    Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
-                }
-            } else if let Some(rest) = rest {
-                objects.push(Object::Mem(Arc::from(rest), REST.into()));
-            } else {
-                // Last: a detection in a decoded part names the part.
-                let offset = if keep {
-                    0
-                } else {
-                    match std::fs::metadata(&path) {
-                        Ok(m) => m.len().saturating_sub(body.len() as u64),
-                        Err(e) => return Prepared::Retry(format!("{}: {e}", path.display())),
-                    }
-                };
-                objects.push(Object::Raw {
-                    path: path.clone(),
-                    offset,
-                    data: keep.then(|| Arc::from(body)),
-                });
+            if let Err(why) = add_whole(&path, &body, rest, keep_raw, wants_dir, dd, &mut objects) {
+                return Prepared::Retry(why);
             }
         }
         // Most scanned mail is clean and its `_d` removed: the index waits for a verdict.
@@ -357,6 +331,51 @@ impl Judge {
             Outcome::Error(e) => Err(e),
         }
     }
+}
+
+/// Add what of the message the scanner must read whole to `objects` (or, when the caller wants
+/// the `_d` directory, write it there as `message.eml`): the rest outside the decoded bodies, or
+/// the whole message, from memory or from its spool file at the body's offset. Err for a retry.
+fn add_whole(
+    path: &std::path::Path,
+    body: &[u8],
+    rest: Option<Vec<u8>>,
+    keep_raw: bool,
+    wants_dir: bool,
+    dd: &mut DecodedDir,
+    objects: &mut Vec<Object>,
+) -> Result<(), String> {
+    let whole_len = rest.as_ref().map_or(body.len(), Vec::len);
+    let keep = keep_raw && whole_len <= KEEP_RAW_MAX;
+    if wants_dir || (rest.is_some() && !keep) {
+        let (whole, what) = match rest.as_deref() {
+            Some(r) => (r, REST),
+            None => (body, "the whole message"),
+        };
+        match dd.write_named("message.eml", what, &mut &whole[..]) {
+            Ok(p) if !wants_dir => objects.push(Object::File(p, REST.into())),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", dd.path().display())),
+        }
+    } else if let Some(rest) = rest {
+        objects.push(Object::Mem(Arc::from(rest), REST.into()));
+    } else {
+        // Last: a detection in a decoded part names the part.
+        let offset = if keep {
+            0
+        } else {
+            match std::fs::metadata(path) {
+                Ok(m) => m.len().saturating_sub(body.len() as u64),
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        };
+        objects.push(Object::Raw {
+            path: path.to_path_buf(),
+            offset,
+            data: keep.then(|| Arc::from(body)),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
