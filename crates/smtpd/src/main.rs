@@ -69,7 +69,7 @@ use clap::Parser;
 use log::{info, warn};
 use smtpd::server::{self, Activation};
 use smtpd::session::{Context, Settings};
-use smtpd::transport::FdTransport;
+use smtpd::stream::FdStream;
 use spool::{exit, Config, Queue, Spool};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -428,9 +428,9 @@ fn serve_inetd(
         }
     }
     let t = if conn_activated {
-        FdTransport::stdin_both()
+        FdStream::stdin_both()
     } else {
-        FdTransport::stdio()
+        FdStream::stdio()
     }
     .context("stdin/stdout")?;
     server::serve_one(ctx, t, peer, dns);

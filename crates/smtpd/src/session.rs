@@ -1,5 +1,5 @@
 //! One SMTP session (RFC 5321 with SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS),
-//! over any [`Transport`]: a TCP connection, inetd's stdin/stdout, or memory in unit tests. This
+//! over any [`ClientStream`]: a TCP connection, inetd's stdin/stdout, or memory in unit tests. This
 //! file is the state machine; the connection and its buffers are in `conn.rs`, command parsing in
 //! `command.rs` and `address.rs`, receiving DATA in `data.rs`, STARTTLS in `tls.rs`.
 //!
@@ -22,8 +22,8 @@ use crate::address::{self, RelayPolicy};
 use crate::conn::{after, Conn, Stop, Stream, INPUT_BUFFER};
 use crate::data::DataOutcome;
 use crate::rules::{Action, Client, Rules};
+use crate::stream::ClientStream;
 use crate::tls::{self, HandshakeError};
-use crate::transport::Transport;
 use log::{info, warn};
 use rustls::ServerConfig;
 use spool::{Envelope, Queue, Spool, Staged};
@@ -118,7 +118,7 @@ static REFUSED: std::sync::Mutex<(
     u64,
 )> = std::sync::Mutex::new((std::collections::BTreeMap::new(), None, 0));
 
-pub struct Session<'a, T: Transport> {
+pub struct Session<'a, T: ClientStream> {
     ctx: &'a Context,
     conn: Conn<T>,
     client: Client,
@@ -135,12 +135,12 @@ pub struct Session<'a, T: Transport> {
     metrics_at: Instant,
 }
 
-impl<'a, T: Transport> Session<'a, T> {
-    pub fn new(ctx: &'a Context, transport: T, client: Client) -> Self {
+impl<'a, T: ClientStream> Session<'a, T> {
+    pub fn new(ctx: &'a Context, stream: T, client: Client) -> Self {
         Session {
             ctx,
             conn: Conn {
-                io: Stream::Plain(transport),
+                io: Stream::Plain(stream),
                 buf: vec![0u8; INPUT_BUFFER].into_boxed_slice(),
                 start: 0,
                 end: 0,
@@ -268,7 +268,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 Ok(l) => l,
                 Err(stop) => return self.stopped(stop),
             };
-            if crate::transport::shutting_down() {
+            if crate::stream::shutting_down() {
                 return self.stopped(Stop::Shutdown);
             }
             let Some(line) = line else {
@@ -742,7 +742,7 @@ fn storage_reply(disk_full: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::MemTransport;
+    use crate::stream::MemStream;
 
     fn ctx(dir: &std::path::Path) -> Context {
         let spool = Spool::new(dir);
@@ -771,7 +771,7 @@ mod tests {
     }
 
     fn talk(ctx: &Context, input: &[u8]) -> (String, End) {
-        let t = MemTransport::new(input);
+        let t = MemStream::new(input);
         let out = t.output.clone();
         let end = Session::new(ctx, t, Client::default()).run();
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
