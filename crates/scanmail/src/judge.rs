@@ -17,7 +17,7 @@
 use crate::decode::DecodedDir;
 use crate::mime::{self, Analysis, BlindKind, Limits, MimeError, Sink};
 use crate::patterns::PatternSet;
-use crate::scan::{Job, Object, Outcome};
+use crate::scan::{Job, Object, ScanReport};
 use spool::config::Policy;
 use spool::daylog::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
@@ -295,15 +295,15 @@ impl Judge {
     }
 
     /// The decision from the scanner's outcome; Err for "wait and retry".
-    pub fn finish(&self, outcome: Outcome) -> Result<Decision, String> {
+    pub fn finish(&self, outcome: ScanReport) -> Result<Decision, String> {
         match outcome {
-            Outcome::Unscannable { reason, object } => Ok(Decision {
+            ScanReport::Unscannable { reason, object } => Ok(Decision {
                 verdict: Verdict::Unscannable,
                 detail: format!("{reason} in {object}"),
                 name: String::new(),
                 part: object,
             }),
-            Outcome::Encrypted { name, object }
+            ScanReport::Encrypted { name, object }
                 if self.cfg.scan.encrypted == Policy::Quarantine =>
             {
                 Ok(Decision {
@@ -313,12 +313,12 @@ impl Judge {
                     part: object,
                 })
             }
-            Outcome::Encrypted { name, object } => Ok(Decision::new(
+            ScanReport::Encrypted { name, object } => Ok(Decision::new(
                 Verdict::Clean,
                 format!("scanned clean; {name} in {object} passed ([scan] encrypted = \"pass\")"),
             )),
-            Outcome::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
-            Outcome::Virus { name, object } => Ok(Decision {
+            ScanReport::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
+            ScanReport::Virus { name, object } => Ok(Decision {
                 verdict: Verdict::Virus,
                 detail: if object.is_empty() {
                     name.clone()
@@ -328,7 +328,7 @@ impl Judge {
                 name,
                 part: object,
             }),
-            Outcome::Error(e) => Err(e),
+            ScanReport::Error(e) => Err(e),
         }
     }
 }
