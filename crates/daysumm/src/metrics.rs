@@ -3,7 +3,7 @@
 
 use crate::error::{IoAt, Result};
 use crate::Summary;
-use spool::daylog::Verdict;
+use spool::verdict::Verdict;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -19,7 +19,7 @@ use crate::mime::{self, Analysis, BlindKind, Limits, MimeError, Sink};
 use crate::patterns::PatternSet;
 use crate::scan::{Job, Object, ScanReport};
 use spool::config::Policy;
-use spool::daylog::Verdict;
+use spool::verdict::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
 use std::sync::Arc;
 

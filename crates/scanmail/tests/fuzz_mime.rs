@@ -18,7 +18,7 @@ use scanmail::decode::DecodedDir;
 use scanmail::judge::{Facts, Judge, Prepared};
 use scanmail::mime::{self, Limits, MimeError, Sink};
 use scanmail::scan::Object;
-use spool::daylog::Verdict;
+use spool::verdict::Verdict;
 use spool::{Config, MessageId, Queue, Spool};
 use std::collections::BTreeMap;
 use std::fs;

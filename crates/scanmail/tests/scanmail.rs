@@ -2,7 +2,8 @@
 //! command scanner, and stubs only for the failures (a clamd that hangs or answers garbage, a
 //! scanner that crashes, a missing socket).
 
-use spool::daylog::{read_email, read_virus, Verdict};
+use spool::daylog::{read_email, read_virus};
+use spool::verdict::Verdict;
 use spool::{Envelope, Queue};
 use std::fs;
 use std::io::{Read, Write};
