@@ -13,6 +13,7 @@
 //! Stable Rust, no fuzzing engine: a fixed seed and a fixed number of iterations, so a failure
 //! reproduces. Inputs that fail are saved under the cargo target's temp directory and named in
 //! the assertion message.
+#![allow(clippy::too_many_lines)] // a test reads best as one story
 
 use scanmail::decode::DecodedDir;
 use scanmail::judge::{Facts, Judge, Prepared};
