@@ -49,7 +49,7 @@ impl Walker<'_> {
             let desc = format!("{part} uuencoded ({})", decode::printable_name(&b.name));
             self.push_name(&b.name, &desc);
             let clean = clean_name(&b.name);
-            self.zip(&b.data, depth + 1, &desc)?;
+            self.open_container(&b.data, depth + 1, &desc)?;
             self.sniff(&b.data, &clean, true, &desc);
             self.object(&desc, &b.name, "application/octet-stream", &b.data)?;
         }
@@ -61,7 +61,12 @@ impl Walker<'_> {
     /// sniffed, members that are containers opened in turn, and members the scanner cannot see
     /// inside their container handed to it. What cannot be seen into (encrypted, too large,
     /// unreadable) is recorded in [`Analysis::blind`], never passed over.
-    pub(super) fn zip(&mut self, data: &[u8], depth: usize, part: &str) -> Result<(), MimeError> {
+    pub(super) fn open_container(
+        &mut self,
+        data: &[u8],
+        depth: usize,
+        part: &str,
+    ) -> Result<(), MimeError> {
         let Some(format) = container::detect(data) else {
             return Ok(());
         };
@@ -168,7 +173,7 @@ impl Walker<'_> {
             }
             container::Body::Data(data) => {
                 self.count_bytes(data.len())?;
-                self.zip(&data, depth + 1, &desc)?;
+                self.open_container(&data, depth + 1, &desc)?;
                 self.sniff(&data, &shown, true, &desc);
                 if m.scan {
                     self.sink

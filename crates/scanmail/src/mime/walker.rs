@@ -299,7 +299,7 @@ impl Walker<'_> {
         } else {
             format!("{label} ({})", decode::printable_name(&shown))
         };
-        self.zip(&decoded, depth + 1, &part_desc)?;
+        self.open_container(&decoded, depth + 1, &part_desc)?;
         self.sniff(&decoded, &shown, attachment, &part_desc);
         if is_text {
             self.text_extras(&decoded, depth, &part_desc)?;
