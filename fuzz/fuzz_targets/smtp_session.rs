@@ -1,5 +1,5 @@
 //! smtpd's SMTP session: the client's bytes in, the replies out, through the real session engine
-//! (`smtpd::session::Session`) over an in-memory transport, storing into a real spool in a
+//! (`smtpd::session::Session`) over an in-memory client stream, storing into a real spool in a
 //! temporary directory (on /dev/shm when there is one: thousands of sessions a second).
 //!
 //! Checks, besides "no panic": every reply line is `^[2-5][0-9][0-9][ -]`, printable ASCII, ends
@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use smtpd::address::RelayPolicy;
 use smtpd::rules::{Client, Rules};
 use smtpd::session::{Context, Session, Settings};
-use smtpd::transport::MemTransport;
+use smtpd::stream::MemStream;
 use spool::{Queue, Spool};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -102,7 +102,7 @@ fn check_replies(out: &[u8]) -> usize {
 
 fuzz_target!(|data: &[u8]| {
     let w = &*WORLD;
-    let t = MemTransport::new(data);
+    let t = MemStream::new(data);
     let output = t.output.clone();
     let client = Client {
         name: Some("client.example.net".into()),

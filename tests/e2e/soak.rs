@@ -2,6 +2,7 @@
 //! while a random daemon is killed with SIGKILL every few seconds and started again. Prints sent,
 //! acknowledged, delivered, quarantined, lost (must be 0), delivered unscanned (must be 0) and
 //! duplicates. `SOAK_MESSAGES=N` changes the count for local runs (CI runs the default).
+#![allow(clippy::too_many_lines)] // a test reads best as one story
 
 mod common;
 

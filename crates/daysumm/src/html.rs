@@ -52,16 +52,7 @@ pub fn bar_chart(title: &str, w: &Window, series: &[Series]) -> String {
                 .sum()
         })
         .collect();
-    let max = totals.iter().copied().max().unwrap_or(0).max(1);
-    // A round scale: 1, 2, 5 × 10^k at or above the highest bar.
-    let mut scale = 1u64;
-    while scale < max {
-        scale = match scale.to_string().as_bytes()[0] {
-            b'1' => scale * 2,
-            b'2' => scale / 2 * 5,
-            _ => scale * 2,
-        };
-    }
+    let scale = round_scale(totals.iter().copied().max().unwrap_or(0).max(1));
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let bar = plot_w / n as f64;
@@ -73,26 +64,7 @@ pub fn bar_chart(title: &str, w: &Window, series: &[Series]) -> String {
          <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"#fbfbfd\"/>",
         t = escape(title)
     );
-    // Grid lines at whole numbers only: 1 → 0,1; 2 → 0,1,2; 10 → 0,2,..,10; 20 → 0,5,..,20.
-    let ticks: u64 = match (scale, scale.to_string().as_bytes()[0]) {
-        (1, _) => 1,
-        (2, _) => 2,
-        (_, b'2') => 4,
-        _ => 5,
-    };
-    for k in 0..=ticks {
-        let v = scale * k / ticks;
-        let y = TOP + plot_h - plot_h * k as f64 / ticks as f64;
-        let _ = write!(
-            o,
-            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#d0d4dc\" \
-             stroke-width=\"1\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" \
-             text-anchor=\"end\" fill=\"#445\">{v}</text>",
-            W - RIGHT,
-            LEFT - 6.0,
-            y + 4.0
-        );
-    }
+    grid_lines(&mut o, scale, plot_h);
     for (i, date) in w.dates.iter().enumerate() {
         let x = LEFT + bar * i as f64;
         let mut y = TOP + plot_h;
@@ -134,7 +106,52 @@ pub fn bar_chart(title: &str, w: &Window, series: &[Series]) -> String {
         b = TOP + plot_h
     );
     o.push_str("</svg>");
-    let legend: Vec<String> = series
+    format!(
+        "<figure><figcaption>{}</figcaption>{o}<div class=\"legend\">{}</div></figure>\n",
+        escape(title),
+        legend(series)
+    )
+}
+
+/// A round scale: 1, 2, 5 × 10^k at or above the highest bar.
+fn round_scale(max: u64) -> u64 {
+    let mut scale = 1u64;
+    while scale < max {
+        scale = match scale.to_string().as_bytes()[0] {
+            b'1' => scale * 2,
+            b'2' => scale / 2 * 5,
+            _ => scale * 2,
+        };
+    }
+    scale
+}
+
+/// Grid lines at whole numbers only: 1 → 0,1; 2 → 0,1,2; 10 → 0,2,..,10; 20 → 0,5,..,20.
+fn grid_lines(o: &mut String, scale: u64, plot_h: f64) {
+    let ticks: u64 = match (scale, scale.to_string().as_bytes()[0]) {
+        (1, _) => 1,
+        (2, _) => 2,
+        (_, b'2') => 4,
+        _ => 5,
+    };
+    for k in 0..=ticks {
+        let v = scale * k / ticks;
+        let y = TOP + plot_h - plot_h * k as f64 / ticks as f64;
+        let _ = write!(
+            o,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#d0d4dc\" \
+             stroke-width=\"1\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" \
+             text-anchor=\"end\" fill=\"#445\">{v}</text>",
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0
+        );
+    }
+}
+
+/// The chart's legend: a colour swatch and a label per series.
+fn legend(series: &[Series]) -> String {
+    let keys: Vec<String> = series
         .iter()
         .map(|s| {
             format!(
@@ -144,11 +161,7 @@ pub fn bar_chart(title: &str, w: &Window, series: &[Series]) -> String {
             )
         })
         .collect();
-    format!(
-        "<figure><figcaption>{}</figcaption>{o}<div class=\"legend\">{}</div></figure>\n",
-        escape(title),
-        legend.join(" ")
-    )
+    keys.join(" ")
 }
 
 fn table(head: (&str, &str), rows: &[(String, u64)]) -> String {
@@ -180,7 +193,6 @@ td,th{border:1px solid #cbd5e0;padding:3px 10px;text-align:left}.n{text-align:ri
 
 /// The whole page.
 pub fn page(s: &Summary) -> String {
-    let d = &s.day;
     let mut o = String::new();
     let _ = write!(
         o,
@@ -191,24 +203,37 @@ pub fn page(s: &Summary) -> String {
         date = s.date.format("%Y-%m-%d"),
         gen = s.generated.format("%Y-%m-%d %H:%M %Z"),
     );
-    let card = |o: &mut String, label: &str, v: String| {
-        let _ = write!(
-            o,
-            "<div class=\"card\">{}<b>{}</b></div>",
-            escape(label),
-            escape(&v)
-        );
-    };
+    day_and_queues(&mut o, s);
+    for w in &s.windows {
+        window(&mut o, w);
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// One figure with its label.
+fn card(o: &mut String, label: &str, v: String) {
+    let _ = write!(
+        o,
+        "<div class=\"card\">{}<b>{}</b></div>",
+        escape(label),
+        escape(&v)
+    );
+}
+
+/// The day's counts, the queues now and the signature age.
+fn day_and_queues(o: &mut String, s: &Summary) {
+    let d = &s.day;
     let _ = write!(
         o,
         "<h2>{}</h2><div class=\"cards\">",
         s.date.format("%A %Y-%m-%d")
     );
-    card(&mut o, "received", d.received.to_string());
-    card(&mut o, "delivered", d.delivered.to_string());
-    card(&mut o, "quarantined", d.quarantined().to_string());
-    card(&mut o, "viruses", d.virus_count().to_string());
-    card(&mut o, "banned", d.banned_count().to_string());
+    card(o, "received", d.received.to_string());
+    card(o, "delivered", d.delivered.to_string());
+    card(o, "quarantined", d.quarantined().to_string());
+    card(o, "viruses", d.virus_count().to_string());
+    card(o, "banned", d.banned_count().to_string());
     o.push_str("</div>\n<h2>Queues now</h2><div class=\"cards\">");
     for (name, q) in [
         ("incoming", &s.queues.incoming),
@@ -219,80 +244,76 @@ pub fn page(s: &Summary) -> String {
             .oldest_secs
             .map(|a| format!(", oldest {}", human_age(a)))
             .unwrap_or_default();
-        card(&mut o, &format!("{name}{oldest}"), q.messages.to_string());
+        card(o, &format!("{name}{oldest}"), q.messages.to_string());
     }
     card(
-        &mut o,
+        o,
         "signature age",
         s.signature_age.map_or("unknown".into(), human_age),
     );
     o.push_str("</div>\n");
-    for w in &s.windows {
-        let _ = write!(o, "<h2>Last {} days</h2><div class=\"cards\">", w.days);
-        card(
-            &mut o,
-            "average daily volume",
-            format!("{:.1}", w.average_volume()),
-        );
-        card(
-            &mut o,
-            "received",
-            w.received.iter().sum::<u64>().to_string(),
-        );
-        card(
-            &mut o,
-            "quarantined",
-            w.quarantined.iter().sum::<u64>().to_string(),
-        );
-        card(&mut o, "viruses", w.viruses.iter().sum::<u64>().to_string());
-        card(&mut o, "banned", w.banned.iter().sum::<u64>().to_string());
-        o.push_str("</div>\n");
-        let clean: Vec<u64> = w
-            .received
-            .iter()
-            .zip(&w.quarantined)
-            .map(|(r, q)| r.saturating_sub(*q))
-            .collect();
-        o.push_str(&bar_chart(
-            &format!("Daily volume, last {} days", w.days),
-            w,
-            &[
-                Series {
-                    label: "passed on",
-                    color: "#3182ce",
-                    values: clean,
-                },
-                Series {
-                    label: "quarantined",
-                    color: "#dd6b20",
-                    values: w.quarantined.clone(),
-                },
-            ],
-        ));
-        o.push_str(&bar_chart(
-            &format!("Viruses and banned attachments, last {} days", w.days),
-            w,
-            &[
-                Series {
-                    label: "viruses",
-                    color: "#c53030",
-                    values: w.viruses.clone(),
-                },
-                Series {
-                    label: "banned attachments",
-                    color: "#805ad5",
-                    values: w.banned.clone(),
-                },
-            ],
-        ));
-        o.push_str("<div class=\"cols\"><div><h3>Top viruses</h3>");
-        o.push_str(&table(("virus", "detections"), &top(&w.virus_names, 15)));
-        o.push_str("</div><div><h3>Banned attachments</h3>");
-        o.push_str(&table(("pattern", "detections"), &top(&w.banned_names, 15)));
-        o.push_str("</div></div>\n");
-    }
-    o.push_str("</body></html>\n");
-    o
+}
+
+/// One window's section: its totals, its two charts and its top lists.
+fn window(o: &mut String, w: &Window) {
+    let _ = write!(o, "<h2>Last {} days</h2><div class=\"cards\">", w.days);
+    card(
+        o,
+        "average daily volume",
+        format!("{:.1}", w.average_volume()),
+    );
+    card(o, "received", w.received.iter().sum::<u64>().to_string());
+    card(
+        o,
+        "quarantined",
+        w.quarantined.iter().sum::<u64>().to_string(),
+    );
+    card(o, "viruses", w.viruses.iter().sum::<u64>().to_string());
+    card(o, "banned", w.banned.iter().sum::<u64>().to_string());
+    o.push_str("</div>\n");
+    let clean: Vec<u64> = w
+        .received
+        .iter()
+        .zip(&w.quarantined)
+        .map(|(r, q)| r.saturating_sub(*q))
+        .collect();
+    o.push_str(&bar_chart(
+        &format!("Daily volume, last {} days", w.days),
+        w,
+        &[
+            Series {
+                label: "passed on",
+                color: "#3182ce",
+                values: clean,
+            },
+            Series {
+                label: "quarantined",
+                color: "#dd6b20",
+                values: w.quarantined.clone(),
+            },
+        ],
+    ));
+    o.push_str(&bar_chart(
+        &format!("Viruses and banned attachments, last {} days", w.days),
+        w,
+        &[
+            Series {
+                label: "viruses",
+                color: "#c53030",
+                values: w.viruses.clone(),
+            },
+            Series {
+                label: "banned attachments",
+                color: "#805ad5",
+                values: w.banned.clone(),
+            },
+        ],
+    ));
+    o.push_str("<div class=\"cols\"><div><h3>Top viruses</h3>");
+    o.push_str(&table(("virus", "detections"), &top(&w.virus_names, 15)));
+    o.push_str("</div><div><h3>Banned attachments</h3>");
+    o.push_str(&table(("pattern", "detections"), &top(&w.banned_names, 15)));
+    o.push_str("</div></div>\n");
 }
 
 /// Write DIR/index.html by a temp file and a rename.

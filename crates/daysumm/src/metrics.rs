@@ -3,7 +3,7 @@
 
 use crate::error::{IoAt, Result};
 use crate::Summary;
-use spool::daylog::Verdict;
+use spool::verdict::Verdict;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -41,6 +41,24 @@ impl Out {
 /// The metrics text.
 pub fn render(s: &Summary) -> String {
     let mut o = Out(String::new());
+    day(&mut o, s);
+    queues(&mut o, s);
+    o.family(
+        "gateway_daily_volume_average_messages",
+        "Average messages judged per day over the last N days.",
+    );
+    for w in &s.windows {
+        o.sample(
+            "gateway_daily_volume_average_messages",
+            &[("days", &w.days.to_string())],
+            format!("{:.2}", w.average_volume()),
+        );
+    }
+    o.0
+}
+
+/// The report day's figures.
+fn day(o: &mut Out, s: &Summary) {
     let d = &s.day;
     o.family(
         "gateway_report_day_timestamp_seconds",
@@ -111,6 +129,10 @@ pub fn render(s: &Summary) -> String {
     for (pat, n) in &d.banned {
         o.sample("gateway_day_banned_detections", &[("pattern", pat)], n);
     }
+}
+
+/// The queues now and the signature age.
+fn queues(o: &mut Out, s: &Summary) {
     o.family(
         "gateway_queue_messages",
         "Messages waiting in each queue now.",
@@ -145,18 +167,6 @@ pub fn render(s: &Summary) -> String {
         );
         o.sample("gateway_signature_age_seconds", &[], age);
     }
-    o.family(
-        "gateway_daily_volume_average_messages",
-        "Average messages judged per day over the last N days.",
-    );
-    for w in &s.windows {
-        o.sample(
-            "gateway_daily_volume_average_messages",
-            &[("days", &w.days.to_string())],
-            format!("{:.2}", w.average_volume()),
-        );
-    }
-    o.0
 }
 
 /// Write the metrics file (or the page): a temp file in the same directory, fsync, rename.

@@ -3,8 +3,8 @@
 use crate::stats::top;
 use crate::Summary;
 use spool::clock::human_age;
-use spool::daylog::Verdict;
 use spool::notice::{self, Notice};
+use spool::verdict::Verdict;
 use spool::{Config, Spool};
 use std::collections::BTreeMap;
 

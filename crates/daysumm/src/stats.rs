@@ -3,7 +3,8 @@
 
 use crate::error::Result;
 use chrono::{DateTime, Local, NaiveDate};
-use spool::daylog::{self, Verdict};
+use spool::daylog;
+use spool::verdict::Verdict;
 use spool::{Queue, Spool};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! daysumm end to end: day files of a known content, the real binary, exact counts; the midnight
 //! trap; the page in headless Chromium; CGI; metrics; removal of old day files.
+#![allow(clippy::too_many_lines)] // a test reads best as one story
 
 use chrono::{Days, NaiveDate};
 use spool::Queue;

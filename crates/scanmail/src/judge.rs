@@ -17,9 +17,9 @@
 use crate::decode::DecodedDir;
 use crate::mime::{self, Analysis, BlindKind, Limits, MimeError, Sink};
 use crate::patterns::PatternSet;
-use crate::scan::{Job, Object, Outcome};
+use crate::scan::{Job, Object, ScanReport};
 use spool::config::Policy;
-use spool::daylog::Verdict;
+use spool::verdict::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
 use std::sync::Arc;
 
@@ -242,34 +242,8 @@ impl Judge {
             );
         }
         if raw_too {
-            let keep = keep_raw && whole_len <= KEEP_RAW_MAX;
-            if wants_dir || (rest.is_some() && !keep) {
-                let (whole, what) = match rest.as_deref() {
-                    Some(r) => (r, REST),
-                    None => (&body[..], "the whole message"),
-                };
-                match dd.write_named("message.eml", what, &mut &whole[..]) {
-                    Ok(p) if !wants_dir => objects.push(Object::File(p, REST.into())),
-                    Ok(_) => {}
-                    Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
-                }
-            } else if let Some(rest) = rest {
-                objects.push(Object::Mem(Arc::from(rest), REST.into()));
-            } else {
-                // Last: a detection in a decoded part names the part.
-                let offset = if keep {
-                    0
-                } else {
-                    match std::fs::metadata(&path) {
-                        Ok(m) => m.len().saturating_sub(body.len() as u64),
-                        Err(e) => return Prepared::Retry(format!("{}: {e}", path.display())),
-                    }
-                };
-                objects.push(Object::Raw {
-                    path: path.clone(),
-                    offset,
-                    data: keep.then(|| Arc::from(body)),
-                });
+            if let Err(why) = add_whole(&path, &body, rest, keep_raw, wants_dir, dd, &mut objects) {
+                return Prepared::Retry(why);
             }
         }
         // Most scanned mail is clean and its `_d` removed: the index waits for a verdict.
@@ -321,15 +295,15 @@ impl Judge {
     }
 
     /// The decision from the scanner's outcome; Err for "wait and retry".
-    pub fn finish(&self, outcome: Outcome) -> Result<Decision, String> {
+    pub fn finish(&self, outcome: ScanReport) -> Result<Decision, String> {
         match outcome {
-            Outcome::Unscannable { reason, object } => Ok(Decision {
+            ScanReport::Unscannable { reason, object } => Ok(Decision {
                 verdict: Verdict::Unscannable,
                 detail: format!("{reason} in {object}"),
                 name: String::new(),
                 part: object,
             }),
-            Outcome::Encrypted { name, object }
+            ScanReport::Encrypted { name, object }
                 if self.cfg.scan.encrypted == Policy::Quarantine =>
             {
                 Ok(Decision {
@@ -339,12 +313,12 @@ impl Judge {
                     part: object,
                 })
             }
-            Outcome::Encrypted { name, object } => Ok(Decision::new(
+            ScanReport::Encrypted { name, object } => Ok(Decision::new(
                 Verdict::Clean,
                 format!("scanned clean; {name} in {object} passed ([scan] encrypted = \"pass\")"),
             )),
-            Outcome::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
-            Outcome::Virus { name, object } => Ok(Decision {
+            ScanReport::Clean => Ok(Decision::new(Verdict::Clean, "scanned clean")),
+            ScanReport::Virus { name, object } => Ok(Decision {
                 verdict: Verdict::Virus,
                 detail: if object.is_empty() {
                     name.clone()
@@ -354,9 +328,54 @@ impl Judge {
                 name,
                 part: object,
             }),
-            Outcome::Error(e) => Err(e),
+            ScanReport::Error(e) => Err(e),
         }
     }
+}
+
+/// Add what of the message the scanner must read whole to `objects` (or, when the caller wants
+/// the `_d` directory, write it there as `message.eml`): the rest outside the decoded bodies, or
+/// the whole message, from memory or from its spool file at the body's offset. Err for a retry.
+fn add_whole(
+    path: &std::path::Path,
+    body: &[u8],
+    rest: Option<Vec<u8>>,
+    keep_raw: bool,
+    wants_dir: bool,
+    dd: &mut DecodedDir,
+    objects: &mut Vec<Object>,
+) -> Result<(), String> {
+    let whole_len = rest.as_ref().map_or(body.len(), Vec::len);
+    let keep = keep_raw && whole_len <= KEEP_RAW_MAX;
+    if wants_dir || (rest.is_some() && !keep) {
+        let (whole, what) = match rest.as_deref() {
+            Some(r) => (r, REST),
+            None => (body, "the whole message"),
+        };
+        match dd.write_named("message.eml", what, &mut &whole[..]) {
+            Ok(p) if !wants_dir => objects.push(Object::File(p, REST.into())),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", dd.path().display())),
+        }
+    } else if let Some(rest) = rest {
+        objects.push(Object::Mem(Arc::from(rest), REST.into()));
+    } else {
+        // Last: a detection in a decoded part names the part.
+        let offset = if keep {
+            0
+        } else {
+            match std::fs::metadata(path) {
+                Ok(m) => m.len().saturating_sub(body.len() as u64),
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        };
+        objects.push(Object::Raw {
+            path: path.to_path_buf(),
+            offset,
+            data: keep.then(|| Arc::from(body)),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //! most virus senders are forged anyway.
 
 use crate::judge::{Decision, Facts};
-use spool::daylog::Verdict;
 use spool::envelope::strip_brackets;
 use spool::notice::{self, Notice};
+use spool::verdict::Verdict;
 use spool::{Config, MessageId, Spool};
 
 pub const DEFAULT_ALERT: &str = "Subject: [{hostname}] {verdict}: {id} from {sender}

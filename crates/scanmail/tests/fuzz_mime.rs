@@ -13,12 +13,13 @@
 //! Stable Rust, no fuzzing engine: a fixed seed and a fixed number of iterations, so a failure
 //! reproduces. Inputs that fail are saved under the cargo target's temp directory and named in
 //! the assertion message.
+#![allow(clippy::too_many_lines)] // a test reads best as one story
 
 use scanmail::decode::DecodedDir;
 use scanmail::judge::{Facts, Judge, Prepared};
 use scanmail::mime::{self, Limits, MimeError, Sink};
 use scanmail::scan::Object;
-use spool::daylog::Verdict;
+use spool::verdict::Verdict;
 use spool::{Config, MessageId, Queue, Spool};
 use std::collections::BTreeMap;
 use std::fs;

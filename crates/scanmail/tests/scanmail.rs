@@ -1,8 +1,10 @@
 //! scanmail end to end: the real binary over a test spool, with a real clamd, clamscan as a
 //! command scanner, and stubs only for the failures (a clamd that hangs or answers garbage, a
 //! scanner that crashes, a missing socket).
+#![allow(clippy::too_many_lines)] // a test reads best as one story
 
-use spool::daylog::{read_email, read_virus, Verdict};
+use spool::daylog::{read_email, read_virus};
+use spool::verdict::Verdict;
 use spool::{Envelope, Queue};
 use std::fs;
 use std::io::{Read, Write};

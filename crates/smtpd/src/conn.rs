@@ -7,7 +7,7 @@
 //! client that keeps each read short by sending one byte a second still runs out of time.
 
 use crate::command::MAX_COMMAND;
-use crate::transport::Transport;
+use crate::stream::ClientStream;
 use rustls::{ServerConnection, StreamOwned};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 const MAX_REPLY: usize = 512;
 pub(crate) const INPUT_BUFFER: usize = 64 * 1024;
 
-/// The byte stream: plain until STARTTLS, then TLS over the same transport.
-pub(crate) enum Stream<T: Transport> {
+/// The byte stream: plain until STARTTLS, then TLS over the same client stream.
+pub(crate) enum Stream<T: ClientStream> {
     Plain(T),
     Tls(Box<StreamOwned<ServerConnection, T>>),
     /// Only while switching to TLS.
     Switching,
 }
 
-impl<T: Transport> Stream<T> {
+impl<T: ClientStream> Stream<T> {
     pub(crate) fn set_timeout(&mut self, d: Duration) {
         match self {
             Stream::Plain(t) => t.set_read_timeout(d),
@@ -34,7 +34,7 @@ impl<T: Transport> Stream<T> {
     }
 }
 
-impl<T: Transport> Read for Stream<T> {
+impl<T: ClientStream> Read for Stream<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(t) => t.read(buf),
@@ -44,7 +44,7 @@ impl<T: Transport> Read for Stream<T> {
     }
 }
 
-impl<T: Transport> Write for Stream<T> {
+impl<T: ClientStream> Write for Stream<T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(t) => t.write(buf),
@@ -63,7 +63,7 @@ impl<T: Transport> Write for Stream<T> {
 
 /// The connection: the stream, the input buffer, the pending replies, and how long reads may
 /// wait.
-pub(crate) struct Conn<T: Transport> {
+pub(crate) struct Conn<T: ClientStream> {
     pub(crate) io: Stream<T>,
     pub(crate) buf: Box<[u8]>,
     pub(crate) start: usize,
@@ -130,7 +130,7 @@ pub(crate) enum Stop {
     Shutdown,
 }
 
-impl<T: Transport> Conn<T> {
+impl<T: ClientStream> Conn<T> {
     /// Queue a reply (several lines joined by CRLF for a multi-line one). Some replies echo the
     /// client's text (the EHLO name, a parameter, rule replies quoting addresses), so every line
     /// is made to fit RFC 5321 here, once for all: printable US-ASCII only (4.2), and at most

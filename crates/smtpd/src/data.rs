@@ -3,7 +3,7 @@
 //! one end of data (`<CR><LF>.<CR><LF>`) that makes SMTP smuggling impossible.
 
 use crate::conn::{Conn, Stop};
-use crate::transport::Transport;
+use crate::stream::ClientStream;
 use spool::Staged;
 use std::io::{self, Write};
 
@@ -18,7 +18,7 @@ pub(crate) struct DataOutcome {
     pub(crate) write_error: Option<io::Error>,
 }
 
-impl<T: Transport> Conn<T> {
+impl<T: ClientStream> Conn<T> {
     /// Read the message up to `<CR><LF>.<CR><LF>`, storing it into `sink` with every line end
     /// turned into LF and dot-stuffing removed. Past the size limit or after a write error the
     /// rest is read and thrown away, so that the session stays in step and can answer.

@@ -9,7 +9,7 @@
 //! - `data`: receiving DATA (the end of data, dot-stuffing, line ends, size, hops);
 //! - `tls`: STARTTLS's configuration and handshake;
 //! - [`rules`]: Obtuse's `etc/smtpd_check_rules`;
-//! - [`transport`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
+//! - [`stream`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
 //! - [`server`]: the daemon's accept loop, inetd and systemd socket activation;
 //! - [`dns`]: the client's name from reverse DNS.
 #![forbid(unsafe_code)]
@@ -22,5 +22,5 @@ pub mod dns;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod stream;
 mod tls;
-pub mod transport;

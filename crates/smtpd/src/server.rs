@@ -14,7 +14,7 @@
 
 use crate::rules::Client;
 use crate::session::{Context, End, Session};
-use crate::transport::{self, FdTransport, Transport};
+use crate::stream::{self, ClientStream, FdStream};
 use log::{info, warn};
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
@@ -112,8 +112,8 @@ pub fn client_for(peer: Option<SocketAddr>, dns: bool) -> Client {
     }
 }
 
-/// Serve one session on an already connected transport (inetd, `Accept=yes`).
-pub fn serve_one<T: Transport>(ctx: &Context, t: T, peer: Option<SocketAddr>, dns: bool) -> End {
+/// Serve one session on an already connected client stream (inetd, `Accept=yes`).
+pub fn serve_one<T: ClientStream>(ctx: &Context, t: T, peer: Option<SocketAddr>, dns: bool) -> End {
     let client = client_for(peer, dns);
     log::debug!(
         "connect from {}[{}]",
@@ -123,16 +123,16 @@ pub fn serve_one<T: Transport>(ctx: &Context, t: T, peer: Option<SocketAddr>, dn
     Session::new(ctx, t, client).run()
 }
 
-/// Block SIGTERM/SIGINT in every thread and turn them into [`transport::SHUTDOWN`], SIGHUP into
-/// [`transport::RELOAD`].
+/// Block SIGTERM/SIGINT in every thread and turn them into [`stream::SHUTDOWN`], SIGHUP into
+/// [`stream::RELOAD`].
 /// Call before any other thread is started.
 pub fn install_shutdown_handler() -> io::Result<()> {
     let set = spool::signals::block(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
     spool::signals::spawn(set, |sig| match sig {
-        Signal::SIGHUP => transport::RELOAD.store(true, Ordering::SeqCst),
+        Signal::SIGHUP => stream::RELOAD.store(true, Ordering::SeqCst),
         sig => {
             info!("{sig}: shutting down");
-            transport::SHUTDOWN.store(true, Ordering::SeqCst);
+            stream::SHUTDOWN.store(true, Ordering::SeqCst);
         }
     })
     .map(|_| ())
@@ -237,8 +237,8 @@ pub fn serve_listener(
     listener.set_nonblocking(true)?;
     let active = Arc::new(AtomicUsize::new(0));
     let per_client: PerClient = Arc::default();
-    while !transport::shutting_down() {
-        if transport::RELOAD.swap(false, Ordering::SeqCst) {
+    while !stream::shutting_down() {
+        if stream::RELOAD.swap(false, Ordering::SeqCst) {
             match reload(&ctx) {
                 Ok(c) => {
                     info!(
@@ -272,7 +272,7 @@ pub fn serve_listener(
             }
         };
         let _ = stream.set_nonblocking(false);
-        let t = match FdTransport::from_tcp(stream) {
+        let t = match FdStream::from_tcp(stream) {
             Ok(t) => t,
             Err(e) => {
                 warn!("{peer}: {e}");

@@ -1,5 +1,5 @@
 //! One SMTP session (RFC 5321 with SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS),
-//! over any [`Transport`]: a TCP connection, inetd's stdin/stdout, or memory in unit tests. This
+//! over any [`ClientStream`]: a TCP connection, inetd's stdin/stdout, or memory in unit tests. This
 //! file is the state machine; the connection and its buffers are in `conn.rs`, command parsing in
 //! `command.rs` and `address.rs`, receiving DATA in `data.rs`, STARTTLS in `tls.rs`.
 //!
@@ -20,9 +20,10 @@ pub use crate::tls::load_tls;
 
 use crate::address::{self, RelayPolicy};
 use crate::conn::{after, Conn, Stop, Stream, INPUT_BUFFER};
+use crate::data::DataOutcome;
 use crate::rules::{Action, Client, Rules};
+use crate::stream::ClientStream;
 use crate::tls::{self, HandshakeError};
-use crate::transport::Transport;
 use log::{info, warn};
 use rustls::ServerConfig;
 use spool::{Envelope, Queue, Spool, Staged};
@@ -117,7 +118,7 @@ static REFUSED: std::sync::Mutex<(
     u64,
 )> = std::sync::Mutex::new((std::collections::BTreeMap::new(), None, 0));
 
-pub struct Session<'a, T: Transport> {
+pub struct Session<'a, T: ClientStream> {
     ctx: &'a Context,
     conn: Conn<T>,
     client: Client,
@@ -134,12 +135,12 @@ pub struct Session<'a, T: Transport> {
     metrics_at: Instant,
 }
 
-impl<'a, T: Transport> Session<'a, T> {
-    pub fn new(ctx: &'a Context, transport: T, client: Client) -> Self {
+impl<'a, T: ClientStream> Session<'a, T> {
+    pub fn new(ctx: &'a Context, stream: T, client: Client) -> Self {
         Session {
             ctx,
             conn: Conn {
-                io: Stream::Plain(transport),
+                io: Stream::Plain(stream),
                 buf: vec![0u8; INPUT_BUFFER].into_boxed_slice(),
                 start: 0,
                 end: 0,
@@ -267,7 +268,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 Ok(l) => l,
                 Err(stop) => return self.stopped(stop),
             };
-            if crate::transport::shutting_down() {
+            if crate::stream::shutting_down() {
                 return self.stopped(Stop::Shutdown);
             }
             let Some(line) = line else {
@@ -428,7 +429,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 self.client_label(),
                 self.s().min_free_bytes
             );
-            return self.conn.reply("452 4.3.1 Insufficient system storage");
+            return self.conn.reply(storage_reply(true));
         }
         self.tx = Some(Transaction {
             from,
@@ -532,44 +533,11 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 
     fn data(&mut self) -> Option<End> {
-        let Some(tx) = self.tx.as_ref() else {
-            self.error("503 5.5.1 Error: need MAIL command");
-            return None;
-        };
-        if tx.rcpts.is_empty() {
-            self.error("554 5.5.1 Error: no valid recipients");
-            return None;
-        }
-        let env = Envelope::new(tx.from.clone(), tx.rcpts.iter().cloned());
-        if self.low_on_space() {
-            warn!(
-                "client={}: refused DATA: less than {} bytes free in the spool",
-                self.client_label(),
-                self.s().min_free_bytes
-            );
-            self.tx = None;
-            self.conn.reply("452 4.3.1 Insufficient system storage");
-            return None;
-        }
-        let mut staged = match Staged::create(&self.ctx.spool, self.ctx.queue) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(
-                    "client={}: cannot create a spool file: {e}",
-                    self.client_label()
-                );
-                self.tx = None;
-                self.conn.reply(if e.is_disk_full() {
-                    "452 4.3.1 Insufficient system storage"
-                } else {
-                    "451 4.3.0 Local error in processing"
-                });
-                return None;
-            }
-        };
+        let env = self.data_envelope()?;
+        let mut staged = self.stage()?;
         let id = staged.id().to_string();
         let head = self.received_header(&id);
-        let mut early_error = env
+        let early_error = env
             .write_to(&mut staged)
             .and_then(|_| staged.write_all(head.as_bytes()))
             .err();
@@ -580,7 +548,7 @@ impl<'a, T: Transport> Session<'a, T> {
         };
         self.conn.reply("354 End data with <CR><LF>.<CR><LF>");
         self.limit_reads(self.s().data_timeout, self.s().data_deadline);
-        let outcome = match self
+        let mut outcome = match self
             .conn
             .receive(&mut sink, self.s().max_size, self.s().max_hops)
         {
@@ -599,10 +567,73 @@ impl<'a, T: Transport> Session<'a, T> {
             }
         };
         self.tx = None;
-        if outcome.write_error.is_some() {
-            early_error = outcome.write_error;
+        let error = outcome.write_error.take().or(early_error);
+        let (reply, result) = self.settle(sink, &outcome, error, &id);
+        info!(
+            "{id}: client={} from={} to={} size={} result={result}",
+            self.client_label(),
+            env.from,
+            rcpt_list(&env),
+            outcome.size
+        );
+        self.conn.reply(&reply);
+        if self.metrics_at.elapsed() >= METRICS_EVERY {
+            self.record_metrics(false);
         }
-        let (reply, result) = if outcome.too_big {
+        None
+    }
+
+    /// The envelope DATA is for, when the transaction has one and the spool has room; else the
+    /// reply is sent and there is none.
+    fn data_envelope(&mut self) -> Option<Envelope> {
+        let Some(tx) = self.tx.as_ref() else {
+            self.error("503 5.5.1 Error: need MAIL command");
+            return None;
+        };
+        if tx.rcpts.is_empty() {
+            self.error("554 5.5.1 Error: no valid recipients");
+            return None;
+        }
+        let env = Envelope::new(tx.from.clone(), tx.rcpts.iter().cloned());
+        if self.low_on_space() {
+            warn!(
+                "client={}: refused DATA: less than {} bytes free in the spool",
+                self.client_label(),
+                self.s().min_free_bytes
+            );
+            self.tx = None;
+            self.conn.reply(storage_reply(true));
+            return None;
+        }
+        Some(env)
+    }
+
+    /// A new staged spool file for the message; when none can be made the reply is sent.
+    fn stage(&mut self) -> Option<Staged> {
+        match Staged::create(&self.ctx.spool, self.ctx.queue) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(
+                    "client={}: cannot create a spool file: {e}",
+                    self.client_label()
+                );
+                self.tx = None;
+                self.conn.reply(storage_reply(e.is_disk_full()));
+                None
+            }
+        }
+    }
+
+    /// The reply to the message received and the result for its log line: refused, failed
+    /// (the staged file is dropped) or committed to the queue.
+    fn settle(
+        &mut self,
+        mut sink: Option<Staged>,
+        outcome: &DataOutcome,
+        error: Option<std::io::Error>,
+        id: &str,
+    ) -> (String, String) {
+        if outcome.too_big {
             drop(sink);
             (
                 "552 5.3.4 Message size exceeds fixed maximum message size".to_string(),
@@ -618,17 +649,10 @@ impl<'a, T: Transport> Session<'a, T> {
                     self.s().max_hops
                 ),
             )
-        } else if let Some(e) = early_error {
+        } else if let Some(e) = error {
             drop(sink);
             let full = matches!(e.raw_os_error(), Some(28) | Some(122));
-            (
-                if full {
-                    "452 4.3.1 Insufficient system storage".to_string()
-                } else {
-                    "451 4.3.0 Local error in processing".to_string()
-                },
-                format!("failed ({e})"),
-            )
+            (storage_reply(full).to_string(), format!("failed ({e})"))
         } else {
             match sink.take().map(Staged::commit) {
                 Some(Ok(_)) => {
@@ -639,31 +663,12 @@ impl<'a, T: Transport> Session<'a, T> {
                     )
                 }
                 Some(Err(e)) => (
-                    if e.is_disk_full() {
-                        "452 4.3.1 Insufficient system storage".to_string()
-                    } else {
-                        "451 4.3.0 Local error in processing".to_string()
-                    },
+                    storage_reply(e.is_disk_full()).to_string(),
                     format!("failed ({e})"),
                 ),
-                None => (
-                    "451 4.3.0 Local error in processing".to_string(),
-                    "failed".to_string(),
-                ),
+                None => (storage_reply(false).to_string(), "failed".to_string()),
             }
-        };
-        info!(
-            "{id}: client={} from={} to={} size={} result={result}",
-            self.client_label(),
-            env.from,
-            rcpt_list(&env),
-            outcome.size
-        );
-        self.conn.reply(&reply);
-        if self.metrics_at.elapsed() >= METRICS_EVERY {
-            self.record_metrics(false);
         }
-        None
     }
 
     fn starttls(&mut self) -> Option<End> {
@@ -724,10 +729,20 @@ fn rcpt_list(env: &Envelope) -> String {
         .join(",")
 }
 
+/// The reply when the message cannot be stored, in one place: 452 when the disk (or the spool
+/// owner's quota) is full, 451 for any other local error; both tell the client to try later.
+fn storage_reply(disk_full: bool) -> &'static str {
+    if disk_full {
+        "452 4.3.1 Insufficient system storage"
+    } else {
+        "451 4.3.0 Local error in processing"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::MemTransport;
+    use crate::stream::MemStream;
 
     fn ctx(dir: &std::path::Path) -> Context {
         let spool = Spool::new(dir);
@@ -756,7 +771,7 @@ mod tests {
     }
 
     fn talk(ctx: &Context, input: &[u8]) -> (String, End) {
-        let t = MemTransport::new(input);
+        let t = MemStream::new(input);
         let out = t.output.clone();
         let end = Session::new(ctx, t, Client::default()).run();
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();

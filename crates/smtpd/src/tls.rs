@@ -1,7 +1,7 @@
 //! STARTTLS (RFC 3207): the server configuration from PEM files, and the handshake, held to a
 //! deadline like any command line.
 
-use crate::transport::Transport;
+use crate::stream::ClientStream;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub(crate) enum HandshakeError {
 }
 
 /// Run the server side of a TLS handshake over `plain` to its end, by `deadline` at the latest.
-pub(crate) fn handshake<T: Transport>(
+pub(crate) fn handshake<T: ClientStream>(
     cfg: Arc<ServerConfig>,
     plain: T,
     deadline: Instant,

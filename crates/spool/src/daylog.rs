@@ -13,12 +13,14 @@
 
 use crate::error::{IoContext, Result};
 use crate::layout::Spool;
+/// The verdict lives in [`crate::verdict`]; this name stays while `scanmail`'s `pass.rs` and
+/// `quarantine.rs` (reshaped by the queue-operations work) still import it from here.
+pub use crate::verdict::Verdict;
 use chrono::{DateTime, Local, NaiveDate};
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DayFile {
@@ -55,57 +57,6 @@ impl DayFile {
             return None;
         }
         Some((file, NaiveDate::parse_from_str(date, "%Y%m%d").ok()?))
-    }
-}
-
-/// What scanmail decided about a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Verdict {
-    Clean,
-    Virus,
-    Banned,
-    Unscannable,
-    TooComplex,
-    Malformed,
-    /// Content that could not be read because it is encrypted (zip, 7z, rar members).
-    Encrypted,
-    Released,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Clean => "clean",
-            Verdict::Virus => "virus",
-            Verdict::Banned => "banned",
-            Verdict::Unscannable => "unscannable",
-            Verdict::TooComplex => "too-complex",
-            Verdict::Malformed => "malformed",
-            Verdict::Encrypted => "encrypted",
-            Verdict::Released => "released",
-        }
-    }
-
-    /// True for the verdicts that put the message in quarantine.
-    pub fn quarantines(self) -> bool {
-        !matches!(self, Verdict::Clean | Verdict::Released)
-    }
-}
-
-impl FromStr for Verdict {
-    type Err = ();
-    fn from_str(s: &str) -> std::result::Result<Self, ()> {
-        Ok(match s {
-            "clean" => Verdict::Clean,
-            "virus" => Verdict::Virus,
-            "banned" => Verdict::Banned,
-            "unscannable" => Verdict::Unscannable,
-            "too-complex" => Verdict::TooComplex,
-            "malformed" => Verdict::Malformed,
-            "encrypted" => Verdict::Encrypted,
-            "released" => Verdict::Released,
-            _ => return Err(()),
-        })
     }
 }
 

@@ -5,8 +5,8 @@
 //! through this crate only: its layout ([`Spool`]), message ids ([`MessageId`]), the Obtuse smtpd
 //! 2.0 file format ([`envelope`]), the durable write and the moves between queues ([`store`]),
 //! per-file locks, the configuration ([`config`]), logging ([`logging`]), notices written into
-//! `outgoing/` ([`notice`]), the day files that `daysumm` reads ([`daylog`]), and privilege
-//! dropping ([`privs`]).
+//! `outgoing/` ([`notice`]), the day files that `daysumm` reads ([`daylog`]) and the verdicts
+//! they record ([`verdict`]), and privilege dropping ([`privs`]).
 //!
 //! The queue rules (DESIGN.md): a file becomes visible under its final name only by one rename of
 //! a fully written, fsynced temp file whose mode is then 0750; readers take only such files; a
@@ -29,6 +29,7 @@ pub mod privs;
 pub mod signals;
 pub mod state;
 pub mod store;
+pub mod verdict;
 
 pub use config::Config;
 pub use envelope::{Envelope, Recipient};

@@ -24,6 +24,28 @@ struct Tree {
 }
 
 pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result<Status, Halt> {
+    let (trees, udf) = volume_descriptors(data);
+    if trees.is_empty() {
+        return Ok(Status::Unreadable(if udf {
+            "UDF image (no UDF reader here)".into()
+        } else {
+            "no readable ISO 9660 volume".into()
+        }));
+    }
+    let mut extents_read = HashSet::new();
+    let mut status = Status::Complete;
+    for t in &trees {
+        walk_tree(data, t, r, visit, &mut extents_read, &mut status)?;
+    }
+    if udf && status == Status::Complete {
+        status = Status::Unreadable("UDF file system not read (Windows shows that one)".into());
+    }
+    Ok(status)
+}
+
+/// The primary and Joliet directory trees the volume descriptors name, and whether the image
+/// also carries UDF.
+fn volume_descriptors(data: &[u8]) -> (Vec<Tree>, bool) {
     let mut trees = Vec::new();
     let mut udf = false;
     for k in 0..64 {
@@ -55,92 +77,91 @@ pub(super) fn list(data: &[u8], r: &mut Reader, visit: &mut Visit<'_>) -> Result
             }
         }
     }
-    if trees.is_empty() {
-        return Ok(Status::Unreadable(if udf {
-            "UDF image (no UDF reader here)".into()
-        } else {
-            "no readable ISO 9660 volume".into()
-        }));
-    }
-    let mut extents_read = HashSet::new();
-    let mut status = Status::Complete;
-    for t in &trees {
-        let mut dirs_seen = HashSet::new();
-        let mut stack = vec![(t.root, String::new(), 0usize)];
-        while let Some(((lba, len), path, depth)) = stack.pop() {
-            if depth > MAX_DEPTH || !dirs_seen.insert(lba) {
+    (trees, udf)
+}
+
+/// Every member of one directory tree, each file's content read once over all trees (by extent);
+/// what cannot be read sets `status`.
+fn walk_tree(
+    data: &[u8],
+    t: &Tree,
+    r: &mut Reader,
+    visit: &mut Visit<'_>,
+    extents_read: &mut HashSet<(usize, usize)>,
+    status: &mut Status,
+) -> Result<(), Halt> {
+    let mut dirs_seen = HashSet::new();
+    let mut stack = vec![(t.root, String::new(), 0usize)];
+    while let Some(((lba, len), path, depth)) = stack.pop() {
+        if depth > MAX_DEPTH || !dirs_seen.insert(lba) {
+            continue;
+        }
+        let Some(dir) = lba
+            .checked_mul(t.block)
+            .and_then(|s| data.get(s..s.checked_add(len)?))
+        else {
+            *status = Status::Unreadable("directory outside the image".into());
+            continue;
+        };
+        let mut pos = 0;
+        while pos < dir.len() {
+            let rlen = usize::from(dir[pos]);
+            if rlen == 0 {
+                // Records do not cross sector boundaries: go on at the next one.
+                pos = (pos / SECTOR + 1) * SECTOR;
                 continue;
             }
-            let Some(dir) = lba
-                .checked_mul(t.block)
-                .and_then(|s| data.get(s..s.checked_add(len)?))
-            else {
-                status = Status::Unreadable("directory outside the image".into());
+            let Some(rec) = dir.get(pos..pos + rlen).filter(|r| r.len() >= 34) else {
+                *status = Status::Unreadable("directory record cut short".into());
+                break;
+            };
+            pos += rlen;
+            let nlen = usize::from(rec[32]);
+            let Some(raw) = rec.get(33..33 + nlen) else {
                 continue;
             };
-            let mut pos = 0;
-            while pos < dir.len() {
-                let rlen = usize::from(dir[pos]);
-                if rlen == 0 {
-                    // Records do not cross sector boundaries: go on at the next one.
-                    pos = (pos / SECTOR + 1) * SECTOR;
-                    continue;
-                }
-                let Some(rec) = dir.get(pos..pos + rlen).filter(|r| r.len() >= 34) else {
-                    status = Status::Unreadable("directory record cut short".into());
-                    break;
-                };
-                pos += rlen;
-                let nlen = usize::from(rec[32]);
-                let Some(raw) = rec.get(33..33 + nlen) else {
-                    continue;
-                };
-                if raw == [0] || raw == [1] {
-                    continue;
-                }
-                let ext = le32(rec, 2).unwrap_or(0) as usize;
-                let size = le32(rec, 10).unwrap_or(0) as usize;
-                let is_dir = rec[25] & 2 != 0;
-                let mut names = vec![file_name(raw, t.joliet)];
-                if !t.joliet {
-                    let su = 33 + nlen + (1 - nlen % 2);
-                    if let Some(nm) = rock_ridge_name(rec.get(su..).unwrap_or(&[])) {
-                        if !names.contains(&nm) {
-                            names.push(nm);
-                        }
+            if raw == [0] || raw == [1] {
+                continue;
+            }
+            let ext = le32(rec, 2).unwrap_or(0) as usize;
+            let size = le32(rec, 10).unwrap_or(0) as usize;
+            let is_dir = rec[25] & 2 != 0;
+            let mut names = vec![file_name(raw, t.joliet)];
+            if !t.joliet {
+                let su = 33 + nlen + (1 - nlen % 2);
+                if let Some(nm) = rock_ridge_name(rec.get(su..).unwrap_or(&[])) {
+                    if !names.contains(&nm) {
+                        names.push(nm);
                     }
                 }
-                for (k, n) in names.iter().enumerate() {
-                    r.member()?;
-                    let name = format!("{path}{n}");
-                    let body = if is_dir || k > 0 || !extents_read.insert((ext, size)) {
-                        Body::Empty
-                    } else {
-                        match ext
-                            .checked_mul(t.block)
-                            .and_then(|s| data.get(s..s.checked_add(size)?))
-                        {
-                            Some(c) => r.take(&mut &c[..], Some(size as u64), true)?,
-                            None => Body::Unreadable("file outside the image".into()),
-                        }
-                    };
-                    visit(Member {
-                        name,
-                        size: (!is_dir).then_some(size as u64),
-                        body,
-                        scan: true,
-                    })?;
-                }
-                if is_dir {
-                    stack.push(((ext, size), format!("{path}{}/", names[0]), depth + 1));
-                }
+            }
+            for (k, n) in names.iter().enumerate() {
+                r.member()?;
+                let name = format!("{path}{n}");
+                let body = if is_dir || k > 0 || !extents_read.insert((ext, size)) {
+                    Body::Empty
+                } else {
+                    match ext
+                        .checked_mul(t.block)
+                        .and_then(|s| data.get(s..s.checked_add(size)?))
+                    {
+                        Some(c) => r.take(&mut &c[..], Some(size as u64), true)?,
+                        None => Body::Unreadable("file outside the image".into()),
+                    }
+                };
+                visit(Member {
+                    name,
+                    size: (!is_dir).then_some(size as u64),
+                    body,
+                    scan: true,
+                })?;
+            }
+            if is_dir {
+                stack.push(((ext, size), format!("{path}{}/", names[0]), depth + 1));
             }
         }
     }
-    if udf && status == Status::Complete {
-        status = Status::Unreadable("UDF file system not read (Windows shows that one)".into());
-    }
-    Ok(status)
+    Ok(())
 }
 
 /// A directory record's name: Joliet's UCS-2 or the 8-bit one, without the `;1` version.

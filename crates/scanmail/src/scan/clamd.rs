@@ -9,7 +9,7 @@
 //! `Heuristics.Encrypted*` (AlertEncrypted) mean encrypted content. The other objects of the
 //! message are still scanned after either, so that a virus elsewhere is named.
 
-use super::{detection, Job, Object, Outcome, Scanner};
+use super::{detection, Job, Object, ScanReport, Scanner};
 use clamav::client;
 pub use clamav::client::{parse_reply, Reply};
 use std::fs::File;
@@ -100,12 +100,12 @@ impl Clamd {
 }
 
 impl Scanner for Clamd {
-    fn scan(&mut self, jobs: &[Job]) -> Vec<Outcome> {
+    fn scan(&mut self, jobs: &[Job]) -> Vec<ScanReport> {
         if jobs.is_empty() {
             return Vec::new();
         }
         if let Err(e) = self.ping() {
-            return jobs.iter().map(|_| Outcome::Error(e.clone())).collect();
+            return jobs.iter().map(|_| ScanReport::Error(e.clone())).collect();
         }
         // clamd scans connections in parallel (MaxThreads): a few at once keep every core busy.
         let workers = std::thread::available_parallelism()
@@ -116,7 +116,7 @@ impl Scanner for Clamd {
             return jobs.iter().map(|j| self.scan_job(j)).collect();
         }
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; jobs.len()]);
+        let results: Mutex<Vec<Option<ScanReport>>> = Mutex::new(vec![None; jobs.len()]);
         let this = &*self;
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -137,7 +137,7 @@ impl Scanner for Clamd {
             .into_iter()
             .chain(std::iter::repeat(None))
             .take(jobs.len())
-            .map(|o| o.unwrap_or_else(|| Outcome::Error("clamd: no outcome".into())))
+            .map(|o| o.unwrap_or_else(|| ScanReport::Error("clamd: no outcome".into())))
             .collect()
     }
 
@@ -152,11 +152,11 @@ impl Scanner for Clamd {
 }
 
 impl Clamd {
-    fn scan_job(&self, job: &Job) -> Outcome {
+    fn scan_job(&self, job: &Job) -> ScanReport {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         // A limit or encrypted content: kept while the other objects are scanned (a virus
         // found later is the verdict).
-        let mut unseen: Option<Outcome> = None;
+        let mut unseen: Option<ScanReport> = None;
         for obj in &job.objects {
             let reply = match obj {
                 Object::File(p, _) => self.scan_object(start, &mut || Ok(Box::new(File::open(p)?))),
@@ -176,17 +176,17 @@ impl Clamd {
             match reply {
                 Reply::Clean => {}
                 Reply::Virus(name) => match detection(name, obj.describe()) {
-                    v @ Outcome::Virus { .. } => return v,
+                    v @ ScanReport::Virus { .. } => return v,
                     other => {
                         unseen.get_or_insert(other);
                     }
                 },
                 Reply::Error(e) | Reply::Failed(e) => {
-                    return Outcome::Error(format!("{}: {e}", obj.describe()))
+                    return ScanReport::Error(format!("{}: {e}", obj.describe()))
                 }
             }
         }
-        unseen.unwrap_or(Outcome::Clean)
+        unseen.unwrap_or(ScanReport::Clean)
     }
 }
 
@@ -203,15 +203,15 @@ mod tests {
                 "Heuristics.Limits.Exceeded.MaxFileSize".into(),
                 String::new()
             ),
-            Outcome::Unscannable { .. }
+            ScanReport::Unscannable { .. }
         ));
         assert!(matches!(
             detection("Heuristics.Encrypted.Zip".into(), String::new()),
-            Outcome::Encrypted { .. }
+            ScanReport::Encrypted { .. }
         ));
         assert!(matches!(
             detection("Eicar-Test-Signature".into(), String::new()),
-            Outcome::Virus { .. }
+            ScanReport::Virus { .. }
         ));
     }
 }

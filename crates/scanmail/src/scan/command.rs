@@ -9,7 +9,7 @@
 //! a crash), every message not yet decided is scanned again alone, so one bad message neither
 //! hides a virus in another nor keeps the others waiting.
 
-use super::{detection, Job, Outcome, ScanError, Scanner};
+use super::{detection, Job, ScanError, ScanReport, Scanner};
 use regex::Regex;
 use spool::config::{ScanConfig, Scanner as Kind};
 use std::io::Read;
@@ -193,18 +193,18 @@ impl CommandScanner {
     }
 
     /// Interpret one run over `jobs`; None for jobs that must be scanned again alone.
-    fn interpret(&self, jobs: &[&Job], run: Run) -> Vec<Option<Outcome>> {
+    fn interpret(&self, jobs: &[&Job], run: Run) -> Vec<Option<ScanReport>> {
         let alone = jobs.len() == 1;
         match run {
             Run::Failed(e) => jobs
                 .iter()
-                .map(|_| alone.then(|| Outcome::Error(e.clone())))
+                .map(|_| alone.then(|| ScanReport::Error(e.clone())))
                 .collect(),
             Run::Exited { code, .. } if self.clean_codes.contains(&code) => {
-                jobs.iter().map(|_| Some(Outcome::Clean)).collect()
+                jobs.iter().map(|_| Some(ScanReport::Clean)).collect()
             }
             Run::Exited { code, output } if self.virus_codes.contains(&code) => {
-                let mut res: Vec<Option<Outcome>> = vec![None; jobs.len()];
+                let mut res: Vec<Option<ScanReport>> = vec![None; jobs.len()];
                 let mut first_name = None;
                 if let Some(re) = &self.name_re {
                     for line in output.lines() {
@@ -242,7 +242,7 @@ impl CommandScanner {
                 .map(|_| {
                     alone.then(|| {
                         let last = output.lines().rev().find(|l| !l.trim().is_empty());
-                        Outcome::Error(format!(
+                        ScanReport::Error(format!(
                             "{} exited with {code}{}",
                             self.label,
                             last.map(|l| format!(": {}", l.chars().take(160).collect::<String>()))
@@ -256,7 +256,7 @@ impl CommandScanner {
 }
 
 impl Scanner for CommandScanner {
-    fn scan(&mut self, jobs: &[Job]) -> Vec<Outcome> {
+    fn scan(&mut self, jobs: &[Job]) -> Vec<ScanReport> {
         if jobs.is_empty() {
             return Vec::new();
         }
@@ -276,7 +276,7 @@ impl Scanner for CommandScanner {
                     self.interpret(&one, self.run(&one))
                         .pop()
                         .flatten()
-                        .unwrap_or_else(|| Outcome::Error("no verdict".into()))
+                        .unwrap_or_else(|| ScanReport::Error("no verdict".into()))
                 }
             })
             .collect()

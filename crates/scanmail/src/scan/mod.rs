@@ -5,7 +5,7 @@
 //! A scanner's answer is clean, a virus, or one of two certain answers about what it could not
 //! read: its own limits (`Heuristics.Limits.Exceeded*`: unscannable) and encrypted content
 //! (`Heuristics.Encrypted*`). Those depend only on the message and are given at once. Every
-//! other answer is an [`Outcome::Error`], a transient fault: the message waits and is retried
+//! other answer is a [`ScanReport::Error`], a transient fault: the message waits and is retried
 //! (fail closed).
 
 pub mod clamd;
@@ -51,8 +51,10 @@ pub struct Job {
     pub dir: PathBuf,
 }
 
+/// What the scanner reported about one message (one [`Job`]): the judge turns it into a
+/// decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ScanReport {
     Clean,
     /// The virus name and the object it was found in.
     Virus {
@@ -74,18 +76,22 @@ pub enum Outcome {
     Error(String),
 }
 
+/// The old name, kept only while `pass.rs` is reshaped by the queue-operations work (issue 10
+/// section 1): it goes once pass.rs says `ScanReport`.
+pub use ScanReport as Outcome;
+
 /// What a scanner's detection name means: ClamAV reports its limits and encrypted content as
 /// heuristic "detections", which are neither viruses nor clean.
-pub fn detection(name: String, object: String) -> Outcome {
+pub fn detection(name: String, object: String) -> ScanReport {
     if name.starts_with("Heuristics.Limits.Exceeded") {
-        Outcome::Unscannable {
+        ScanReport::Unscannable {
             reason: format!("the scanner stopped at a limit: {name}"),
             object,
         }
     } else if name.starts_with("Heuristics.Encrypted") {
-        Outcome::Encrypted { name, object }
+        ScanReport::Encrypted { name, object }
     } else {
-        Outcome::Virus { name, object }
+        ScanReport::Virus { name, object }
     }
 }
 
@@ -100,7 +106,7 @@ pub enum ScanError {
 /// A scanner judges a batch of jobs; the result has one outcome per job, in order. It runs in a
 /// thread of its own while the next batch is being decoded (see [`crate::pass`]).
 pub trait Scanner: Send {
-    fn scan(&mut self, jobs: &[Job]) -> Vec<Outcome>;
+    fn scan(&mut self, jobs: &[Job]) -> Vec<ScanReport>;
     /// Command scanners read directories: the raw message must be copied into `_d`.
     fn wants_dir(&self) -> bool;
     fn name(&self) -> String;

@@ -24,12 +24,12 @@ pub fn shutting_down() -> bool {
 
 /// A stream whose reads can time out. `TimedOut` means the timeout passed; `ConnectionAborted`
 /// means the server is shutting down.
-pub trait Transport: Read + Write + Send {
+pub trait ClientStream: Read + Write + Send {
     fn set_read_timeout(&mut self, timeout: Duration);
 }
 
 /// A read side and a write side given as file descriptors (the same socket twice, or a pipe pair).
-pub struct FdTransport {
+pub struct FdStream {
     rd: File,
     wr: File,
     timeout: Duration,
@@ -37,8 +37,8 @@ pub struct FdTransport {
 
 const SLICE: Duration = Duration::from_millis(500);
 
-impl FdTransport {
-    pub fn new(rd: OwnedFd, wr: OwnedFd) -> FdTransport {
+impl FdStream {
+    pub fn new(rd: OwnedFd, wr: OwnedFd) -> FdStream {
         // A client that stops reading must not hold a session forever: sockets get a send
         // timeout (pipes have none; that is only the test harness and inetd's own problem).
         let _ = nix::sys::socket::setsockopt(
@@ -46,7 +46,7 @@ impl FdTransport {
             nix::sys::socket::sockopt::SendTimeout,
             &nix::sys::time::TimeVal::new(300, 0),
         );
-        FdTransport {
+        FdStream {
             rd: File::from(rd),
             wr: File::from(wr),
             timeout: Duration::from_secs(300),
@@ -54,25 +54,25 @@ impl FdTransport {
     }
 
     /// A connected TCP socket.
-    pub fn from_tcp(s: std::net::TcpStream) -> io::Result<FdTransport> {
+    pub fn from_tcp(s: std::net::TcpStream) -> io::Result<FdStream> {
         let _ = s.set_nodelay(true);
         let rd = OwnedFd::from(s);
         let wr = rd.try_clone()?;
-        Ok(FdTransport::new(rd, wr))
+        Ok(FdStream::new(rd, wr))
     }
 
     /// stdin and stdout (inetd's way; also a systemd Accept=yes socket once moved to fd 0).
-    pub fn stdio() -> io::Result<FdTransport> {
+    pub fn stdio() -> io::Result<FdStream> {
         let rd = io::stdin().as_fd().try_clone_to_owned()?;
         let wr = io::stdout().as_fd().try_clone_to_owned()?;
-        Ok(FdTransport::new(rd, wr))
+        Ok(FdStream::new(rd, wr))
     }
 
     /// A socket on stdin used both ways (systemd `Accept=yes`, once moved onto fd 0).
-    pub fn stdin_both() -> io::Result<FdTransport> {
+    pub fn stdin_both() -> io::Result<FdStream> {
         let rd = io::stdin().as_fd().try_clone_to_owned()?;
         let wr = rd.try_clone()?;
-        Ok(FdTransport::new(rd, wr))
+        Ok(FdStream::new(rd, wr))
     }
 
     fn wait_readable(&self) -> io::Result<()> {
@@ -103,7 +103,7 @@ impl FdTransport {
     }
 }
 
-impl Read for FdTransport {
+impl Read for FdStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.wait_readable()?;
         loop {
@@ -115,7 +115,7 @@ impl Read for FdTransport {
     }
 }
 
-impl Write for FdTransport {
+impl Write for FdStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.wr.write(buf)
     }
@@ -124,34 +124,34 @@ impl Write for FdTransport {
     }
 }
 
-impl Transport for FdTransport {
+impl ClientStream for FdStream {
     fn set_read_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 }
 
-/// In-memory transport for unit tests: reads from a byte string, collects what is written.
-pub struct MemTransport {
+/// In-memory client stream for unit tests: reads from a byte string, collects what is written.
+pub struct MemStream {
     pub input: io::Cursor<Vec<u8>>,
     pub output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
-impl MemTransport {
-    pub fn new(input: &[u8]) -> MemTransport {
-        MemTransport {
+impl MemStream {
+    pub fn new(input: &[u8]) -> MemStream {
+        MemStream {
             input: io::Cursor::new(input.to_vec()),
             output: Default::default(),
         }
     }
 }
 
-impl Read for MemTransport {
+impl Read for MemStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.input.read(buf)
     }
 }
 
-impl Write for MemTransport {
+impl Write for MemStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.output
             .lock()
@@ -164,6 +164,6 @@ impl Write for MemTransport {
     }
 }
 
-impl Transport for MemTransport {
+impl ClientStream for MemStream {
     fn set_read_timeout(&mut self, _: Duration) {}
 }
