@@ -14,13 +14,10 @@
 
 use crate::deliver::{self, Context, Known, Outcome, Worker};
 use crate::state::RetryState;
-use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, Signal};
+use spool::layout::QueueName;
 use spool::{store, MessageId, Queue};
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -39,31 +36,13 @@ pub enum DaemonError {
     Spool(#[from] spool::Error),
 }
 
-/// Take `.smtpfwdd.lock` in the outgoing directory (held until the returned value is dropped).
-pub fn program_lock(spool: &spool::Spool) -> Result<Flock<File>, DaemonError> {
-    let path = spool.program_lock(Queue::Outgoing, "smtpfwdd");
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|source| DaemonError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-    let mut lock = Flock::lock(f, FlockArg::LockExclusiveNonblock)
-        .map_err(|_| DaemonError::AlreadyRunning(path.display().to_string()))?;
-    // The holder's pid, for `mailwall flush` (which checks that the lock is held before it
-    // believes the number).
-    let io = |source| DaemonError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    lock.set_len(0).map_err(io)?;
-    writeln!(&mut *lock, "{}", std::process::id()).map_err(io)?;
-    Ok(lock)
+/// Take `.smtpfwdd.lock` in the outgoing directory (held until the returned value is dropped),
+/// with our pid in it for `mailwall flush`.
+pub fn program_lock(spool: &spool::Spool) -> Result<store::ProgramLock, DaemonError> {
+    store::take_program_lock(spool, Queue::Outgoing, "smtpfwdd").map_err(|e| match e {
+        spool::Error::Locked(p) => DaemonError::AlreadyRunning(p.display().to_string()),
+        e => DaemonError::Spool(e),
+    })
 }
 
 /// Block the signals we handle in the calling thread (and so in every thread started after) and
@@ -133,9 +112,8 @@ struct Found {
     known: Known,
 }
 
-/// One pass over outgoing/: the complete messages (as `store::list` takes them: a valid id, a
-/// regular file, the owner-execute bit set), oldest first, and in the same readdir the retry state
-/// files and decoded directories, so a message without them costs no look-up for them.
+/// One pass over outgoing/ ([`store::scan`]): the complete messages, oldest first, each with its
+/// retry state read when the same readdir showed a state file.
 fn scan(spool: &spool::Spool) -> spool::Result<Vec<Found>> {
     let scan = spool::store::scan(spool, Queue::Outgoing)?;
     Ok(scan
@@ -390,16 +368,14 @@ pub fn run_with(
         counts[Outcome::Failed as usize]
     );
     // One readdir rather than a stat per message of the pass.
-    let present: HashSet<String> = match std::fs::read_dir(spool.queue(Queue::Outgoing)) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect(),
+    let present: HashSet<MessageId> = match store::scan(&spool, Queue::Outgoing) {
+        Ok(s) => s.messages.into_iter().map(|m| m.entry.id).collect(),
         Err(e) => {
             log::error!("cannot scan outgoing: {e}");
             return Ok(false);
         }
     };
-    let left = first_pass.iter().any(|id| present.contains(id.as_str()));
+    let left = first_pass.iter().any(|id| present.contains(id));
     Ok(!left)
 }
 
@@ -554,7 +530,7 @@ fn watch_outgoing(spool: &spool::Spool, shared: Arc<Shared>) {
                 e.name
                     .as_ref()
                     .and_then(|n| n.to_str())
-                    .is_some_and(spool::id::is_valid)
+                    .is_some_and(|n| matches!(QueueName::parse(n), QueueName::Message(_)))
             });
             if message {
                 let mut b = shared.board();
@@ -599,7 +575,7 @@ mod tests {
         if text.windows(8).any(|w| w == b"panic me") {
             panic!("test panic in the delivery of {id}");
         }
-        std::fs::remove_file(p).unwrap();
+        store::remove_message(&ctx.spool, Queue::Outgoing, id).unwrap();
         Outcome::Done
     }
 

@@ -452,30 +452,6 @@ pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Outcome {
     deliver_known(ctx, w, id, &known)
 }
 
-/// Lock a queue file through the descriptor we then read with: open, flock (non-blocking), fstat,
-/// and a stat of the name (the holder before us may have renamed the file away: the name must
-/// still point at the inode we locked). `Ok(None)`: locked by someone else, or gone. The lock goes
-/// with the descriptor (closing it is the unlock).
-fn lock_file(path: &std::path::Path) -> std::io::Result<Option<(File, std::fs::Metadata)>> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => return Err(e),
-    }
-    let held = f.metadata()?;
-    match std::fs::metadata(path) {
-        Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => Ok(Some((f, held))),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// [`deliver`] with what the directory scan already found out (the retry state, a decoded
 /// directory), so no system call looks for files that are not there.
 ///
@@ -489,24 +465,24 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
     if prior.as_ref().is_some_and(|s| s.next_try > now_secs()) {
         return Outcome::Skipped;
     }
-    let (lock, meta) = match lock_file(&path) {
+    let lock = match store::lock_message(&ctx.spool, Queue::Outgoing, id) {
         Ok(Some(l)) => l,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
-            log::error!("{id}: cannot lock: {}: {e}", path.display());
+            log::error!("{id}: cannot lock: {e}");
             return Outcome::Failed;
         }
     };
     // Read through the locked descriptor itself: it is the inode we hold the lock on.
-    let file: &File = &lock;
-    let mut reader = match Spooled::open(file, meta.len()) {
+    let meta = lock.metadata();
+    let mut reader = match Spooled::open(lock.file(), meta.len()) {
         Ok(r) => r,
         Err(e) => {
             log::error!("{id}: cannot read: {}: {e}", path.display());
             return Outcome::Failed;
         }
     };
-    let mut msg = match read_message(ctx, id, &mut reader, &meta, prior.as_ref()) {
+    let mut msg = match read_message(ctx, id, &mut reader, meta, prior.as_ref()) {
         Ok(m) => m,
         Err(o) => return o,
     };
@@ -912,7 +888,11 @@ fn settle(
     if env.pending().next().is_none() {
         // The daemon fsyncs outgoing/ once per scan (daemon.rs): a crash in between can only
         // bring this file back for a second delivery, never lose it.
-        if let Err(e) = remove_unsynced(ctx, id, known) {
+        let beside = store::Beside {
+            state_file: known.state_file,
+            decoded_dir: known.decoded_dir,
+        };
+        if let Err(e) = store::remove_scanned_unsynced(spool, Queue::Outgoing, id, beside) {
             log::error!("{id}: delivered but cannot remove: {e}");
             return Outcome::Failed;
         }
@@ -945,25 +925,6 @@ fn settle(
     } else {
         Outcome::Deferred
     }
-}
-
-/// `store::remove_message_unsynced` without the look-ups for a state file and a decoded directory
-/// the scan did not see (only this delivery could have created them since).
-fn remove_unsynced(ctx: &Context, id: &MessageId, known: &Known) -> spool::Result<()> {
-    let p = ctx.spool.message(Queue::Outgoing, id);
-    std::fs::remove_file(&p).map_err(|e| spool::Error::io(&p, e))?;
-    if known.decoded_dir {
-        let d = ctx.spool.decoded_dir(Queue::Outgoing, id);
-        if let Err(e) = std::fs::remove_dir_all(&d) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(spool::Error::io(&d, e));
-            }
-        }
-    }
-    if known.state_file {
-        let _ = std::fs::remove_file(ctx.spool.state_file(Queue::Outgoing, id));
-    }
-    Ok(())
 }
 
 /// Recipients handled since the daemon last wrote its metrics: counted in memory by the
@@ -1219,7 +1180,9 @@ fn bounce(
 fn quarantine_malformed(ctx: &Context, id: &MessageId, reason: &str) -> Outcome {
     match store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine) {
         Ok(_) => {
-            let _ = std::fs::remove_file(ctx.spool.state_file(Queue::Outgoing, id));
+            if let Err(e) = store::remove_state_file(&ctx.spool, Queue::Outgoing, id) {
+                log::warn!("{id}: cannot remove its old retry state: {e}");
+            }
             log::error!("{id}: malformed spool file moved to quarantine: {reason}");
             sent_line(ctx, id, "-", "quarantined", &format!("malformed: {reason}"));
             dsn::alert_admin(
@@ -1310,7 +1273,9 @@ fn quarantine_undeliverable_bounce(
 ) -> Outcome {
     match store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine) {
         Ok(_) => {
-            let _ = std::fs::remove_file(ctx.spool.state_file(Queue::Outgoing, id));
+            if let Err(e) = store::remove_state_file(&ctx.spool, Queue::Outgoing, id) {
+                log::warn!("{id}: cannot remove its old retry state: {e}");
+            }
             let mut list = String::new();
             for (_, f) in failures {
                 sent_line(ctx, id, &f.rcpt, "quarantined", &f.diagnostic);

@@ -486,6 +486,215 @@ pub fn free_bytes(path: &Path) -> Result<u64> {
     Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
 }
 
+/// A queue file locked through the descriptor it is then read with, and what fstat said of it
+/// (its size and modification time: nothing changes a locked complete file). The lock goes with
+/// the descriptor: dropping this is the unlock.
+pub struct MessageLock {
+    file: File,
+    meta: fs::Metadata,
+}
+
+impl MessageLock {
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn metadata(&self) -> &fs::Metadata {
+        &self.meta
+    }
+}
+
+/// Lock a message of `queue`: open, flock (exclusive, non-blocking), fstat, and a stat of the
+/// name (the holder before us may have moved the file away: the name must still point at the
+/// inode we locked). `Ok(None)`: locked by someone else, or gone — the caller skips it.
+pub fn lock_message(spool: &Spool, queue: Queue, id: &MessageId) -> Result<Option<MessageLock>> {
+    let path = spool.message(queue, id);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+    }
+    let meta = file.metadata().at(&path)?;
+    match fs::metadata(&path) {
+        Ok(now) if now.ino() == meta.ino() && now.dev() == meta.dev() => {
+            Ok(Some(MessageLock { file, meta }))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// What a caller (a [`scan`]) already knows lies beside a message: its state file and its
+/// decoded directory. A removal then looks for neither when the listing showed it absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Beside {
+    pub state_file: bool,
+    pub decoded_dir: bool,
+}
+
+impl From<&Scanned> for Beside {
+    fn from(m: &Scanned) -> Beside {
+        Beside {
+            state_file: m.state_file,
+            decoded_dir: m.decoded_dir,
+        }
+    }
+}
+
+/// [`remove_message_unsynced`] for a message whose state file and decoded directory the caller's
+/// [`scan`] saw (or did not): no look-up for what was absent. The caller fsyncs the queue
+/// directory once per batch ([`fsync_dir`]); a crash before that can bring a delivered file back
+/// (one duplicate delivery), never lose one.
+pub fn remove_scanned_unsynced(
+    spool: &Spool,
+    queue: Queue,
+    id: &MessageId,
+    beside: Beside,
+) -> Result<()> {
+    let p = spool.message(queue, id);
+    fs::remove_file(&p).at(&p)?;
+    if beside.decoded_dir {
+        let d = spool.decoded_dir(queue, id);
+        match fs::remove_dir_all(&d) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(d, e)),
+            _ => {}
+        }
+    }
+    if beside.state_file {
+        remove_state_file(spool, queue, id)?;
+    }
+    Ok(())
+}
+
+/// Remove a message's state file (after the message moved to another queue: its retry state
+/// does not follow it). Not synced: a state file that comes back after a crash is a leftover
+/// [`scan`] reports. Absent is fine.
+pub fn remove_state_file(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()> {
+    let p = spool.state_file(queue, id);
+    match fs::remove_file(&p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(p, e)),
+        _ => Ok(()),
+    }
+}
+
+/// A program's one-instance lock on a queue (`.smtpfwdd.lock`), holding the holder's pid for
+/// [`lock_holder`]. Released on drop.
+pub struct ProgramLock {
+    _file: Flock<File>,
+    path: PathBuf,
+}
+
+impl ProgramLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Take `program`'s lock on `queue` and write our pid into it. [`Error::Locked`] when another
+/// instance holds it.
+pub fn take_program_lock(spool: &Spool, queue: Queue, program: &str) -> Result<ProgramLock> {
+    let path = spool.program_lock(queue, program);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .at(&path)?;
+    let mut lock = match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((_, Errno::EWOULDBLOCK)) => return Err(Error::Locked(path)),
+        Err((_, e)) => return Err(Error::io(path, io::Error::from(e))),
+    };
+    // Truncated only once held: a second instance must not wipe the holder's pid.
+    lock.set_len(0).at(&path)?;
+    writeln!(&mut *lock, "{}", std::process::id()).at(&path)?;
+    Ok(ProgramLock { _file: lock, path })
+}
+
+#[cfg(test)]
+mod lock_and_remove_tests {
+    use super::*;
+
+    #[test]
+    fn a_message_lock_is_exclusive_and_follows_the_name() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let env = Envelope::new("<a@example.org>", ["<b@example.com>".to_string()]);
+        let id = write_message(&s, Queue::Outgoing, &env, b"body\n").unwrap();
+        let held = lock_message(&s, Queue::Outgoing, &id).unwrap().unwrap();
+        assert_eq!(
+            held.metadata().len(),
+            fs::metadata(s.message(Queue::Outgoing, &id)).unwrap().len()
+        );
+        assert!(
+            lock_message(&s, Queue::Outgoing, &id).unwrap().is_none(),
+            "locked twice"
+        );
+        drop(held);
+        assert!(lock_message(&s, Queue::Outgoing, &id).unwrap().is_some());
+        let gone = MessageId::parse("smtpdZZZZZZ").unwrap();
+        assert!(lock_message(&s, Queue::Outgoing, &gone).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_scanned_removal_takes_the_state_file_and_decoded_dir() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let env = Envelope::new("<a@example.org>", ["<b@example.com>".to_string()]);
+        let id = write_message(&s, Queue::Outgoing, &env, b"body\n").unwrap();
+        crate::state::State::default()
+            .save(&s, Queue::Outgoing, &id)
+            .unwrap();
+        fs::create_dir(s.decoded_dir(Queue::Outgoing, &id)).unwrap();
+        let scanned = scan(&s, Queue::Outgoing).unwrap();
+        let beside = Beside::from(&scanned.messages[0]);
+        assert_eq!(
+            beside,
+            Beside {
+                state_file: true,
+                decoded_dir: true
+            }
+        );
+        remove_scanned_unsynced(&s, Queue::Outgoing, &id, beside).unwrap();
+        fsync_dir(&s.queue(Queue::Outgoing)).unwrap();
+        let after = scan(&s, Queue::Outgoing).unwrap();
+        assert!(
+            after.messages.is_empty() && after.leftovers.is_empty(),
+            "{after:?}"
+        );
+        remove_state_file(&s, Queue::Outgoing, &id).unwrap();
+    }
+
+    #[test]
+    fn one_program_lock_holder_with_its_pid() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        assert_eq!(lock_holder(&s, Queue::Outgoing, "smtpfwdd").unwrap(), None);
+        let l = take_program_lock(&s, Queue::Outgoing, "smtpfwdd").unwrap();
+        assert!(matches!(
+            take_program_lock(&s, Queue::Outgoing, "smtpfwdd"),
+            Err(Error::Locked(_))
+        ));
+        assert_eq!(
+            lock_holder(&s, Queue::Outgoing, "smtpfwdd").unwrap(),
+            Some(std::process::id() as i32)
+        );
+        drop(l);
+        assert_eq!(lock_holder(&s, Queue::Outgoing, "smtpfwdd").unwrap(), None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
