@@ -12,7 +12,7 @@
 //! worker; the message stays in outgoing (its lock went with the unwound descriptor) with a retry
 //! state, so it is tried again after the usual backoff, and `--once` still ends.
 
-use crate::deliver::{self, Context, Known, Outcome, Worker};
+use crate::deliver::{self, Attempt, Context, Known, Worker};
 use crate::state::RetryState;
 use nix::sys::signal::{SigSet, Signal};
 use spool::layout::QueueName;
@@ -76,7 +76,7 @@ enum Event {
 #[derive(Default)]
 struct Board {
     jobs: std::collections::VecDeque<Job>,
-    done: Vec<(MessageId, Outcome)>,
+    done: Vec<(MessageId, Attempt)>,
     events: Vec<Event>,
     /// Jobs queued or being delivered.
     outstanding: usize,
@@ -145,7 +145,7 @@ pub struct LoopOptions {
 pub type Reloader = Box<dyn Fn() -> Result<Context, String> + Send>;
 
 /// One delivery ([`deliver::deliver_known`]; tests put a failing one in its place).
-pub type DeliverFn = fn(&Context, &mut Worker, &MessageId, &Known) -> Outcome;
+pub type DeliverFn = fn(&Context, &mut Worker, &MessageId, &Known) -> Attempt;
 
 /// Run the loop. Returns true when, in `--once` mode, every message of the pass left outgoing.
 pub fn run(
@@ -347,7 +347,7 @@ pub fn run_with(
         let dropped = b.jobs.len();
         b.jobs.clear();
         b.outstanding -= dropped;
-        counts[Outcome::Skipped as usize] += dropped as u64;
+        counts[Attempt::Skipped as usize] += dropped as u64;
         b.closed = true;
     }
     shared.work.notify_all();
@@ -361,11 +361,11 @@ pub fn run_with(
     write_metrics(&ctx, true);
     log::info!(
         "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
-        counts[Outcome::Done as usize],
-        counts[Outcome::Deferred as usize],
-        counts[Outcome::Skipped as usize],
-        counts[Outcome::Quarantined as usize],
-        counts[Outcome::Failed as usize]
+        counts[Attempt::Done as usize],
+        counts[Attempt::Deferred as usize],
+        counts[Attempt::Skipped as usize],
+        counts[Attempt::Quarantined as usize],
+        counts[Attempt::Failed as usize]
     );
     // One readdir rather than a stat per message of the pass.
     let present: HashSet<MessageId> = match store::scan(&spool, Queue::Outgoing) {
@@ -425,7 +425,7 @@ fn worker_thread(shared: Arc<Shared>, deliver: DeliverFn) {
                 std::mem::take(&mut w).abandon();
                 ctx_of_conn = None;
                 after_panic(&job.ctx, &job.id, &*p);
-                Outcome::Failed
+                Attempt::Failed
             }
         };
         let mut b = shared.board();
@@ -569,14 +569,14 @@ mod tests {
     use super::*;
     use spool::{Config, Envelope, Spool};
 
-    fn panicky(ctx: &Context, _w: &mut Worker, id: &MessageId, _k: &Known) -> Outcome {
+    fn panicky(ctx: &Context, _w: &mut Worker, id: &MessageId, _k: &Known) -> Attempt {
         let p = ctx.spool.message(Queue::Outgoing, id);
         let text = std::fs::read(&p).unwrap();
         if text.windows(8).any(|w| w == b"panic me") {
             panic!("test panic in the delivery of {id}");
         }
         store::remove_message(&ctx.spool, Queue::Outgoing, id).unwrap();
-        Outcome::Done
+        Attempt::Done
     }
 
     #[test]

@@ -33,7 +33,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// One recipient that failed for good.
 #[derive(Clone, Debug)]
-pub struct Failure {
+pub struct FailedRecipient {
     /// The recipient with brackets.
     pub rcpt: String,
     /// RFC 3463 status (`5.1.1`).
@@ -95,7 +95,7 @@ pub fn build(
     id: &MessageId,
     sender: &str,
     arrival: chrono::DateTime<chrono::Local>,
-    failures: &[Failure],
+    failures: &[FailedRecipient],
     headers: &[u8],
 ) -> Vec<u8> {
     let now = spool::clock::now();
@@ -251,7 +251,7 @@ mod tests {
             &id,
             "<a@example.org>",
             spool::clock::now(),
-            &[Failure {
+            &[FailedRecipient {
                 rcpt: "<reject@example.com>".into(),
                 status: "5.1.1".into(),
                 diagnostic: "smtp; 550 5.1.1 No such user".into(),

@@ -43,23 +43,23 @@ pub enum RouteError {
 
 /// The parsed transport map.
 #[derive(Clone, Debug, Default)]
-pub struct Transport {
+pub struct TransportMap {
     exact: HashMap<String, (String, u16)>,
     suffix: Vec<(String, (String, u16))>,
 }
 
-impl Transport {
+impl TransportMap {
     /// Load `etc/transport`; a missing file is an empty map. Errors name the file and line.
-    pub fn load(path: &Path) -> Result<Transport, String> {
+    pub fn load(path: &Path) -> Result<TransportMap, String> {
         match std::fs::read_to_string(path) {
-            Ok(t) => Transport::parse(&t).map_err(|e| format!("{}:{e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Transport::default()),
+            Ok(t) => TransportMap::parse(&t).map_err(|e| format!("{}:{e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TransportMap::default()),
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
 
-    pub fn parse(text: &str) -> Result<Transport, String> {
-        let mut t = Transport::default();
+    pub fn parse(text: &str) -> Result<TransportMap, String> {
+        let mut t = TransportMap::default();
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn transport_map() {
-        let t = Transport::parse(
+        let t = TransportMap::parse(
             "# comment\n\nexample.com  mail.internal:2525\n.example.org relay.internal # sub\n",
         )
         .unwrap();
@@ -367,13 +367,13 @@ mod tests {
         );
         assert_eq!(t.lookup("example.org"), None);
         assert_eq!(t.lookup("other.net"), None);
-        assert!(Transport::parse("only-one-field\n").is_err());
+        assert!(TransportMap::parse("only-one-field\n").is_err());
     }
 
     #[test]
     fn shipped_example_parses_to_an_empty_map() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/transport");
-        let t = Transport::load(&p).unwrap();
+        let t = TransportMap::load(&p).unwrap();
         assert!(t.exact.is_empty() && t.suffix.is_empty());
     }
 
