@@ -166,7 +166,6 @@ pub fn run_with(
     signals: SigSet,
     deliver: DeliverFn,
 ) -> Result<bool, DaemonError> {
-    let mut ctx = Arc::new(ctx);
     let spool = ctx.spool.clone();
     match store::clean_stale_temps(&spool, Queue::Outgoing, Duration::from_secs(86_400)) {
         Ok(0) => {}
@@ -174,18 +173,62 @@ pub fn run_with(
         Err(e) => log::warn!("cannot clean stale temp files: {e}"),
     }
     let shared = Arc::new(Shared::default());
-    {
-        let sh = shared.clone();
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || signal_thread(signals, sh))
-            .map_err(|source| DaemonError::Io {
-                path: "signal thread".into(),
-                source,
-            })?;
+    let workers = start_threads(&spool, &shared, &opts, signals, deliver)?;
+    log::info!(
+        "started: {} on {}, {} parallel, scan every {}s",
+        ctx.describe(),
+        spool.queue(Queue::Outgoing).display(),
+        opts.max_parallel,
+        opts.poll.as_secs()
+    );
+    let mut l = Loop {
+        ctx: Arc::new(ctx),
+        spool,
+        shared,
+        reload,
+        opts,
+        in_flight: HashSet::new(),
+        terminate: false,
+        flush: false,
+        unsynced: true,
+        metrics_written: Instant::now(),
+        first_pass: Vec::new(),
+        passes: 0,
+        counts: [0; 5],
+    };
+    while !l.terminate {
+        // Make the removals of the last interval durable (see deliver/settle.rs); with inotify
+        // a scan can follow each arrival, so only when deliveries finished since the last sync.
+        if l.unsynced {
+            l.sync_outgoing();
+            l.unsynced = false;
+        }
+        l.queue_due();
+        l.passes += 1;
+        l.flush = false;
+        l.wait();
     }
+    Ok(l.finish(workers))
+}
+
+/// The signal thread, the inotify watch (not with `--once`) and the delivery workers.
+fn start_threads(
+    spool: &spool::Spool,
+    shared: &Arc<Shared>,
+    opts: &LoopOptions,
+    signals: SigSet,
+    deliver: DeliverFn,
+) -> Result<Vec<std::thread::JoinHandle<()>>, DaemonError> {
+    let sh = shared.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || signal_thread(signals, sh))
+        .map_err(|source| DaemonError::Io {
+            path: "signal thread".into(),
+            source,
+        })?;
     if !opts.once {
-        watch_outgoing(&spool, shared.clone());
+        watch_outgoing(spool, shared.clone());
     }
     let mut workers = Vec::new();
     for n in 0..opts.max_parallel.max(1) {
@@ -199,184 +242,209 @@ pub fn run_with(
             })?;
         workers.push(h);
     }
+    Ok(workers)
+}
 
-    log::info!(
-        "started: {} on {}, {} parallel, scan every {}s",
-        ctx.describe(),
-        spool.queue(Queue::Outgoing).display(),
-        opts.max_parallel,
-        opts.poll.as_secs()
-    );
-    let mut in_flight: HashSet<MessageId> = HashSet::new();
-    let mut terminate = false;
-    let mut flush = false;
-    let mut unsynced = true;
-    let mut metrics_written = Instant::now();
-    let mut first_pass: Vec<MessageId> = Vec::new();
-    let mut passes = 0u64;
-    let mut counts = [0u64; 5];
-    let sync_outgoing = || {
-        if let Err(e) = store::fsync_dir(&spool.queue(Queue::Outgoing)) {
+/// The loop's own state (the workers' is on the [`Board`]).
+struct Loop {
+    ctx: Arc<Context>,
+    spool: spool::Spool,
+    shared: Arc<Shared>,
+    reload: Reloader,
+    opts: LoopOptions,
+    /// Messages queued or being delivered: never given to a second worker.
+    in_flight: HashSet<MessageId>,
+    terminate: bool,
+    /// SIGUSR1 came: the next scan takes deferred mail too.
+    flush: bool,
+    /// Deliveries finished since outgoing/ was last fsynced.
+    unsynced: bool,
+    metrics_written: Instant,
+    /// The messages of the first scan (`--once` succeeds when none is left).
+    first_pass: Vec<MessageId>,
+    passes: u64,
+    /// Finished deliveries by [`Attempt`].
+    counts: [u64; 5],
+}
+
+impl Loop {
+    fn sync_outgoing(&self) {
+        if let Err(e) = store::fsync_dir(&self.spool.queue(Queue::Outgoing)) {
             log::warn!("cannot fsync outgoing: {e}");
         }
-    };
-    while !terminate {
-        // Make the removals of the last interval durable (see deliver.rs); with inotify a scan
-        // can follow each arrival, so only when deliveries finished since the last sync.
-        if unsynced {
-            sync_outgoing();
-            unsynced = false;
-        }
-        // One scan: every complete file not in flight and due, oldest first.
+    }
+
+    /// One scan: every complete file not in flight and due (all of them on a flush), oldest
+    /// first, onto the board.
+    fn queue_due(&mut self) {
         let now = spool::clock::now().timestamp();
-        match scan(&spool) {
-            Ok(entries) => {
-                let mut jobs = Vec::new();
-                for e in entries {
-                    if passes == 0 {
-                        first_pass.push(e.id.clone());
-                    }
-                    if in_flight.contains(&e.id) {
-                        continue;
-                    }
-                    if !flush && e.known.prior.as_ref().is_some_and(|s| s.next_try > now) {
-                        continue;
-                    }
-                    in_flight.insert(e.id.clone());
-                    let mut known = e.known;
-                    if flush {
-                        // Due now: the delivery checks the next-try time again.
-                        if let Some(p) = known.prior.as_mut() {
-                            p.next_try = 0;
-                        }
-                    }
-                    jobs.push(Job {
-                        ctx: ctx.clone(),
-                        id: e.id,
-                        known,
-                    });
-                }
-                if !jobs.is_empty() {
-                    let mut b = shared.board();
-                    b.outstanding += jobs.len();
-                    b.jobs.extend(jobs);
-                    drop(b);
-                    shared.work.notify_all();
+        let entries = match scan(&self.spool) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("cannot scan outgoing: {e}");
+                return;
+            }
+        };
+        let mut jobs = Vec::new();
+        for e in entries {
+            if self.passes == 0 {
+                self.first_pass.push(e.id.clone());
+            }
+            if self.in_flight.contains(&e.id) {
+                continue;
+            }
+            if !self.flush && e.known.prior.as_ref().is_some_and(|s| s.next_try > now) {
+                continue;
+            }
+            self.in_flight.insert(e.id.clone());
+            let mut known = e.known;
+            if self.flush {
+                // Due now: the delivery checks the next-try time again.
+                if let Some(p) = known.prior.as_mut() {
+                    p.next_try = 0;
                 }
             }
-            Err(e) => log::error!("cannot scan outgoing: {e}"),
+            jobs.push(Job {
+                ctx: self.ctx.clone(),
+                id: e.id,
+                known,
+            });
         }
-        passes += 1;
-        flush = false;
-        // Wait: in --once mode until the pass is done; else for the poll interval. Signals are
-        // handled at once.
-        let deadline = Instant::now() + opts.poll;
-        let mut arrived = false;
+        if !jobs.is_empty() {
+            let mut b = self.shared.board();
+            b.outstanding += jobs.len();
+            b.jobs.extend(jobs);
+            drop(b);
+            self.shared.work.notify_all();
+        }
+    }
+
+    /// Wait: in `--once` mode until the pass is done; else for the poll interval, or until a
+    /// message arrives. Signals are handled at once; finished deliveries are collected.
+    fn wait(&mut self) {
+        let deadline = Instant::now() + self.opts.poll;
         loop {
-            let (events, done, outstanding) = {
-                let mut b = shared.board();
-                let quiet = b.events.is_empty() && !(opts.once && b.outstanding == 0);
-                if quiet {
-                    let timeout = if opts.once {
-                        Duration::from_secs(3600)
-                    } else {
-                        deadline.saturating_duration_since(Instant::now())
-                    };
-                    if !timeout.is_zero() {
-                        b = shared
-                            .idle
-                            .wait_timeout(b, timeout)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                    }
-                }
-                (
-                    std::mem::take(&mut b.events),
-                    std::mem::take(&mut b.done),
-                    b.outstanding,
-                )
-            };
+            let (events, done, outstanding) = self.take_board(deadline);
             let finished = !done.is_empty();
-            unsynced |= finished;
-            for (id, outcome) in done {
-                in_flight.remove(&id);
-                counts[outcome as usize] += 1;
+            self.unsynced |= finished;
+            for (id, attempt) in done {
+                self.in_flight.remove(&id);
+                self.counts[attempt as usize] += 1;
             }
             // At most once a second, and when the queue drains: a steady stream of deliveries
             // costs one counters write per second, not one per message.
-            if finished && (outstanding == 0 || metrics_written.elapsed() >= Duration::from_secs(1))
+            if finished
+                && (outstanding == 0 || self.metrics_written.elapsed() >= Duration::from_secs(1))
             {
-                write_metrics(&ctx, outstanding == 0);
-                metrics_written = Instant::now();
+                write_metrics(&self.ctx, outstanding == 0);
+                self.metrics_written = Instant::now();
             }
-            for ev in events {
-                match ev {
-                    Event::Terminate => {
-                        log::info!("SIGTERM: finishing {outstanding} deliveries in flight");
-                        terminate = true;
-                    }
-                    Event::Reload => match reload() {
-                        Ok(c) => {
-                            log::info!("SIGHUP: configuration reread ({})", c.describe());
-                            ctx = Arc::new(c);
-                        }
-                        Err(e) => log::error!("SIGHUP: configuration not reloaded: {e}"),
-                    },
-                    Event::Flush => {
-                        log::info!("SIGUSR1: flush: deferred mail is tried now");
-                        flush = true;
-                    }
-                    Event::Arrived => arrived = true,
+            let arrived = self.handle(events, outstanding);
+            if self.terminate || self.flush || arrived {
+                return;
+            }
+            if self.opts.once && outstanding == 0 {
+                self.terminate = true;
+                return;
+            }
+            if !self.opts.once && Instant::now() >= deadline {
+                return;
+            }
+        }
+    }
+
+    /// Block until something happens (or `deadline`), then take the events, the finished
+    /// deliveries and the count of outstanding jobs off the board.
+    fn take_board(&self, deadline: Instant) -> (Vec<Event>, Vec<(MessageId, Attempt)>, usize) {
+        let mut b = self.shared.board();
+        let quiet = b.events.is_empty() && !(self.opts.once && b.outstanding == 0);
+        if quiet {
+            let timeout = if self.opts.once {
+                Duration::from_secs(3600)
+            } else {
+                deadline.saturating_duration_since(Instant::now())
+            };
+            if !timeout.is_zero() {
+                b = self
+                    .shared
+                    .idle
+                    .wait_timeout(b, timeout)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        (
+            std::mem::take(&mut b.events),
+            std::mem::take(&mut b.done),
+            b.outstanding,
+        )
+    }
+
+    /// Act on the signals and arrivals; true when a message arrived.
+    fn handle(&mut self, events: Vec<Event>, outstanding: usize) -> bool {
+        let mut arrived = false;
+        for ev in events {
+            match ev {
+                Event::Terminate => {
+                    log::info!("SIGTERM: finishing {outstanding} deliveries in flight");
+                    self.terminate = true;
                 }
-            }
-            if terminate || flush || arrived {
-                break;
-            }
-            if opts.once && outstanding == 0 {
-                terminate = true;
-                break;
-            }
-            if !opts.once && Instant::now() >= deadline {
-                break;
+                Event::Reload => match (self.reload)() {
+                    Ok(c) => {
+                        log::info!("SIGHUP: configuration reread ({})", c.describe());
+                        self.ctx = Arc::new(c);
+                    }
+                    Err(e) => log::error!("SIGHUP: configuration not reloaded: {e}"),
+                },
+                Event::Flush => {
+                    log::info!("SIGUSR1: flush: deferred mail is tried now");
+                    self.flush = true;
+                }
+                Event::Arrived => arrived = true,
             }
         }
+        arrived
     }
-    // No new deliveries; those running finish; queued jobs are dropped (the files stay).
-    {
-        let mut b = shared.board();
-        let dropped = b.jobs.len();
-        b.jobs.clear();
-        b.outstanding -= dropped;
-        counts[Attempt::Skipped as usize] += dropped as u64;
-        b.closed = true;
-    }
-    shared.work.notify_all();
-    for h in workers {
-        let _ = h.join();
-    }
-    for (_, outcome) in std::mem::take(&mut shared.board().done) {
-        counts[outcome as usize] += 1;
-    }
-    sync_outgoing();
-    write_metrics(&ctx, true);
-    log::info!(
-        "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
-        counts[Attempt::Done as usize],
-        counts[Attempt::Deferred as usize],
-        counts[Attempt::Skipped as usize],
-        counts[Attempt::Quarantined as usize],
-        counts[Attempt::Failed as usize]
-    );
-    // One readdir rather than a stat per message of the pass.
-    let present: HashSet<MessageId> = match store::scan(&spool, Queue::Outgoing) {
-        Ok(s) => s.messages.into_iter().map(|m| m.entry.id).collect(),
-        Err(e) => {
-            log::error!("cannot scan outgoing: {e}");
-            return Ok(false);
+
+    /// No new deliveries; those running finish; queued jobs are dropped (the files stay). True
+    /// when every message of the first pass left outgoing.
+    fn finish(mut self, workers: Vec<std::thread::JoinHandle<()>>) -> bool {
+        {
+            let mut b = self.shared.board();
+            let dropped = b.jobs.len();
+            b.jobs.clear();
+            b.outstanding -= dropped;
+            self.counts[Attempt::Skipped as usize] += dropped as u64;
+            b.closed = true;
         }
-    };
-    let left = first_pass.iter().any(|id| present.contains(id));
-    Ok(!left)
+        self.shared.work.notify_all();
+        for h in workers {
+            let _ = h.join();
+        }
+        for (_, attempt) in std::mem::take(&mut self.shared.board().done) {
+            self.counts[attempt as usize] += 1;
+        }
+        self.sync_outgoing();
+        write_metrics(&self.ctx, true);
+        let c = &self.counts;
+        log::info!(
+            "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
+            c[Attempt::Done as usize],
+            c[Attempt::Deferred as usize],
+            c[Attempt::Skipped as usize],
+            c[Attempt::Quarantined as usize],
+            c[Attempt::Failed as usize]
+        );
+        // One readdir rather than a stat per message of the pass.
+        let present: HashSet<MessageId> = match store::scan(&self.spool, Queue::Outgoing) {
+            Ok(s) => s.messages.into_iter().map(|m| m.entry.id).collect(),
+            Err(e) => {
+                log::error!("cannot scan outgoing: {e}");
+                return false;
+            }
+        };
+        !self.first_pass.iter().any(|id| present.contains(id))
+    }
 }
 
 fn worker_thread(shared: Arc<Shared>, deliver: DeliverFn) {
