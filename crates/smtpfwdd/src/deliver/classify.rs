@@ -78,6 +78,34 @@ pub fn decide(due: bool, fates: &[Fate], null_sender: bool) -> Disposition {
     }
 }
 
+/// Where one tried recipient's line ends up once [`settle`](super::settle) has carried out the
+/// disposition (every local write succeeding; a failed one keeps the line, see `settle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lands {
+    /// Marked `SENT` (at once, in the send step): never sent again.
+    Sent,
+    /// In a bounce to the sender, then dropped from the file.
+    Bounced,
+    /// In quarantine (the whole file, or a copy for the failed recipients), then dropped.
+    Quarantined,
+    /// Still pending in the file, for the next try.
+    Kept,
+}
+
+/// Where every tried recipient lands under `disposition` (one per fate, in order).
+pub fn lands(fates: &[Fate], disposition: Disposition) -> Vec<Lands> {
+    fates
+        .iter()
+        .map(|f| match (f, disposition) {
+            (Fate::Delivered, _) => Lands::Sent,
+            (_, Disposition::Keep) | (Fate::Retry, _) => Lands::Kept,
+            (Fate::Bounce | Fate::Expired, Disposition::Quarantine)
+            | (Fate::Bounce | Fate::Expired, Disposition::QuarantineFailed) => Lands::Quarantined,
+            (Fate::Bounce | Fate::Expired, _) => Lands::Bounced,
+        })
+        .collect()
+}
+
 /// What [`classify`] found for one recipient: its log entry, its failure (for the DSN), the
 /// detail of a delivery (for the day file).
 pub(super) struct Classified {

@@ -38,7 +38,7 @@ use crate::sendmail::{self, RunResult};
 use crate::smtp_client::{self, Client, ClientOptions, SmtpError, Timeouts, TlsPolicy};
 use crate::state::{self, RetryState};
 use classify::*;
-pub use classify::{decide, is_expired, Disposition, Fate};
+pub use classify::{decide, is_expired, lands, Disposition, Fate, Lands};
 pub use context::{check_route_config, Context};
 use reading::*;
 use record::*;

@@ -18,6 +18,14 @@ pub(super) fn settle(
     reader: &mut Spooled<'_>,
 ) -> Attempt {
     let spool = &ctx.spool;
+    let fates: Vec<Fate> = classified.iter().map(|(_, f, _)| *f).collect();
+    // The lines that leave the file once their bounce or quarantine copy is written.
+    let leaving: Vec<usize> = classified
+        .iter()
+        .zip(lands(&fates, disposition))
+        .filter(|(_, l)| matches!(l, Lands::Bounced | Lands::Quarantined))
+        .map(|((i, _, _), _)| *i)
+        .collect();
     let mut failures: Vec<(usize, FailedRecipient)> = Vec::new();
     let mut logs: Vec<LogEntry> = Vec::new();
     for (i, _, c) in classified {
@@ -39,7 +47,7 @@ pub(super) fn settle(
         }
         Disposition::QuarantineFailed => {
             match quarantine_failed_copy(ctx, id, env, &failures, reader, msg.body_off) {
-                Ok(()) => drop_failed(env, &failures),
+                Ok(()) => drop_recipients(env, &leaving),
                 Err(e) => {
                     // Nothing moved: the failed recipients are tried again with the others.
                     log::error!("{id}: cannot quarantine the failed recipients' copy: {e}");
@@ -60,7 +68,7 @@ pub(super) fn settle(
                 if let Some(d) = dsn_id {
                     log::info!("{id}: bounce {d} queued for {}", env.from);
                 }
-                drop_failed(env, &failures);
+                drop_recipients(env, &leaving);
             }
             Err(e) => {
                 log::error!("{id}: cannot write the bounce, will try again: {e}");
@@ -163,11 +171,10 @@ pub(super) fn quarantine_malformed(ctx: &Context, id: &MessageId, reason: &str) 
 
 /// Take the recipients that failed for good out of the envelope (they were bounced, or their
 /// copy is in quarantine).
-pub(super) fn drop_failed(env: &mut Envelope, failures: &[(usize, FailedRecipient)]) {
-    let failed: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
+pub(super) fn drop_recipients(env: &mut Envelope, leaving: &[usize]) {
     let mut i = 0;
     env.recipients.retain(|_| {
-        let keep = !failed.contains(&i);
+        let keep = !leaving.contains(&i);
         i += 1;
         keep
     });
