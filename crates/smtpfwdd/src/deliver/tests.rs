@@ -263,7 +263,7 @@ fn check_case(said: &[Said], end: End, age: i64, null: bool, max_age: u64) {
         };
         assert_eq!(*l, want, "recipient {i}: {case}");
     }
-    let kept = landed.iter().any(|l| *l == Lands::Kept);
+    let kept = landed.contains(&Lands::Kept);
     let failed = landed
         .iter()
         .any(|l| matches!(l, Lands::Bounced | Lands::Quarantined));
@@ -276,6 +276,9 @@ fn check_case(said: &[Said], end: End, age: i64, null: bool, max_age: u64) {
     assert_eq!(disposition, want, "{case}");
 }
 
+/// (what the server said, recipients, age in seconds, from <>, disposition, where each lands)
+type LandsRow = (Try, usize, i64, bool, Disposition, &'static [Lands]);
+
 /// The same rules as a table one can read: (what the server said, age in days, from <>) → the
 /// disposition and where each recipient lands (K: kept for the next try).
 #[test]
@@ -287,7 +290,7 @@ fn dispositions_and_the_recipients_kept_for_retry() {
     let lost_after = || lost("end of data");
     let lost_before = || lost("RCPT");
     #[rustfmt::skip]
-    let table: &[(Try, usize, i64, bool, Disposition, &[Lands])] = &[
+    let table: &[LandsRow] = &[
         (Try::Replies(&[250, 250], Some(250)), 2, 0, false, Remove { bounce: false }, &[S, S]),
         (Try::Replies(&[250, 451, 550], Some(250)), 3, 0, false, RetryLater { bounce: true }, &[S, K, B]),
         (Try::Replies(&[250, 451, 550], Some(250)), 3, 6 * DAY, false, Remove { bounce: true }, &[S, B, B]),
