@@ -113,9 +113,19 @@ struct Found {
 }
 
 /// One pass over outgoing/ ([`store::scan`]): the complete messages, oldest first, each with its
-/// retry state read when the same readdir showed a state file.
+/// retry state read when the same readdir showed a state file; stale retry states removed.
 fn scan(spool: &spool::Spool) -> spool::Result<Vec<Found>> {
     let scan = spool::store::scan(spool, Queue::Outgoing)?;
+    // A retry state without its message belongs to a finished queue life (a crash after the
+    // message was removed or moved to quarantine): left, it would be inherited by the same id
+    // coming back (a release from quarantine) and bounce it as expired. Only deliveries write
+    // these, always while their message is here, so none is in use.
+    for l in scan.leftovers.iter().filter(|l| !l.decoded_dir) {
+        match l.remove() {
+            Ok(()) => log::info!("{}: removed a retry state left without its message", l.id),
+            Err(e) => log::warn!("cannot remove a stale retry state: {e}"),
+        }
+    }
     Ok(scan
         .messages
         .into_iter()
@@ -690,5 +700,49 @@ mod tests {
         let st = RetryState::load(&s, &bad).expect("a retry state");
         assert_eq!(st.attempts, 1);
         assert!(st.next_try > spool::clock::now().timestamp());
+    }
+
+    /// A retry state whose message left outgoing (a crash between smtpfwdd's move to quarantine
+    /// and the state's removal) is removed by the next scan: when the admin releases the
+    /// message, it starts a new queue life instead of being bounced as expired at its first
+    /// temporary failure.
+    #[test]
+    fn a_retry_state_from_an_earlier_queue_life_is_not_inherited() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let env = Envelope::new("<a@example.org>", ["<b@example.com>".to_string()]);
+        let id = store::write_message(&s, Queue::Quarantine, &env, b"Subject: held\n\n").unwrap();
+        let now = spool::clock::now().timestamp();
+        RetryState {
+            queued: now - 10 * 86_400,
+            attempts: 9,
+            next_try: 0,
+            last_error: "451 earlier life".into(),
+        }
+        .save(&s, &id)
+        .unwrap();
+        // A pass over outgoing while the message is held.
+        assert!(scan(&s).unwrap().is_empty());
+        // The admin's release (scanmail --release: a fresh time, then the move).
+        store::touch_now(&s, Queue::Quarantine, &id).unwrap();
+        store::move_message(&s, &id, Queue::Quarantine, Queue::Outgoing).unwrap();
+        let mut cfg = Config::default();
+        cfg.forward.relay = "127.0.0.1:1".into();
+        let ctx = Context::new(s.clone(), cfg, deliver::Options::default()).unwrap();
+        let found = scan(&s).unwrap();
+        assert_eq!(found.len(), 1);
+        let mut w = Worker::default();
+        let attempt = deliver::deliver_known(&ctx, &mut w, &id, &found[0].known);
+        assert_eq!(
+            attempt,
+            Attempt::Deferred,
+            "a refused connection is a retry"
+        );
+        let left = store::list(&s, Queue::Outgoing).unwrap();
+        assert_eq!(left.len(), 1, "no bounce: {left:?}");
+        let st = RetryState::load(&s, &id).expect("a retry state");
+        assert_eq!(st.attempts, 1, "a new queue life");
+        assert!(st.queued >= now - 60, "queued {} now {now}", st.queued);
     }
 }

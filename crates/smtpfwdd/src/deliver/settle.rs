@@ -142,11 +142,8 @@ pub(super) fn bounce(
 }
 
 pub(super) fn quarantine_malformed(ctx: &Context, id: &MessageId, reason: &str) -> Attempt {
-    match store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine) {
-        Ok(_) => {
-            if let Err(e) = store::remove_state_file(&ctx.spool, Queue::Outgoing, id) {
-                log::warn!("{id}: cannot remove its old retry state: {e}");
-            }
+    match to_quarantine(ctx, id) {
+        Ok(()) => {
             log::error!("{id}: malformed spool file moved to quarantine: {reason}");
             sent_line(ctx, id, "-", "quarantined", &format!("malformed: {reason}"));
             dsn::alert_admin(
@@ -234,11 +231,8 @@ pub(super) fn quarantine_undeliverable_bounce(
     env: &Envelope,
     failures: &[(usize, FailedRecipient)],
 ) -> Attempt {
-    match store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine) {
-        Ok(_) => {
-            if let Err(e) = store::remove_state_file(&ctx.spool, Queue::Outgoing, id) {
-                log::warn!("{id}: cannot remove its old retry state: {e}");
-            }
+    match to_quarantine(ctx, id) {
+        Ok(()) => {
             let mut list = String::new();
             for (_, f) in failures {
                 sent_line(ctx, id, &f.rcpt, "quarantined", &f.diagnostic);
@@ -264,4 +258,12 @@ pub(super) fn quarantine_undeliverable_bounce(
             Attempt::Failed
         }
     }
+}
+
+/// Move a message to quarantine without its retry state, which is removed first: a crash in
+/// between leaves the message in outgoing (tried again, its age counted from its file), never a
+/// state that a later release from quarantine would inherit.
+fn to_quarantine(ctx: &Context, id: &MessageId) -> spool::Result<()> {
+    store::remove_state_file(&ctx.spool, Queue::Outgoing, id)?;
+    store::move_message(&ctx.spool, id, Queue::Outgoing, Queue::Quarantine).map(|_| ())
 }
