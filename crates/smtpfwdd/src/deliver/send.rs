@@ -62,18 +62,7 @@ pub(super) fn send_groups(
                 let one = sendmail_result(sendmail::run(prog, &msg.env.from, &rcpts, reader));
                 (vec![one; rcpts.len()], prog.display().to_string())
             }
-            (None, Some(route)) => smtp_group(
-                ctx,
-                w,
-                &g.key,
-                &route,
-                &msg.env.from,
-                &rcpts,
-                reader,
-                msg.body_off,
-                msg.body_size,
-                msg.eight_bit,
-            ),
+            (None, Some(route)) => smtp_group(ctx, w, (&g.key, &route), msg, &rcpts, reader),
             (None, None) => unreachable!("SMTP groups carry a route"),
         };
         let mut delivered_any = false;
@@ -110,19 +99,18 @@ pub(super) fn sendmail_result(r: RunResult) -> RcptResult {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One SMTP group: over the worker's kept connection when it goes to the same place, else to
+/// the route's hosts in turn until one answers. Returns each recipient's result and the peer.
 pub(super) fn smtp_group(
     ctx: &Context,
     w: &mut Worker,
-    key: &str,
-    route: &Route,
-    from: &str,
+    (key, route): (&str, &Route),
+    msg: &Message,
     rcpts: &[String],
     body: &mut Spooled<'_>,
-    body_off: u64,
-    size: u64,
-    eight_bit: bool,
 ) -> (Vec<RcptResult>, String) {
+    let (from, body_off, size, eight_bit) =
+        (&msg.env.from, msg.body_off, msg.body_size, msg.eight_bit);
     let all = |r: RcptResult| vec![r; rcpts.len()];
     // A kept connection to the same place: use it; if it died while idle (the server closed it),
     // nothing of this message went out, so open a fresh one.
