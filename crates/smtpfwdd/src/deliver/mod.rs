@@ -177,17 +177,12 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
         .collect();
     let fates: Vec<Fate> = classified.iter().map(|(_, f, _)| *f).collect();
     let disposition = decide(true, &fates, msg.env.is_null_sender());
-    settle(
-        ctx,
-        w,
-        id,
-        known,
-        &mut msg,
+    let tried = Tried {
         classified,
         disposition,
         delay,
-        &mut reader,
-    )
+    };
+    settle(ctx, w, id, known, &mut msg, tried, &mut reader)
 }
 
 /// A locked message being delivered.

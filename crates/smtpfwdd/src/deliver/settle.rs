@@ -3,20 +3,30 @@
 
 use super::*;
 
+/// What a try came to, for [`settle`]: every tried recipient (its index in the envelope, its fate,
+/// what to record), the disposition, and the message's age in seconds.
+pub(super) struct Tried {
+    pub(super) classified: Vec<(usize, Fate, Classified)>,
+    pub(super) disposition: Disposition,
+    pub(super) delay: i64,
+}
+
 /// Settle step: carry out the disposition. Local failures (the bounce cannot be written, the file
 /// cannot be removed) keep the message for the next scan: nothing is lost.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn settle(
     ctx: &Context,
     w: &mut Worker,
     id: &MessageId,
     known: &Known,
     msg: &mut Message,
-    classified: Vec<(usize, Fate, Classified)>,
-    disposition: Disposition,
-    delay: i64,
+    tried: Tried,
     reader: &mut Spooled<'_>,
 ) -> Attempt {
+    let Tried {
+        classified,
+        disposition,
+        delay,
+    } = tried;
     let spool = &ctx.spool;
     let fates: Vec<Fate> = classified.iter().map(|(_, f, _)| *f).collect();
     // The lines that leave the file once their bounce or quarantine copy is written.
