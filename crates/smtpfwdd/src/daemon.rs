@@ -131,13 +131,12 @@ fn scan(spool: &spool::Spool) -> spool::Result<Vec<Found>> {
         .into_iter()
         .map(|m| Found {
             known: Known {
-                state_file: m.state_file,
+                beside: store::Beside::from(&m),
                 prior: if m.state_file {
                     RetryState::load(spool, &m.entry.id)
                 } else {
                     None
                 },
-                decoded_dir: m.decoded_dir,
             },
             id: m.entry.id,
         })

@@ -110,18 +110,19 @@ pub(super) fn now_secs() -> i64 {
 pub struct Known {
     /// The retry state read during the scan (None: the listing had no `.<id>.state`).
     pub prior: Option<RetryState>,
-    /// The listing had a `.<id>.state` (even a damaged one: it goes with the message).
-    pub state_file: bool,
-    /// The listing had a `<id>_d` directory beside the file.
-    pub decoded_dir: bool,
+    /// Whether the listing had a `.<id>.state` (even a damaged one: it goes with the message)
+    /// and a `<id>_d` directory beside the file.
+    pub beside: store::Beside,
 }
 
 /// Deliver one message. Never panics on bad input; every outcome is logged.
 pub fn deliver(ctx: &Context, w: &mut Worker, id: &MessageId) -> Attempt {
     let known = Known {
         prior: RetryState::load(&ctx.spool, id),
-        state_file: ctx.spool.state_file(Queue::Outgoing, id).exists(),
-        decoded_dir: ctx.spool.decoded_dir(Queue::Outgoing, id).exists(),
+        beside: store::Beside {
+            state_file: ctx.spool.state_file(Queue::Outgoing, id).exists(),
+            decoded_dir: ctx.spool.decoded_dir(Queue::Outgoing, id).exists(),
+        },
     };
     deliver_known(ctx, w, id, &known)
 }

@@ -90,11 +90,7 @@ pub(super) fn settle(
     if env.pending().next().is_none() {
         // The daemon fsyncs outgoing/ once per scan (daemon.rs): a crash in between can only
         // bring this file back for a second delivery, never lose it.
-        let beside = store::Beside {
-            state_file: known.state_file,
-            decoded_dir: known.decoded_dir,
-        };
-        if let Err(e) = store::remove_scanned_unsynced(spool, Queue::Outgoing, id, beside) {
+        if let Err(e) = store::remove_scanned_unsynced(spool, Queue::Outgoing, id, known.beside) {
             log::error!("{id}: delivered but cannot remove: {e}");
             return Attempt::Failed;
         }
