@@ -19,11 +19,13 @@
 //!
 //! One file per step of [`deliver_known`]: `context` (what every delivery shares), `reading`
 //! (the locked file), `routing` (where each recipient goes, the groups), `send` (SMTP or
-//! `-s PROG`, `SENT` at once), `classify` (the rules, no I/O), `settle` (bounce, quarantine,
-//! removal, retry state), `record` (day-file lines, log lines, counters).
+//! `-s PROG`, `SENT` at once), `classify` (the rules, no I/O), `settle` (bounce, removal, retry
+//! state), `quarantine` (malformed files, undeliverable mail from `<>`), `record` (day-file
+//! lines, log lines, counters).
 
 mod classify;
 mod context;
+mod quarantine;
 mod reading;
 mod record;
 mod routing;
@@ -40,6 +42,7 @@ use crate::state::{self, RetryState};
 use classify::*;
 pub use classify::{decide, is_expired, lands, Disposition, Fate, Lands};
 pub use context::{check_route_config, Context};
+use quarantine::*;
 use reading::*;
 use record::*;
 pub use record::{Tally, TALLY};
