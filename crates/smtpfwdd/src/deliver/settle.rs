@@ -1,5 +1,5 @@
-//! Carrying out the disposition: the bounce, the quarantine (with the admin alert), the removal
-//! of a finished file, the retry state of a waiting one.
+//! Carrying out the disposition: the bounce, the removal of a finished file, the retry state of a
+//! waiting one; the quarantine cases are `quarantine.rs`'s.
 
 use super::*;
 
