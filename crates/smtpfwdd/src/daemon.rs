@@ -167,7 +167,6 @@ pub fn run(
 }
 
 /// [`run`] with the delivery function given.
-#[allow(clippy::too_many_lines)] // split by the smtpfwdd work
 pub fn run_with(
     ctx: Context,
     reload: Reloader,

@@ -415,7 +415,6 @@ impl Client {
     /// ([`SmtpError::Needs8BitMime`], permanent, before MAIL): the gateway does not convert to
     /// quoted-printable, because rewriting the MIME structure of mail it has scanned would deliver
     /// bytes nobody scanned, breaks DKIM signatures, and cannot be done for 8-bit headers at all.
-    #[allow(clippy::too_many_lines)] // split by the smtpfwdd work
     pub fn send(
         &mut self,
         from: &str,
