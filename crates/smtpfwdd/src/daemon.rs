@@ -45,16 +45,25 @@ pub fn program_lock(spool: &spool::Spool) -> Result<store::ProgramLock, DaemonEr
     })
 }
 
+/// The signals the daemon takes: SIGTERM and SIGINT stop it, SIGHUP rereads the configuration,
+/// SIGUSR1 flushes.
+const HANDLED: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+];
+
 /// Block the signals we handle in the calling thread (and so in every thread started after) and
-/// return the set for the signal thread. Call before starting any thread.
+/// return the set for the signal thread ([`spool::signals`]). Call before starting any thread.
 pub fn block_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGHUP);
-    set.add(Signal::SIGUSR1);
-    let _ = set.thread_block();
-    set
+    spool::signals::block(&HANDLED).unwrap_or_else(|e| {
+        // Never seen in practice (the mask is valid); the set is still the one to wait for.
+        log::warn!("cannot block signals: {e}");
+        let mut set = SigSet::empty();
+        HANDLED.iter().for_each(|s| set.add(*s));
+        set
+    })
 }
 
 enum Event {
@@ -228,13 +237,12 @@ fn start_threads(
     deliver: DeliverFn,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, DaemonError> {
     let sh = shared.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || signal_thread(signals, sh))
-        .map_err(|source| DaemonError::Io {
+    spool::signals::spawn(signals, move |sig| on_signal(sig, &sh)).map_err(|source| {
+        DaemonError::Io {
             path: "signal thread".into(),
             source,
-        })?;
+        }
+    })?;
     if !opts.once {
         watch_outgoing(spool, shared.clone());
     }
@@ -622,17 +630,15 @@ fn watch_outgoing(spool: &spool::Spool, shared: Arc<Shared>) {
     }
 }
 
-fn signal_thread(set: SigSet, shared: Arc<Shared>) {
-    loop {
-        let ev = match set.wait() {
-            Ok(Signal::SIGHUP) => Event::Reload,
-            Ok(Signal::SIGUSR1) => Event::Flush,
-            Ok(_) => Event::Terminate,
-            Err(_) => continue,
-        };
-        shared.board().events.push(ev);
-        shared.idle.notify_one();
-    }
+/// A signal, from the signal thread, onto the board for the loop.
+fn on_signal(sig: Signal, shared: &Shared) {
+    let ev = match sig {
+        Signal::SIGHUP => Event::Reload,
+        Signal::SIGUSR1 => Event::Flush,
+        _ => Event::Terminate,
+    };
+    shared.board().events.push(ev);
+    shared.idle.notify_one();
 }
 
 /// True when `dir` looks like a spool's outgoing directory.
