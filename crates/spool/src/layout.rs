@@ -306,6 +306,74 @@ fn check_dir(d: &Path, owner_uid: Option<u32>, root_may_own: bool) -> Result<()>
     Ok(())
 }
 
+/// The two ownerships of a spool tree (docs/SECURITY.md, "Layouts"); `mailwall init` makes one,
+/// `mailwall check` checks the tree against the one it finds ([`Layout::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// The article's: the spool's owner (uucp) owns everything, directories 0700.
+    Article,
+    /// `--hardened`: root owns the root, `etc/` and `bin/` and what they hold (group: the spool
+    /// owner's, read-only: 0750 directories and programs, 0640 files); the spool's owner only
+    /// the queues and `etc/days/`.
+    Hardened,
+}
+
+/// Who owns an entry of the tree in a [`Layout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The spool's owner ([`Spool::owner`]).
+    Spool,
+    Root,
+}
+
+impl Layout {
+    /// The layout a tree is in: hardened when its root is root's.
+    pub fn of(spool: &Spool) -> Result<Layout> {
+        let md = fs::symlink_metadata(spool.root()).at(spool.root())?;
+        Ok(if md.uid() == 0 {
+            Layout::Hardened
+        } else {
+            Layout::Article
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Article => "article",
+            Layout::Hardened => "hardened",
+        }
+    }
+
+    /// The directories of the tree, relative to its root ("" is the root), parents first.
+    pub fn dirs(self) -> Vec<String> {
+        let mut v: Vec<String> = ["", "etc", "bin"].iter().map(|s| s.to_string()).collect();
+        v.extend(Queue::ALL.iter().map(|q| q.dir_name().to_string()));
+        if self == Layout::Hardened {
+            v.push(format!("etc/{DAYS_SUBDIR}"));
+        }
+        v
+    }
+
+    /// The owner and mode an entry (`rel`: its path relative to the root, "" for the root)
+    /// should have; `mode`: its mode now (the owner's execute bit of a program is kept).
+    pub fn expected(self, rel: &str, is_dir: bool, mode: u32) -> (Owner, u32) {
+        let top = rel.split('/').next().unwrap_or("");
+        let days = format!("etc/{DAYS_SUBDIR}");
+        // The spool's owner writes in the queues and, for the day files, etc/days/.
+        let owners = Queue::ALL.iter().any(|q| q.dir_name() == top)
+            || rel == days
+            || rel.starts_with(&format!("{days}/"));
+        if self == Layout::Hardened && !owners {
+            let program = rel.starts_with("bin/") && mode & 0o100 != 0;
+            (Owner::Root, if is_dir || program { 0o750 } else { 0o640 })
+        } else if is_dir {
+            (Owner::Spool, 0o700)
+        } else {
+            (Owner::Spool, mode & 0o700)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +541,31 @@ mod tests {
             fs::set_permissions(&d, fs::Permissions::from_mode(0o750)).unwrap();
         }
         s.check(Some(uid)).unwrap();
+    }
+
+    #[test]
+    fn layouts_give_the_queues_to_the_owner() {
+        use Owner::*;
+        let a = Layout::Article;
+        assert_eq!(a.expected("", true, 0o755), (Spool, 0o700));
+        assert_eq!(a.expected("etc/gateway.conf", false, 0o644), (Spool, 0o600));
+        assert_eq!(a.expected("bin/scanmail", false, 0o755), (Spool, 0o700));
+        let h = Layout::Hardened;
+        assert_eq!(h.expected("", true, 0o700), (Root, 0o750));
+        assert_eq!(h.expected("etc/matches.bad", false, 0o600), (Root, 0o640));
+        assert_eq!(h.expected("bin/scanmail", false, 0o700), (Root, 0o750));
+        assert_eq!(h.expected("etc/days", true, 0o750), (Spool, 0o700));
+        assert_eq!(
+            h.expected("etc/days/email.20261127", false, 0o600),
+            (Spool, 0o600)
+        );
+        assert_eq!(
+            h.expected("incoming/smtpdAb3xYz", false, 0o750),
+            (Spool, 0o700)
+        );
+        assert_eq!(h.expected("quarantine", true, 0o700), (Spool, 0o700));
+        assert!(h.dirs().contains(&"etc/days".to_string()));
+        assert!(!a.dirs().contains(&"etc/days".to_string()));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod rules;
 pub mod signals;
 pub mod state;
 pub mod store;
+pub mod tree;
 pub mod verdict;
 
 pub use config::Config;
