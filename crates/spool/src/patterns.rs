@@ -77,10 +77,8 @@ impl PatternSet {
                 pattern: line.to_string(),
                 reason,
             };
-            let re = bre_to_regex(line).map_err(invalid)?;
-            // Compile each alone first, so the error names the line that is wrong.
-            Regex::new(&format!("(?i){re}")).map_err(|e| invalid(first_line(&e.to_string())))?;
-            translated.push(re);
+            // Compiled alone first, so the error names the line that is wrong.
+            translated.push(line_regex(line).map_err(invalid)?);
             patterns.push(Pattern {
                 line: i + 1,
                 source: line.to_string(),
@@ -101,6 +99,43 @@ impl PatternSet {
             patterns,
             set,
         })
+    }
+
+    /// Every invalid line of a pattern file, not only the first ([`PatternSet::load`] stops
+    /// there): `mailwall check` names them all. A missing file has none.
+    pub fn problems(path: &Path) -> Vec<PatternError> {
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(source) => {
+                return vec![PatternError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }]
+            }
+        };
+        let mut found = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Err(reason) = line_regex(line) {
+                found.push(PatternError::Invalid {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    pattern: line.to_string(),
+                    reason,
+                });
+            }
+        }
+        if found.is_empty() {
+            // Each line is good; the set of them may still be too large to build.
+            if let Err(e) = PatternSet::parse(&text, path) {
+                found.push(e);
+            }
+        }
+        found
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,6 +164,13 @@ impl PatternSet {
         }
         None
     }
+}
+
+/// One line of a pattern file as the regex crate's syntax, checked to compile on its own.
+fn line_regex(line: &str) -> Result<String, String> {
+    let re = bre_to_regex(line)?;
+    Regex::new(&format!("(?i){re}")).map_err(|e| first_line(&e.to_string()))?;
+    Ok(re)
 }
 
 fn first_line(s: &str) -> String {
@@ -380,6 +422,30 @@ mod tests {
                 .to_string();
             assert!(err.starts_with("/etc/matches.bad:4:"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn problems_names_every_bad_line() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("matches.bad");
+        assert!(
+            PatternSet::problems(&p).is_empty(),
+            "a missing file is fine"
+        );
+        std::fs::write(&p, "# x\nfilename=.*\\.exe\na\\(b\n\n[abc\nok\n").unwrap();
+        let found: Vec<String> = PatternSet::problems(&p)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with(&format!("{}:3:", p.display())),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with(&format!("{}:5:", p.display())),
+            "{found:?}"
+        );
     }
 
     #[test]

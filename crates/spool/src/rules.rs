@@ -147,43 +147,31 @@ impl Rules {
     pub fn parse(text: &str, path: &str) -> Result<Rules, RulesError> {
         let mut rules = Vec::new();
         for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            let t = raw.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
+            if let Some(rule) = parse_line(raw, i + 1, path)? {
+                rules.push(rule);
             }
-            let bad = |reason: String| RulesError::BadLine {
-                path: path.to_string(),
-                line,
-                reason,
-            };
-            let fields: Vec<&str> = t.splitn(5, ':').collect();
-            if fields.len() < 4 {
-                return Err(bad(format!(
-                    "expected action:clients:senders:recipients[:reply], got {} field(s)",
-                    fields.len()
-                )));
-            }
-            let action = Action::parse(fields[0].trim())
-                .ok_or_else(|| bad(format!("unknown action {:?}", fields[0].trim())))?;
-            let clients = parse_list(fields[1], true).map_err(&bad)?;
-            let senders = parse_list(fields[2], false).map_err(&bad)?;
-            let recipients = parse_list(fields[3], false).map_err(&bad)?;
-            let reply = fields
-                .get(4)
-                .map(|r| r.trim())
-                .filter(|r| !r.is_empty() && !r.starts_with('#'))
-                .map(str::to_string);
-            rules.push(Rule {
-                line,
-                action,
-                clients,
-                senders,
-                recipients,
-                reply,
-            });
         }
         Ok(Rules { rules })
+    }
+
+    /// Every bad line of a rules file, not only the first ([`Rules::load`] stops there):
+    /// `mailwall check` names them all. A missing file has none.
+    pub fn problems(path: &Path) -> Vec<RulesError> {
+        let shown = path.display().to_string();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(source) => {
+                return vec![RulesError::Read {
+                    path: shown,
+                    source,
+                }]
+            }
+        };
+        text.lines()
+            .enumerate()
+            .filter_map(|(i, raw)| parse_line(raw, i + 1, &shown).err())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -224,6 +212,44 @@ impl Rules {
         }
         None
     }
+}
+
+/// One line of the rules file: None for blank and comment lines.
+fn parse_line(raw: &str, line: usize, path: &str) -> Result<Option<Rule>, RulesError> {
+    let t = raw.trim();
+    if t.is_empty() || t.starts_with('#') {
+        return Ok(None);
+    }
+    let bad = |reason: String| RulesError::BadLine {
+        path: path.to_string(),
+        line,
+        reason,
+    };
+    let fields: Vec<&str> = t.splitn(5, ':').collect();
+    if fields.len() < 4 {
+        return Err(bad(format!(
+            "expected action:clients:senders:recipients[:reply], got {} field(s)",
+            fields.len()
+        )));
+    }
+    let action = Action::parse(fields[0].trim())
+        .ok_or_else(|| bad(format!("unknown action {:?}", fields[0].trim())))?;
+    let clients = parse_list(fields[1], true).map_err(&bad)?;
+    let senders = parse_list(fields[2], false).map_err(&bad)?;
+    let recipients = parse_list(fields[3], false).map_err(&bad)?;
+    let reply = fields
+        .get(4)
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty() && !r.starts_with('#'))
+        .map(str::to_string);
+    Ok(Some(Rule {
+        line,
+        action,
+        clients,
+        senders,
+        recipients,
+        reply,
+    }))
 }
 
 fn bare(addr: &str) -> &str {
@@ -440,6 +466,24 @@ fn render_reply(template: &str, c: &Client, sender: &str, recipient: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_names_every_bad_line() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("smtpd_check_rules");
+        assert!(Rules::problems(&p).is_empty(), "a missing file is fine");
+        std::fs::write(
+            &p,
+            "# x\nallow:ALL:ALL:*@example.com\nallw:ALL:ALL:ALL\nnoto:ALL:ALL\nnoto:/a(/:ALL:ALL\n",
+        )
+        .unwrap();
+        let found: Vec<String> = Rules::problems(&p).iter().map(|e| e.to_string()).collect();
+        let d = p.display();
+        assert_eq!(found.len(), 3, "{found:?}");
+        for (f, n) in found.iter().zip([3, 4, 5]) {
+            assert!(f.starts_with(&format!("{d}:{n}: ")), "{found:?}");
+        }
+    }
 
     fn client(name: Option<&str>, ip: &str) -> Client {
         Client {
