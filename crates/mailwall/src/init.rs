@@ -54,11 +54,11 @@ const CHROOT_FILES: &[&str] = &["resolv.conf", "hosts", "nsswitch.conf", "localt
 const MAX_CONF: u64 = 1 << 20;
 
 /// What to do.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
     /// Keys of gateway.conf to set, dotted (`forward.relay`), each with its TOML value.
     pub set: Vec<(String, Value)>,
-    pub layout: Option<Layout>,
+    pub layout: Layout,
     /// The directory of the built scanmail, sigupdate and daysumm to copy into `bin/`.
     pub programs: Option<std::path::PathBuf>,
     /// The spool's owner: (uid, gid).
@@ -116,6 +116,30 @@ pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<String, toml_edi
     Ok(doc.to_string())
 }
 
+/// The spool's owner: as root, `user` and its primary group (never root); otherwise whoever
+/// runs init (a trial tree), who cannot give files to root, so no hardened layout.
+pub fn owner_ids(user: &str, hardened: bool) -> anyhow::Result<(u32, u32)> {
+    if !spool::privs::is_root() {
+        if hardened {
+            bail!("--hardened gives the programs and the configuration to root: it needs root");
+        }
+        return Ok((
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        ));
+    }
+    let u = nix::unistd::User::from_name(user)
+        .with_context(|| format!("user {user}"))?
+        .ok_or_else(|| spool::Error::Privileges(format!("no such user: {user}")))?;
+    if u.uid.is_root() || u.gid.as_raw() == 0 {
+        bail!(spool::Error::Privileges(format!(
+            "{user} is uid {} gid {}: the spool's owner must not be root",
+            u.uid, u.gid
+        )));
+    }
+    Ok((u.uid.as_raw(), u.gid.as_raw()))
+}
+
 /// One line of what init did, for the admin.
 fn say(what: &str) {
     println!("mailwall: init: {what}");
@@ -126,11 +150,7 @@ fn say(what: &str) {
 pub fn run(spool: &Spool, o: &Options) -> anyhow::Result<()> {
     let tree = Tree::open(spool)?;
     tree.refuse_links()?;
-    // The layout asked for, else the one the tree is in (a re-run keeps it), else the article's.
-    let layout = match o.layout {
-        Some(l) => l,
-        None => Layout::of(spool)?,
-    };
+    let layout = o.layout;
     let mut made = Vec::new();
     for d in layout.dirs().iter().filter(|d| !d.is_empty()) {
         if tree.mkdir(d, 0o700)? {
@@ -203,10 +223,8 @@ fn install_default(tree: &Tree, name: &str, data: &[u8]) -> anyhow::Result<()> {
             let dist = format!("{rel}.dist");
             if tree.read(&dist, MAX_CONF * 64)?.as_deref() != Some(data) {
                 tree.put(&dist, data, 0o600)?;
-                say(&format!(
-                    "kept {rel} (yours); the new default is {dist}"
-                ));
             }
+            say(&format!("kept {rel} (edited); the shipped one is {dist}"));
         }
     }
     Ok(())
@@ -220,7 +238,8 @@ fn configure(spool: &Spool, tree: &Tree, set: &[(String, Value)]) -> anyhow::Res
     let Some(bytes) = tree.read(rel, MAX_CONF)? else {
         bail!("{}: missing after it was installed", path.display());
     };
-    let text = String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?;
     let new = edit_conf(&text, set).map_err(|e| config_error(&path, &text, &e))?;
     // What the programs will read: refuse to leave a configuration that stops them.
     Config::parse(&new, &path)?;
@@ -235,9 +254,13 @@ fn configure(spool: &Spool, tree: &Tree, set: &[(String, Value)]) -> anyhow::Res
 }
 
 fn config_error(path: &Path, text: &str, e: &toml_edit::TomlError) -> spool::Error {
-    let line = e
-        .span()
-        .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+    let line = e.span().map(|s| {
+        text.as_bytes()[..s.start.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    });
     spool::Error::Config {
         path: path.to_path_buf(),
         line,
@@ -266,15 +289,24 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert!(new.starts_with("# top\nadmin = \"it@example.com\"   # who\n"), "{new}");
-        assert!(new.contains("# the relay\nrelay          = \"mail:25\"\npoll_seconds = 10\n"), "{new}");
+        assert!(
+            new.starts_with("# top\nadmin = \"it@example.com\"   # who\n"),
+            "{new}"
+        );
+        assert!(
+            new.contains("# the relay\nrelay          = \"mail:25\"\npoll_seconds = 10\n"),
+            "{new}"
+        );
         let c = Config::parse(&new, Path::new("g")).unwrap();
         assert_eq!(c.admin, "it@example.com");
         assert_eq!(c.forward.relay, "mail:25");
         assert_eq!(c.domains, ["a.example", "b.example"]);
         assert!(!c.scan.scan_all);
         // Setting what is there already changes nothing.
-        assert_eq!(edit_conf(&new, &sets(&[r#"admin="it@example.com""#])).unwrap(), new);
+        assert_eq!(
+            edit_conf(&new, &sets(&[r#"admin="it@example.com""#])).unwrap(),
+            new
+        );
     }
 
     #[test]
@@ -313,7 +345,10 @@ mod tests {
         for e in std::fs::read_dir(etc).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
             if name.ends_with(".tmpl") || name.starts_with("matches.") {
-                assert!(SHIPPED.iter().any(|(n, _)| *n == name), "{name} not in SHIPPED");
+                assert!(
+                    SHIPPED.iter().any(|(n, _)| *n == name),
+                    "{name} not in SHIPPED"
+                );
             }
         }
     }

@@ -1,5 +1,8 @@
-//! The admin's view of the queues: what waits in `incoming/` and `outgoing/` and why, the way
-//! `mailq` shows Postfix's queue. Everything here only reads the spool.
+//! The admin's tool: the view of the queues (what waits in `incoming/` and `outgoing/` and why,
+//! the way `mailq` shows Postfix's queue), `check` (like `postfix check`), and `init`, which
+//! sets the spool up (install.sh and the demo call it). Only `init` writes to the spool.
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod init;
 pub mod queue;

@@ -46,7 +46,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
-use mailwall::queue;
+use mailwall::{check, init, queue};
 use nix::sys::signal::Signal;
 use spool::logging::Target;
 use spool::{Config, Queue, Spool};
@@ -75,7 +75,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate gateway.conf and the spool tree's owners and modes.
+    /// Create or update the spool tree, its default files and gateway.conf's settings.
+    Init(InitArgs),
+    /// Validate gateway.conf, the pattern and rules files, and the spool's owners and modes.
     Check,
     /// Make the running smtpfwdd try deferred mail now (like postqueue -f).
     Flush,
@@ -90,6 +92,36 @@ enum Command {
     },
 }
 
+#[derive(clap::Args, Debug)]
+struct InitArgs {
+    /// A local mail domain (repeatable): gateway.conf's `domains`.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// The internal mail server, HOST:PORT: `[forward] relay`.
+    #[arg(long, value_name = "HOST:PORT")]
+    relay: Option<String>,
+    /// Where alerts and the nightly summary go: `admin`.
+    #[arg(long, value_name = "ADDRESS")]
+    admin: Option<String>,
+    /// The gateway's name in banners and notices: `hostname`.
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// Any other key, dotted, with its value written as in TOML (repeatable):
+    /// --set 'forward.tls="off"' --set forward.poll_seconds=1
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = init::parse_set)]
+    set: Vec<(String, toml_edit::Value)>,
+    /// The stricter layout: root owns the root, etc/, bin/ and their files (read-only to the
+    /// spool's owner), which keeps only the queues and etc/days/ (the day files move there).
+    #[arg(long)]
+    hardened: bool,
+    /// Copy scanmail, sigupdate and daysumm from DIR into bin/ (uucp's cron runs them).
+    #[arg(long, value_name = "DIR")]
+    programs: Option<PathBuf>,
+    /// The spool's owner when run as root (its primary group is the spool's group).
+    #[arg(long, default_value = "uucp")]
+    user: String,
+}
+
 fn main() -> ExitCode {
     let me = spool::cli::Program {
         name: "mailwall",
@@ -102,8 +134,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spool = Spool::new(&args.spool);
+    let command = match args.command {
+        // As root, and without switching to the spool's owner: it makes the spool.
+        Command::Init(a) => return init_command(&spool, args.config.is_some(), a),
+        c => c,
+    };
     spool::privs::become_spool_owner(&spool)?;
-    match args.command {
+    match command {
+        Command::Init(_) => unreachable!("returned above"),
         Command::Queue { json } => {
             let now = spool::clock::now();
             let rows = queue::rows(&spool, now.into())?;
@@ -150,23 +188,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Check => {
-            let mut problems = Vec::new();
-            match Config::for_spool(&spool, args.config.as_deref()) {
-                Err(e) => problems.push(e.to_string()),
-                // user/group that name other ids than the spool's owner stop every program.
-                Ok(cfg) => {
-                    let named = spool::privs::spool_ids(&spool).and_then(|ids| {
-                        spool::privs::confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf")
-                    });
-                    if let Err(e) = named {
-                        problems.push(e.to_string());
-                    }
-                }
-            }
-            let owner = spool.owner().ok().map(|(uid, _)| uid);
-            if let Err(e) = spool.check(owner) {
-                problems.push(e.to_string());
-            }
+            let problems = check::findings(&spool, args.config.as_deref());
             for p in &problems {
                 println!("mailwall: check: {p}");
             }
@@ -181,4 +203,52 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `mailwall init`: run as root, and never as the spool's owner (it makes the spool).
+fn init_command(spool: &Spool, config: bool, a: InitArgs) -> anyhow::Result<ExitCode> {
+    let InitArgs {
+        domains,
+        relay,
+        admin,
+        hostname,
+        set,
+        hardened,
+        programs,
+        user,
+    } = a;
+    if config {
+        eprintln!("mailwall: init writes SPOOL/etc/gateway.conf: --config does not apply");
+        return Ok(ExitCode::from(spool::exit::USAGE));
+    }
+    let mut keys = Vec::new();
+    let text = |s: &str| toml_edit::Value::from(s);
+    if let Some(h) = hostname {
+        keys.push(("hostname".to_string(), text(&h)));
+    }
+    if let Some(a) = admin {
+        keys.push(("admin".to_string(), text(&a)));
+    }
+    if !domains.is_empty() {
+        let list: toml_edit::Array = domains.iter().map(String::as_str).collect();
+        keys.push(("domains".to_string(), toml_edit::Value::Array(list)));
+    }
+    if let Some(r) = relay {
+        keys.push(("forward.relay".to_string(), text(&r)));
+    }
+    keys.extend(set);
+    let layout = if hardened {
+        spool::layout::Layout::Hardened
+    } else {
+        spool::layout::Layout::Article
+    };
+    let opts = init::Options {
+        set: keys,
+        layout,
+        programs,
+        ids: init::owner_ids(&user, hardened)?,
+        system_etc: "/etc".into(),
+    };
+    init::run(spool, &opts)?;
+    Ok(ExitCode::SUCCESS)
 }
