@@ -2,10 +2,14 @@
 # install.sh — install the e-mail virus firewall the article's way, or show it working.
 #
 #   ./install.sh --demo                       the whole flow under ./demo, no root, no configuration
+#                                             (tests/demo)
 #   sudo ./install.sh --domain example.com --relay mail.internal:25 --admin postmaster@example.com
 #   sudo ./install.sh --check                 the self-test again: is the installed gateway scanning?
 #   sudo ./install.sh --uninstall             remove the programs; the mail in the spool stays
 #
+# What stays in shell: packages, the uucp user, the programs and manual pages, systemd units,
+# cron, inetd, clamd and the self-test. The spool (tree, default files, gateway.conf's settings,
+# owners and modes) is `mailwall init`'s, the binary just built; the demo is tests/demo's.
 # Idempotent: a second run changes nothing the admin edited (new defaults land beside edited files
 # as NAME.dist). Run ./install.sh --help for every option.
 set -euo pipefail
@@ -43,7 +47,7 @@ daemons. A real install ends with a self-test (a clean and an EICAR mail through
 scanmail once) and exits non-zero when the gateway is not scanning.
 
 Modes:
-  --demo             Run a complete instance under ./demo as the current user: smtpd on
+  --demo             (tests/demo) Run a complete instance under ./demo as the current user: smtpd on
                      127.0.0.1:2525, clamd on a socket in demo/ with test signatures, a local SMTP
                      server standing in for the internal mail server; send a clean and an EICAR
                      mail, scan, forward, print where each ended, the admin alert and the summary.
@@ -56,7 +60,7 @@ Modes:
                      and an EICAR mail through port 25 end in outgoing/ and quarantine/);
                      exit 0 when it scans, 1 when it does not.
 
-Settings written into etc/gateway.conf:
+Settings written into etc/gateway.conf (by mailwall init, which keeps every other line):
   --domain DOMAIN    local mail domain (repeatable; smtpd accepts mail only for these)
   --relay HOST:PORT  the internal mail server smtpfwdd forwards to (required for a real
                      install unless gateway.conf already names one or sets deliver_to_mx =
@@ -149,232 +153,6 @@ apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${pkgs[@]}" >/dev/null
-}
-
-# Every write, mode and owner change below the spool is done by this helper: as root, install.sh
-# must never follow a symbolic link that uucp (the spool's owner, maybe a compromised smtpd)
-# planted there. Each path is opened from the spool root one component at a time with
-# O_NOFOLLOW, files are written to a new temporary name (O_EXCL) and renamed into place, and
-# owners and modes are changed through the opened descriptor (never by name). A symbolic link
-# anywhere in the tree stops the install.
-#   spoolfs check                      refuse any symbolic link in the tree
-#   spoolfs mkdir REL MODE             create a directory (kept when it exists)
-#   spoolfs put SRC REL MODE           write SRC's bytes to REL (temporary file + rename)
-#   spoolfs conf REL SECTION KEY VALUE set `key = value` in one [section] of a TOML file
-#   spoolfs own UID GID LAYOUT         owners and modes of the whole tree (article | hardened)
-#   spoolfs movedays                   day files from etc/ into etc/days/ (the hardened layout)
-spoolfs() {
-    python3 - "$SPOOL" "$@" <<'PY'
-import os, re, stat, sys
-
-root, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
-
-def die(msg):
-    sys.stderr.write("install.sh: %s\n" % msg)
-    sys.exit(1)
-
-def open_root():
-    try:
-        return os.open(root, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW)
-    except OSError as e:
-        die("%s: %s (a symbolic link? refusing)" % (root, e.strerror))
-
-def open_dir(rel):
-    """The directory REL below the spool root, no component a symbolic link."""
-    fd = open_root()
-    for part in [p for p in rel.split("/") if p]:
-        try:
-            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW, dir_fd=fd)
-        except OSError as e:
-            die("%s/%s: %s (a symbolic link? refusing)" % (root, rel, e.strerror))
-        os.close(fd)
-        fd = nfd
-    return fd
-
-def split(rel):
-    d, _, name = rel.rpartition("/")
-    return d, name
-
-def links():
-    found = []
-    for dirpath, dirnames, filenames, dfd in os.fwalk(root, follow_symlinks=False):
-        for n in dirnames + filenames:
-            if stat.S_ISLNK(os.stat(n, dir_fd=dfd, follow_symlinks=False).st_mode):
-                found.append(os.path.join(dirpath, n))
-    return found
-
-def write_new(dfd, name, data, mode):
-    tmp = ".install.%d.%s" % (os.getpid(), name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600, dir_fd=dfd)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
-            os.unlink(tmp, dir_fd=dfd)
-            die("%s is a symbolic link or a directory: refusing to write it" % name)
-    except FileNotFoundError:
-        pass
-    os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-
-def read(dfd, name):
-    fd = os.open(name, os.O_RDONLY | NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            die("%s: not a regular file" % name)
-        return f.read()
-
-if cmd == "check":
-    if os.path.islink(root):
-        die("%s is a symbolic link: refusing to install through it" % root)
-    if os.path.isdir(root):
-        found = links()
-        if found:
-            die("refusing to install: symbolic links in the spool tree, which root would follow "
-                "(remove them, and find out who made them):\n  " + "\n  ".join(found[:10]))
-
-elif cmd == "mkdir":
-    rel, mode = args[0], int(args[1], 8)
-    d, name = split(rel)
-    dfd = open_dir(d)
-    try:
-        os.mkdir(name, mode, dir_fd=dfd)
-    except FileExistsError:
-        if not stat.S_ISDIR(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
-            die("%s/%s exists and is not a directory (a symbolic link? refusing)" % (root, rel))
-
-elif cmd == "put":
-    src, rel, mode = args[0], args[1], int(args[2], 8)
-    d, name = split(rel)
-    write_new(open_dir(d), name, open(src, "rb").read(), mode)
-
-elif cmd == "conf":
-    rel, section, key, value = args
-    d, name = split(rel)
-    dfd = open_dir(d)
-    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-    lines = read(dfd, name).decode().split("\n")
-    cur, done, out = "", False, []
-    pat = re.compile(r"^\s*#?\s*" + re.escape(key) + r"\s*=")
-    last_in_section = None
-    for l in lines:
-        m = re.match(r"^\s*\[([^\]]+)\]", l)
-        if m:
-            cur = m.group(1).strip()
-        if not done and cur == section and pat.match(l):
-            l = "%s = %s" % (key, value)
-            done = True
-        out.append(l)
-        if cur == section and l.strip():
-            last_in_section = len(out)
-    if not done:
-        if section and last_in_section is None:
-            out += ["", "[%s]" % section, "%s = %s" % (key, value)]
-        elif last_in_section is None:
-            out.insert(0, "%s = %s" % (key, value))
-        else:
-            out.insert(last_in_section, "%s = %s" % (key, value))
-    write_new(dfd, name, "\n".join(out).encode(), stat.S_IMODE(st.st_mode))
-
-elif cmd == "own":
-    uid, gid, layout = int(args[0]), int(args[1]), args[2]
-    queues = ("incoming", "outgoing", "quarantine")
-    def fix(dfd, name, rel, top):
-        """Owner and mode of one entry, through a descriptor opened without following links."""
-        fd = os.open(name, os.O_RDONLY | NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dfd)
-        try:
-            st = os.fstat(fd)
-            isdir = stat.S_ISDIR(st.st_mode)
-            # uucp writes in the queues and, for the day files, etc/days/ (Spool::day_dir).
-            uucps = top in queues or rel == "etc/days" or rel.startswith("etc/days/")
-            if layout == "hardened" and not uucps:
-                # The spool root, bin/ and etc/ and their files: root's; uucp (the group) reads
-                # and runs them.
-                os.fchown(fd, 0, gid)
-                if isdir or (rel.startswith("bin/") and st.st_mode & 0o100):
-                    os.fchmod(fd, 0o750)
-                else:
-                    os.fchmod(fd, 0o640)
-            else:
-                os.fchown(fd, uid, gid)
-                os.fchmod(fd, 0o700 if isdir else stat.S_IMODE(st.st_mode) & 0o700)
-        finally:
-            os.close(fd)
-    found = links()
-    if found:
-        die("refusing to change owners: symbolic links in the spool tree:\n  " + "\n  ".join(found[:10]))
-    rfd = open_root()
-    fix(rfd, ".", "", "")
-    for dirpath, dirnames, filenames, dfd in os.fwalk(root, follow_symlinks=False):
-        relbase = os.path.relpath(dirpath, root)
-        relbase = "" if relbase == "." else relbase + "/"
-        for n in dirnames + filenames:
-            rel = relbase + n
-            fix(dfd, n, rel, rel.split("/")[0])
-elif cmd == "movedays":
-    # etc/email.YYYYMMDD... into etc/days/, where the programs look once it exists. A file of the
-    # same name already there (a writer was quicker) gets the old lines appended, each write(2)
-    # O_APPEND as the writers do, so no line of either is lost.
-    efd, dfd = open_dir("etc"), open_dir("etc/days")
-    for name in sorted(os.listdir(efd)):
-        if not re.match(r"^(email|virus|sent)\.\d{8}$", name):
-            continue
-        st = os.stat(name, dir_fd=efd, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode):
-            die("%s/etc/%s is not a regular file (a symbolic link? refusing)" % (root, name))
-        try:
-            os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            os.rename(name, name, src_dir_fd=efd, dst_dir_fd=dfd)
-            continue
-        data = read(efd, name)
-        fd = os.open(name, os.O_WRONLY | os.O_APPEND | NOFOLLOW, dir_fd=dfd)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                die("%s/etc/days/%s: not a regular file" % (root, name))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.unlink(name, dir_fd=efd)
-else:
-    die("spoolfs: unknown command " + cmd)
-PY
-}
-
-# Copy a default file into the spool's etc/ without touching what the admin edited.
-install_etc_file() {
-    local src=$1 rel=$2 mode=${3:-600}
-    local dst=$SPOOL/$rel
-    if [ ! -e "$dst" ] && [ ! -L "$dst" ]; then
-        spoolfs put "$src" "$rel" "$mode"
-    elif ! cmp -s "$src" "$dst"; then
-        spoolfs put "$src" "$rel.dist" "$mode"
-    fi
-}
-
-toml_str() { printf '"%s"' "$1"; }
-
-configure_gateway_conf() {
-    local conf=etc/gateway.conf
-    [ -n "$HOSTNAME_OPT" ] && spoolfs conf "$conf" "" hostname "$(toml_str "$HOSTNAME_OPT")"
-    [ -n "$ADMIN" ] && spoolfs conf "$conf" "" admin "$(toml_str "$ADMIN")"
-    if [ -n "$DOMAIN" ]; then
-        local list="" d
-        for d in $DOMAIN; do list="${list:+$list, }$(toml_str "$d")"; done
-        spoolfs conf "$conf" "" domains "[$list]"
-    fi
-    [ -n "$RELAY" ] && spoolfs conf "$conf" forward relay "$(toml_str "$RELAY")"
-    return 0
 }
 
 # One value of the installed gateway.conf ("" when absent), read as TOML.
@@ -620,6 +398,16 @@ start_clamd() {
 }
 
 # --- the daemons ----------------------------------------------------------------------------
+
+wait_port() {
+    # Up to a minute: a loaded machine takes its time to start.
+    local port=$1 i
+    for i in $(seq 1 300); do
+        /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
 
 start_smtpd() {
     [ "$NO_START" = 1 ] && return 0
@@ -909,17 +697,21 @@ do_install() {
         useradd --system --home-dir /var/spool/uucp --shell /usr/sbin/nologin "$SPOOL_USER"
     fi
     umask 077
-    spoolfs check
-    mkdir -p "$SBIN" "$(dirname "$SPOOL")"
-    [ -d "$SPOOL" ] || mkdir -m 700 "$SPOOL"
-    local d
-    for d in etc bin incoming outgoing quarantine; do spoolfs mkdir "$d" 700; done
+    # The spool: its tree, uucp's programs in bin/ (the article's layout), the default files of
+    # etc/ (an edited one kept, the new default beside it as NAME.dist), gateway.conf's keys,
+    # the chroot's resolv.conf, hosts, nsswitch.conf and localtime, owners and modes. mailwall
+    # init follows no symbolic link and refuses a tree with one (uucp can write the tree).
+    local init=(init --spool "$SPOOL" --programs "$BINDIR" --user "$SPOOL_USER") d layout=article
+    [ -n "$HOSTNAME_OPT" ] && init+=(--hostname "$HOSTNAME_OPT")
+    [ -n "$ADMIN" ] && init+=(--admin "$ADMIN")
+    for d in $DOMAIN; do init+=(--domain "$d"); done
+    [ -n "$RELAY" ] && init+=(--relay "$RELAY")
     if [ "$HARDENED" = 1 ]; then
-        # etc/ becomes root's: the day files that scanmail and smtpfwdd write (as uucp) move to
-        # etc/days/, which the programs take instead of etc/ once it exists (Spool::day_dir).
-        spoolfs mkdir etc/days 700
-        spoolfs movedays
+        init+=(--hardened)
+        layout=hardened
     fi
+    "$BINDIR/mailwall" "${init[@]}" || die "the spool was not set up (mailwall init, above)"
+    mkdir -p "$SBIN"
     # Root's programs: smtpd and smtpfwdd, and the admin's copies of the tools (root runs these,
     # never the uucp-writable ones in bin/).
     local b
@@ -928,31 +720,6 @@ do_install() {
         mv -f "$SBIN/.$b.new" "$SBIN/$b"
     done
     install_man_pages
-    # uucp's cron runs these (the article's layout).
-    for b in $ADMIN_TOOLS; do spoolfs put "$BINDIR/$b" "bin/$b" 700; done
-    local f
-    for f in gateway.conf matches.bad matches.doc smtpd_check_rules transport smb.conf.example "$HERE"/etc/*.tmpl; do
-        f=$(basename "$f")
-        [ -f "$HERE/etc/$f" ] && install_etc_file "$HERE/etc/$f" "etc/$f"
-    done
-    configure_gateway_conf
-    # The chroot needs its own resolver configuration and time zone.
-    # (glibc's built-in files and dns lookups read these relative to the chroot.)
-    local c
-    for c in resolv.conf hosts nsswitch.conf; do
-        [ -f "/etc/$c" ] && spoolfs put "/etc/$c" "etc/$c" 600
-    done
-    [ -e /etc/localtime ] && spoolfs put "$(readlink -f /etc/localtime)" etc/localtime 600
-    local uid gid layout=article
-    [ "$HARDENED" = 1 ] && layout=hardened
-    if is_root; then
-        uid=$(id -u "$SPOOL_USER")
-        gid=$(getent group "$SPOOL_GROUP" | cut -d: -f3)
-    else
-        uid=$(id -u)
-        gid=$(id -g)
-    fi
-    spoolfs own "$uid" "$gid" "$layout"
     install_freshclam_cron
     setup_clamav
     install_crontab
@@ -1002,208 +769,18 @@ do_uninstall() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The demo: everything under ./demo, as the current user, every process stopped at the end.
-
-write_eicar_ndb() {
-    # The EICAR test string, hex-encoded, as a ClamAV body signature.
-    local hex
-    hex=$(printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' | od -An -tx1 -v | tr -d ' \n')
-    printf 'Eicar-Test-Signature:0:*:%s\n' "$hex" > "$1"
-}
-
-DEMO_PIDS=()
-demo_stop_all() {
-    local p
-    for p in "$DEMO_DIR"/run/*.pid; do
-        if [ -f "$p" ]; then stop_pidfile "$p"; fi
-    done
-    return 0
-}
-
-demo_cleanup() {
-    if [ "$KEEP_RUNNING" = 0 ]; then
-        demo_stop_all
-    fi
-}
-
-demo_need_packages() {
-    local missing=()
-    command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon)
-    [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
-    if [ ${#missing[@]} -gt 0 ]; then
-        if is_root; then
-            apt_install "${missing[@]}"
-        else
-            die "the demo needs: ${missing[*]}. Run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
-        fi
-    fi
-}
-
-wait_port() {
-    # Up to a minute: a loaded machine takes its time to start Python and aiosmtpd.
-    local port=$1 i
-    for i in $(seq 1 300); do
-        /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    return 1
-}
-
-send_mail() {
-    # A real SMTP client: Python's smtplib.
-    /usr/bin/python3 - "$@" <<'PY'
-import smtplib, sys
-port, sender, rcpt, path = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-data = open(path, "rb").read()
-with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
-    s.ehlo("demo-client.example.org")
-    s.sendmail(sender, [rcpt], data)
-    print("  250 for %s: %s" % (path.rsplit("/", 1)[-1], s.noop()[0] == 250 and "accepted" or "?"))
-PY
-}
+# The demo lives in tests/demo (it needs no root and changes nothing outside its directory).
 
 do_demo() {
-    demo_need_packages
-    build debug
-    local clamd_bin
-    clamd_bin=$(command -v clamd || echo /usr/sbin/clamd)
-    demo_stop_all
-    rm -rf "$DEMO_DIR"
-    mkdir -p "$DEMO_DIR"/{run,clamav,mailbox,mail}
-    DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
-    trap demo_cleanup EXIT
-    local spool=$DEMO_DIR/spool
-    mkdir -p "$spool"/{etc,bin,incoming,outgoing,quarantine}
-    chmod 700 "$spool" "$spool"/*
-    local smtp_port=$DEMO_PORT relay_port=$((DEMO_PORT + 1))
-    cp "$HERE"/etc/matches.bad "$HERE"/etc/matches.doc "$spool/etc/"
-    for f in "$HERE"/etc/*.tmpl; do [ -f "$f" ] && cp "$f" "$spool/etc/"; done
-    cat > "$spool/etc/gateway.conf" <<EOF
-# Demo configuration written by install.sh --demo
-hostname = "gateway.demo.test"
-admin    = "postmaster@example.com"
-domains  = ["example.com"]
-
-[smtpd]
-dns_lookups = false
-
-[scan]
-scanner      = "clamd"
-clamd_socket = "$DEMO_DIR/clamav/clamd.sock"
-
-[forward]
-relay        = "127.0.0.1:$relay_port"
-poll_seconds = 1
-tls          = "off"
-
-[update]
-database_dir = "$DEMO_DIR/clamav"
-EOF
-    # clamd with a test-only signature database: the EICAR test string.
-    write_eicar_ndb "$DEMO_DIR/clamav/eicar-test-only.ndb"
-    cat > "$DEMO_DIR/clamav/clamd.conf" <<EOF
-LocalSocket $DEMO_DIR/clamav/clamd.sock
-LocalSocketMode 666
-DatabaseDirectory $DEMO_DIR/clamav
-Foreground yes
-LogFile $DEMO_DIR/clamav/clamd.log
-TCPSocket 0
-AlertExceedsMax yes
-AlertEncrypted yes
-EOF
-    if is_root; then
-        # As root the programs drop to uucp, as in production: give it the demo spool.
-        echo "User root" >> "$DEMO_DIR/clamav/clamd.conf"
-        chmod 711 "$DEMO_DIR"
-        chmod 755 "$DEMO_DIR/clamav"
-        chown -R "$SPOOL_USER:$SPOOL_GROUP" "$spool"
-    fi
-    say "starting clamd (test signatures only), the internal mail server stand-in, smtpd, smtpfwdd"
-    "$clamd_bin" -c "$DEMO_DIR/clamav/clamd.conf" >/dev/null 2>&1 &
-    echo $! > "$DEMO_DIR/run/clamd.pid"
-    /usr/bin/python3 "$HERE/tests/support/relay.py" "$DEMO_DIR/mailbox" --port "$relay_port" >/dev/null 2>"$DEMO_DIR/run/relay.log" &
-    echo $! > "$DEMO_DIR/run/relay.pid"
-    GATEWAY_LOG=stderr "$BINDIR/smtpd" -D -l 127.0.0.1 -p "$smtp_port" -H --spool "$spool" -i "$DEMO_DIR/run/smtpd.pid" 2>>"$DEMO_DIR/run/smtpd.log" &
-    wait_port "$smtp_port" || die "smtpd did not start: see $DEMO_DIR/run/smtpd.log"
-    wait_port "$relay_port" || die "the SMTP sink did not start: see $DEMO_DIR/run/relay.log"
-    local i
-    for i in $(seq 1 150); do [ -S "$DEMO_DIR/clamav/clamd.sock" ] && break; sleep 0.2; done
-    [ -S "$DEMO_DIR/clamav/clamd.sock" ] || die "clamd did not start: see $DEMO_DIR/clamav/clamd.log"
-
-    cat > "$DEMO_DIR/mail/clean.eml" <<'EOF'
-From: Alice <alice@example.org>
-To: Bob <bob@example.com>
-Subject: Lunch on Friday?
-
-Hi Bob, lunch on Friday at noon? -- Alice
-EOF
-    {
-        printf 'From: Mallory <mallory@example.org>\nTo: Bob <bob@example.com>\nSubject: Invoice attached\n'
-        printf 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b1"\n\n--b1\n'
-        printf 'Content-Type: text/plain\n\nPlease see the attached invoice.\n--b1\n'
-        printf 'Content-Type: application/msword; name="invoice.doc"\n'
-        printf 'Content-Disposition: attachment; filename="invoice.doc"\nContent-Transfer-Encoding: base64\n\n'
-        printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' | base64
-        printf -- '--b1--\n'
-    } > "$DEMO_DIR/mail/eicar.eml"
-
-    echo
-    say "1. two mails arrive on port $smtp_port (Python smtplib, a real SMTP client)"
-    send_mail "$smtp_port" alice@example.org bob@example.com "$DEMO_DIR/mail/clean.eml"
-    send_mail "$smtp_port" mallory@example.org bob@example.com "$DEMO_DIR/mail/eicar.eml"
-    echo "  incoming/: $(cd "$spool/incoming" && ls | tr '\n' ' ')"
-
-    echo
-    say "2. cron would run scanmail now; the demo runs it once"
-    GATEWAY_LOG=stderr "$BINDIR/scanmail" --spool "$spool" -v 2>&1 | sed 's/^/  /' || true
-    echo "  outgoing/:   $(cd "$spool/outgoing" && ls | tr '\n' ' ')"
-    echo "  quarantine/: $(cd "$spool/quarantine" && ls | tr '\n' ' ')"
-
-    echo
-    say "3. smtpfwdd forwards outgoing/ to the internal mail server (127.0.0.1:$relay_port)"
-    GATEWAY_LOG=stderr "$BINDIR/smtpfwdd" --once --spool "$spool" 2>&1 | sed 's/^/  /' || true
-    echo
-    say "the internal mail server received:"
-    local m
-    for m in "$DEMO_DIR"/mailbox/*.eml; do
-        [ -f "$m" ] || continue
-        printf '  %-45s %s\n' "$(grep -m1 -i '^To:' "$m" | tr -d '\r')" "$(grep -m1 -i '^Subject:' "$m" | tr -d '\r')"
-    done
-    echo
-    say "where each mail ended:"
-    local q
-    for q in incoming outgoing quarantine; do
-        echo "  $q/: $(cd "$spool/$q" && ls | tr '\n' ' ')"
-    done
-    echo
-    say "the alert the admin got:"
-    for m in "$DEMO_DIR"/mailbox/*.eml; do
-        [ -f "$m" ] || continue
-        if grep -qi '^To:.*postmaster@example.com' "$m"; then
-            tr -d '\r' < "$m" | sed 's/^/  | /'
-            break
-        fi
-    done
-    echo
-    say "daysumm's report (the nightly summary):"
-    GATEWAY_LOG=stderr "$BINDIR/daysumm" --spool "$spool" --stdout 2>&1 | sed 's/^/  | /' || true
-    echo
-    if [ "$KEEP_RUNNING" = 1 ]; then
-        GATEWAY_LOG=stderr "$BINDIR/smtpfwdd" --foreground --spool "$spool" 2>>"$DEMO_DIR/run/smtpfwdd.log" &
-        echo $! > "$DEMO_DIR/run/smtpfwdd.pid"
-        say "still running: smtpd on 127.0.0.1:$smtp_port, the internal server stand-in on $relay_port"
-        say "try:  swaks --server 127.0.0.1:$smtp_port --to bob@example.com"
-        say "then: $BINDIR/scanmail --spool $spool   (smtpfwdd is running and forwards within a second)"
-        say "received mail lands in $DEMO_DIR/mailbox; stop everything with: ./install.sh --demo-stop"
-    else
-        say "done; every process the demo started is stopped. Files are in $DEMO_DIR"
-    fi
+    local args=(--dir "$DEMO_DIR" --port "$DEMO_PORT")
+    [ "$KEEP_RUNNING" = 1 ] && args+=(--keep-running)
+    [ "$MODE" = demo-stop ] && args+=(--stop)
+    exec "$HERE/tests/demo" "${args[@]}"
 }
 
 case "$MODE" in
     install) do_install ;;
     check) do_check ;;
     uninstall) do_uninstall ;;
-    demo) do_demo ;;
-    demo-stop) demo_stop_all; say "demo stopped" ;;
+    demo|demo-stop) do_demo ;;
 esac
