@@ -129,7 +129,7 @@ pub fn owner_ids(user: &str, hardened: bool) -> anyhow::Result<(u32, u32)> {
         ));
     }
     let u = nix::unistd::User::from_name(user)
-        .with_context(|| format!("user {user}"))?
+        .map_err(|e| spool::Error::Privileges(format!("user {user}: {e}")))?
         .ok_or_else(|| spool::Error::Privileges(format!("no such user: {user}")))?;
     if u.uid.is_root() || u.gid.as_raw() == 0 {
         bail!(spool::Error::Privileges(format!(
@@ -169,7 +169,7 @@ pub fn run(spool: &Spool, o: &Options) -> anyhow::Result<()> {
     if let Some(dir) = &o.programs {
         for p in SPOOL_PROGRAMS {
             let src = dir.join(p);
-            let bytes = std::fs::read(&src).with_context(|| format!("{}", src.display()))?;
+            let bytes = std::fs::read(&src).map_err(|e| spool::Error::io(&src, e))?;
             let rel = format!("bin/{p}");
             if tree.read(&rel, u64::MAX - 1)?.as_deref() != Some(&bytes[..]) {
                 tree.put(&rel, &bytes, 0o700)?;

@@ -1,7 +1,9 @@
 //! NAME
-//!     mailwall - the admin's entry point to the virus firewall: queue view and checks
+//!     mailwall - the admin's entry point to the virus firewall: set-up, queue view and checks
 //!
 //! SYNOPSIS
+//!     mailwall [--spool DIR] init [--domain D]... [--relay HOST:PORT] [--admin A]
+//!              [--hostname NAME] [--set KEY=VALUE]... [--hardened] [--programs DIR] [--user U]
 //!     mailwall [--spool DIR] [--config FILE] queue [--json]
 //!     mailwall [--spool DIR] [--config FILE] check
 //!     mailwall [--spool DIR] [--config FILE] metrics [--stdout] [--if-set]
@@ -9,14 +11,34 @@
 //!     mailwall --man [gateway.conf]
 //!
 //! DESCRIPTION
+//!     `init` sets the spool up, or brings it up to date (install.sh runs it; so does the demo):
+//!     the tree of the article's layout (everything the spool's owner's, directories 0700) or,
+//!     with `--hardened`, the stricter one (root owns the root, etc/, bin/ and their files,
+//!     read-only to the owner, who keeps the queues and etc/days/, where the day files move);
+//!     the shipped files of etc/ (gateway.conf, matches.bad, matches.doc, smtpd_check_rules,
+//!     transport, the templates), built into mailwall, each installed when absent and never
+//!     overwritten when the admin edited it: it says what it kept and puts the shipped one
+//!     beside it as NAME.dist; with `--programs DIR`, DIR's scanmail, sigupdate and daysumm into
+//!     bin/; the chroot's copies of /etc's resolv.conf, hosts, nsswitch.conf and localtime; then
+//!     owners and modes, and the programs' start-up check. `--domain`, `--relay`, `--admin`,
+//!     `--hostname` and `--set KEY=VALUE` (a dotted key, the value written as in TOML:
+//!     --set 'forward.tls="off"') set those keys of gateway.conf and change nothing else in it:
+//!     comments, order and spacing stay (toml_edit); a result any program would refuse is not
+//!     written. Every write is a new temporary file renamed into place. A second run with the
+//!     same options changes nothing.
+//!
 //!     `queue` lists what waits in incoming/ (not yet judged by scanmail) and outgoing/ (not yet
 //!     delivered by smtpfwdd), like Postfix's mailq: id, queue, size, age, tries, the sender,
 //!     the last error, the next try and the recipients still pending. `--json` prints one JSON
 //!     array for scripts.
 //!
-//!     `check` validates gateway.conf (every key and value, with file and line) and the spool
-//!     tree (every directory present, owned by the spool root's owner, not writable by group or
-//!     others), as `postfix check` does, and says what is wrong in one line each.
+//!     `check` validates what the programs read at start-up with the code they read it with, as
+//!     `postfix check` does: gateway.conf (every key and value), matches.bad and matches.doc
+//!     (every line compiles), the rules file smtpd reads (every line parses), and the spool tree
+//!     (every directory present and owned as its layout says; no entry of the root, etc/,
+//!     etc/days/ and bin/ a symbolic link, hard-linked, writable by group or others, or out of
+//!     the programs' reach). Each finding is one line naming the file (and the line); nothing
+//!     is changed.
 //!
 //!     `metrics` writes the live metrics (every program's counters, kept in the spool, and the
 //!     queue gauges) into `[report] metrics_dir`/mailwall.prom for node_exporter's textfile
@@ -32,17 +54,30 @@
 //!     every program of the gateway has `--man`, and install.sh installs the pages from it.
 //!
 //! SECURITY
-//!     Runs as: whoever starts it; started as root it switches to the spool root's owner before
-//!     reading any spool file, so root never parses a file uucp could have written while root.
-//!     Install the root-owned copy in /usr/local/sbin and run that one. Reads the spool; writes
-//!     only the metrics file. No network.
+//!     Runs as: whoever starts it; started as root, every command but `init` switches to the
+//!     spool root's owner before reading any spool file, so root never parses a file uucp could
+//!     have written while root. Install the root-owned copy in /usr/local/sbin and run that one.
+//!     They read the spool and write only the metrics file. No network.
+//!
+//!     `init` runs as root (it gives the tree to its owner) and takes the tree as hostile: uucp
+//!     can write it in the article's layout. Every path below the root is opened one component
+//!     at a time with O_NOFOLLOW, owners and modes are changed through opened descriptors, and a
+//!     symbolic link or a hard-linked file anywhere in the tree stops it before it changes
+//!     anything (spool::tree). It parses only gateway.conf as root (at most 1 MiB, with
+//!     toml_edit), and the pattern files only to compare their bytes. Started by another user it
+//!     makes a trial tree owned by that user (no --hardened).
 //!
 //! EXIT STATUS
-//!     0 done (check: no problem found); 64 usage; 69 flush: smtpfwdd is not running; 71 cannot switch user; 74 I/O error;
-//!     78 configuration or layout error (check: a problem found); 70 internal error.
+//!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML, or
+//!     --config); 69 flush: smtpfwdd is not running; 71 cannot switch user (init: no such
+//!     --user, or it is root); 74 I/O error; 78 configuration or layout error (check: a problem
+//!     found; init: a symbolic or hard link in the tree, a gateway.conf the programs would
+//!     refuse); 70 internal error.
 //!
 //! FILES
-//!     DIR/etc/gateway.conf, DIR/incoming/, DIR/outgoing/ and their state files.
+//!     DIR/etc/gateway.conf, DIR/etc/matches.bad, DIR/etc/matches.doc, DIR/etc/smtpd_check_rules,
+//!     DIR/etc/NAME.dist (init: the shipped version of a file the admin edited), DIR/bin/,
+//!     DIR/incoming/, DIR/outgoing/ and their state files.
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};

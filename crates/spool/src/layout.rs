@@ -186,10 +186,19 @@ impl Spool {
         Ok(())
     }
 
+    /// The directories every layout has ([`Layout::dirs`]), as paths.
     fn dirs(&self) -> Vec<PathBuf> {
-        let mut v = vec![self.root.clone(), self.etc(), self.bin()];
-        v.extend(Queue::ALL.iter().map(|q| self.queue(*q)));
-        v
+        Layout::Article
+            .dirs()
+            .iter()
+            .map(|d| {
+                if d.is_empty() {
+                    self.root.clone()
+                } else {
+                    self.root.join(d)
+                }
+            })
+            .collect()
     }
 
     /// Start-up check: every directory exists, is a directory (not a symbolic link) and is not
@@ -344,7 +353,8 @@ impl Layout {
         }
     }
 
-    /// The directories of the tree, relative to its root ("" is the root), parents first.
+    /// The directories of the tree, relative to its root ("" is the root), parents first: the
+    /// one list [`Spool::create`], [`Spool::check`] and `mailwall init` make and check.
     pub fn dirs(self) -> Vec<String> {
         let mut v: Vec<String> = ["", "etc", "bin"].iter().map(|s| s.to_string()).collect();
         v.extend(Queue::ALL.iter().map(|q| q.dir_name().to_string()));
