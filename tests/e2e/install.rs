@@ -37,7 +37,7 @@ fn install_into_a_temporary_root_then_again_then_uninstall() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("root");
     let r = root.to_str().unwrap();
-    install(&[
+    let first = install(&[
         "--root",
         r,
         "--profile",
@@ -157,6 +157,31 @@ fn install_into_a_temporary_root_then_again_then_uninstall() {
         vec!["example.com".to_string(), "example.net".to_string()]
     );
     assert_eq!(cfg.forward.relay, "mail.internal:2525");
+    // mailwall init set them (install.sh edits no TOML itself), keeping the shipped comments.
+    let first = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.contains(
+            "mailwall: init: etc/gateway.conf: set hostname, admin, domains, forward.relay"
+        ),
+        "{first}"
+    );
+    let conf = fs::read_to_string(spool.join("etc/gateway.conf")).unwrap();
+    let shipped = fs::read_to_string(repo_root().join("etc/gateway.conf")).unwrap();
+    for l in shipped.lines().filter(|l| l.starts_with('#')) {
+        assert!(conf.contains(l), "comment lost: {l}");
+    }
+    // What install.sh made passes the admin's check (as root it checks as uucp, who needs a
+    // way through the test's private directories).
+    for d in [t.path(), &root, &root.join("var"), &root.join("var/spool")] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    let check = Command::new(root.join("usr/local/sbin/mailwall"))
+        .arg("--spool")
+        .arg(&spool)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
 
     // The admin edits a pattern file and the config; mail waits in quarantine.
     let bad = spool.join("etc/matches.bad");
@@ -169,11 +194,16 @@ fn install_into_a_temporary_root_then_again_then_uninstall() {
     )
     .unwrap();
 
-    install(&["--root", r, "--profile", "debug", "--no-deps"]);
+    let again = install(&["--root", r, "--profile", "debug", "--no-deps"]);
     assert_eq!(
         fs::read_to_string(&bad).unwrap(),
         edited,
         "admin's matches.bad kept"
+    );
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.contains("kept etc/matches.bad (edited); the shipped one is etc/matches.bad.dist"),
+        "it says what it kept\n{again}"
     );
     assert!(
         spool.join("etc/matches.bad.dist").is_file(),
