@@ -14,7 +14,7 @@ use spool::layout::Layout;
 use spool::tree::Tree;
 use spool::{Config, Spool};
 use std::path::Path;
-use toml_edit::{DocumentMut, Item, Table, Value};
+use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 /// The files of `etc/` every spool gets, with the shipped contents.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -82,22 +82,32 @@ pub fn parse_set(s: &str) -> Result<(String, Value), String> {
     Ok((k.to_string(), v))
 }
 
+/// Why gateway.conf could not be edited.
+#[derive(Debug)]
+pub enum EditError {
+    /// The file is not TOML.
+    Syntax(toml_edit::TomlError),
+    /// A dotted key goes through something that is not a table (`admin.x`).
+    NotATable(String),
+}
+
 /// Set dotted keys in a TOML text, keeping everything else byte for byte: an existing value
 /// keeps its spacing and trailing comment, a missing key is added at the end of its table (a
 /// missing table at the end of the file).
-pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<String, toml_edit::TomlError> {
-    let mut doc: DocumentMut = text.parse()?;
+pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<String, EditError> {
+    let mut doc: DocumentMut = text.parse().map_err(EditError::Syntax)?;
     for (key, value) in set {
         let mut parts: Vec<&str> = key.split('.').collect();
         let name = parts.pop().expect("split gives one part at least");
-        let mut table: &mut Table = doc.as_table_mut();
-        for p in parts {
-            if !table.contains_key(p) {
+        let mut table: &mut dyn TableLike = doc.as_table_mut();
+        for (n, p) in parts.iter().enumerate() {
+            if table.get(p).is_none() {
                 table.insert(p, Item::Table(Table::new()));
             }
-            table = table[p]
-                .as_table_mut()
-                .expect("a section of gateway.conf is a table");
+            table = table
+                .get_mut(p)
+                .and_then(Item::as_table_like_mut)
+                .ok_or_else(|| EditError::NotATable(parts[..=n].join(".")))?;
         }
         let mut value = value.clone();
         match table.get_mut(name) {
@@ -240,7 +250,14 @@ fn configure(spool: &Spool, tree: &Tree, set: &[(String, Value)]) -> anyhow::Res
     };
     let text =
         String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?;
-    let new = edit_conf(&text, set).map_err(|e| config_error(&path, &text, &e))?;
+    let new = edit_conf(&text, set).map_err(|e| match e {
+        EditError::Syntax(e) => config_error(&path, &text, &e),
+        EditError::NotATable(k) => spool::Error::Config {
+            path: path.clone(),
+            line: None,
+            message: format!("{k}: not a section: no key can be set inside it"),
+        },
+    })?;
     // What the programs will read: refuse to leave a configuration that stops them.
     Config::parse(&new, &path)?;
     if new == text {
@@ -329,6 +346,21 @@ mod tests {
         for l in shipped.lines().filter(|l| l.starts_with('#')) {
             assert!(new.contains(l), "{l}");
         }
+    }
+
+    #[test]
+    fn keys_inside_values_are_refused_and_inline_tables_edited() {
+        let e = edit_conf("admin = \"x\"\n", &sets(&["admin.y=1"])).unwrap_err();
+        assert!(
+            matches!(e, EditError::NotATable(ref k) if k == "admin"),
+            "{e:?}"
+        );
+        let new = edit_conf(
+            "forward = { relay = \"a\" }\n",
+            &sets(&[r#"forward.relay="b""#]),
+        )
+        .unwrap();
+        assert_eq!(new, "forward = { relay = \"b\" }\n");
     }
 
     #[test]
