@@ -93,9 +93,10 @@ pub enum EditError {
 
 /// Set dotted keys in a TOML text, keeping everything else byte for byte: an existing value
 /// keeps its spacing and trailing comment, a missing key is added at the end of its table (a
-/// missing table at the end of the file).
-pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<String, EditError> {
+/// missing table at the end of the file). Returns the text and the keys whose value changed.
+pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<(String, Vec<String>), EditError> {
     let mut doc: DocumentMut = text.parse().map_err(EditError::Syntax)?;
+    let mut changed: Vec<String> = Vec::new();
     for (key, value) in set {
         let mut parts: Vec<&str> = key.split('.').collect();
         let name = parts.pop().expect("split gives one part at least");
@@ -112,7 +113,7 @@ pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<String, EditErro
         let mut value = value.clone();
         match table.get_mut(name) {
             Some(Item::Value(old)) => {
-                if old.to_string().trim() == value.to_string().trim() {
+                if bare(old) == bare(&value) {
                     continue;
                 }
                 *value.decor_mut() = old.decor().clone();
@@ -122,17 +123,24 @@ pub fn edit_conf(text: &str, set: &[(String, Value)]) -> Result<String, EditErro
                 table.insert(name, Item::Value(value));
             }
         }
+        if !changed.contains(key) {
+            changed.push(key.clone());
+        }
     }
-    Ok(doc.to_string())
+    Ok((doc.to_string(), changed))
+}
+
+/// A value as written, without the spaces and comment around it.
+fn bare(v: &Value) -> String {
+    let mut v = v.clone();
+    v.decor_mut().clear();
+    v.to_string()
 }
 
 /// The spool's owner: as root, `user` and its primary group (never root); otherwise whoever
-/// runs init (a trial tree), who cannot give files to root, so no hardened layout.
-pub fn owner_ids(user: &str, hardened: bool) -> anyhow::Result<(u32, u32)> {
+/// runs init (a trial tree; it cannot give files to root, so no hardened layout either).
+pub fn owner_ids(user: &str) -> anyhow::Result<(u32, u32)> {
     if !spool::privs::is_root() {
-        if hardened {
-            bail!("--hardened gives the programs and the configuration to root: it needs root");
-        }
         return Ok((
             nix::unistd::geteuid().as_raw(),
             nix::unistd::getegid().as_raw(),
@@ -148,6 +156,20 @@ pub fn owner_ids(user: &str, hardened: bool) -> anyhow::Result<(u32, u32)> {
         )));
     }
     Ok((u.uid.as_raw(), u.gid.as_raw()))
+}
+
+/// gateway.conf's `user` and `group` for the owner's ids, by name (none for an id without a
+/// name: the key is then left as it is).
+pub fn owner_names((uid, gid): (u32, u32)) -> Vec<(&'static str, String)> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let mut v = Vec::new();
+    if let Ok(Some(u)) = User::from_uid(Uid::from_raw(uid)) {
+        v.push(("user", u.name));
+    }
+    if let Ok(Some(g)) = Group::from_gid(Gid::from_raw(gid)) {
+        v.push(("group", g.name));
+    }
+    v
 }
 
 /// One line of what init did, for the admin.
@@ -250,7 +272,7 @@ fn configure(spool: &Spool, tree: &Tree, set: &[(String, Value)]) -> anyhow::Res
     };
     let text =
         String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?;
-    let new = edit_conf(&text, set).map_err(|e| match e {
+    let (new, changed) = edit_conf(&text, set).map_err(|e| match e {
         EditError::Syntax(e) => config_error(&path, &text, &e),
         EditError::NotATable(k) => spool::Error::Config {
             path: path.clone(),
@@ -265,8 +287,7 @@ fn configure(spool: &Spool, tree: &Tree, set: &[(String, Value)]) -> anyhow::Res
     }
     let mode = 0o600;
     tree.put(rel, new.as_bytes(), mode)?;
-    let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
-    say(&format!("{rel}: set {}", keys.join(", ")));
+    say(&format!("{rel}: set {}", changed.join(", ")));
     Ok(())
 }
 
@@ -306,6 +327,11 @@ mod tests {
             ]),
         )
         .unwrap();
+        assert_eq!(
+            new.1,
+            ["admin", "forward.relay", "domains", "scan.scan_all"]
+        );
+        let new = new.0;
         assert!(
             new.starts_with("# top\nadmin = \"it@example.com\"   # who\n"),
             "{new}"
@@ -322,7 +348,7 @@ mod tests {
         // Setting what is there already changes nothing.
         assert_eq!(
             edit_conf(&new, &sets(&[r#"admin="it@example.com""#])).unwrap(),
-            new
+            (new, vec![])
         );
     }
 
@@ -338,7 +364,8 @@ mod tests {
                 r#"forward.relay="mail.internal:25""#,
             ]),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let c = Config::parse(&new, Path::new("g")).unwrap();
         assert_eq!(c.hostname, "gw.example.com");
         assert_eq!(c.forward.relay, "mail.internal:25");
@@ -360,7 +387,7 @@ mod tests {
             &sets(&[r#"forward.relay="b""#]),
         )
         .unwrap();
-        assert_eq!(new, "forward = { relay = \"b\" }\n");
+        assert_eq!(new.0, "forward = { relay = \"b\" }\n");
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //!     overwritten when the admin edited it: it says what it kept and puts the shipped one
 //!     beside it as NAME.dist; with `--programs DIR`, DIR's scanmail, sigupdate and daysumm into
 //!     bin/; the chroot's copies of /etc's resolv.conf, hosts, nsswitch.conf and localtime; then
-//!     owners and modes, and the programs' start-up check. `--domain`, `--relay`, `--admin`,
+//!     owners and modes, and the programs' start-up check. gateway.conf's `user` and `group`
+//!     are set to the spool owner's names (uucp; a trial tree's: whoever runs init). `--domain`, `--relay`, `--admin`,
 //!     `--hostname` and `--set KEY=VALUE` (a dotted key, the value written as in TOML:
 //!     --set 'forward.tls="off"') set those keys of gateway.conf and change nothing else in it:
 //!     comments, order and spacing stay (toml_edit); a result any program would refuse is not
@@ -68,8 +69,8 @@
 //!     makes a trial tree owned by that user (no --hardened).
 //!
 //! EXIT STATUS
-//!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML, or
-//!     --config); 69 flush: smtpfwdd is not running; 71 cannot switch user (init: no such
+//!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML,
+//!     --config, --hardened without root); 69 flush: smtpfwdd is not running; 71 cannot switch user (init: no such
 //!     --user, or it is root); 74 I/O error; 78 configuration or layout error (check: a problem
 //!     found; init: a symbolic or hard link in the tree, a gateway.conf the programs would
 //!     refuse); 70 internal error.
@@ -271,6 +272,17 @@ fn init_command(spool: &Spool, config: bool, a: InitArgs) -> anyhow::Result<Exit
     if let Some(r) = relay {
         keys.push(("forward.relay".to_string(), text(&r)));
     }
+    if hardened && !spool::privs::is_root() {
+        eprintln!(
+            "mailwall: init: --hardened gives the programs and the configuration to root: it needs root"
+        );
+        return Ok(ExitCode::from(spool::exit::USAGE));
+    }
+    let ids = init::owner_ids(&user)?;
+    // gateway.conf's user and group name the spool's owner (the programs refuse other names).
+    for (key, name) in init::owner_names(ids) {
+        keys.push((key.to_string(), text(&name)));
+    }
     keys.extend(set);
     let layout = if hardened {
         spool::layout::Layout::Hardened
@@ -281,7 +293,7 @@ fn init_command(spool: &Spool, config: bool, a: InitArgs) -> anyhow::Result<Exit
         set: keys,
         layout,
         programs,
-        ids: init::owner_ids(&user, hardened)?,
+        ids,
         system_etc: "/etc".into(),
     };
     init::run(spool, &opts)?;

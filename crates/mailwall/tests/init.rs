@@ -349,3 +349,37 @@ fn check_names_every_bad_line_of_the_pattern_and_rules_files() {
     }
     assert_eq!(lines.len(), 6, "{out}");
 }
+
+/// Started by another user than root, init makes a trial tree of that user's (gateway.conf's
+/// user and group name it, so check finds nothing), and refuses --hardened (64).
+#[test]
+fn init_by_another_user_makes_a_trial_tree_of_its_own() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "runs init as nobody (CI runs tests/run as root)"
+    );
+    let t = tempfile::tempdir().unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let spool = t.path().join("spool");
+    let as_nobody = |args: &[&str]| {
+        Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(env!("CARGO_BIN_EXE_mailwall"))
+            .arg("--spool")
+            .arg(&spool)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = ok(as_nobody(&["init", "--domain", "example.com"]));
+    assert!(out.contains("set domains, user, group"), "{out}");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(owner_mode(&spool), (nobody.uid.as_raw(), 0o700));
+    let cfg = spool::Config::load(&spool.join("etc/gateway.conf")).unwrap();
+    assert_eq!(cfg.user, "nobody");
+    let out = ok(as_nobody(&["check"]));
+    assert!(out.contains("no problem found"), "{out}");
+    let o = as_nobody(&["init", "--hardened"]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert_eq!(owner_mode(&spool), (nobody.uid.as_raw(), 0o700));
+}
