@@ -6,7 +6,9 @@
 //! 2.0 file format ([`envelope`]), the durable write and the moves between queues ([`store`]),
 //! per-file locks, the configuration ([`config`]), logging ([`logging`]), notices written into
 //! `outgoing/` ([`notice`]), the day files that `daysumm` reads ([`daylog`]) and the verdicts
-//! they record ([`verdict`]), and privilege dropping ([`privs`]).
+//! they record ([`verdict`]), privilege dropping ([`privs`]), the pattern files ([`patterns`])
+//! and smtpd's rules file ([`rules`]), and the root-safe set-up of a tree (`mailwall init`:
+//! [`tree`]).
 //!
 //! The queue rules (DESIGN.md): a file becomes visible under its final name only by one rename of
 //! a fully written, fsynced temp file whose mode is then 0750; readers take only such files; a
