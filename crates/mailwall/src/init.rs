@@ -225,7 +225,13 @@ pub fn run(spool: &Spool, o: &Options) -> anyhow::Result<()> {
         }
     }
     let (uid, gid) = o.ids;
-    let changed = tree.own(layout, uid, gid)?;
+    let (changed, left) = tree.own(layout, uid, gid)?;
+    for p in &left {
+        say(&format!(
+            "warning: {}: more than one hard link: its owner and mode left alone (look at it)",
+            p.display()
+        ));
+    }
     // The programs' own start-up check, on what was just made.
     spool.check(Some(uid))?;
     say(&format!(

@@ -248,10 +248,25 @@ fn init_refuses_symlinks_and_hard_links_in_the_tree() {
     );
     fs::remove_file(spool.join("etc/gateway.conf")).unwrap();
 
-    fs::hard_link(&victim, spool.join("incoming/smtpdAAAAAA")).unwrap();
+    fs::remove_file(spool.join("etc/matches.bad")).unwrap();
+    fs::hard_link(&victim, spool.join("etc/matches.bad")).unwrap();
     let o = mailwall(&spool, &["init"]);
     assert_eq!(o.status.code(), Some(78), "{}", text(&o));
     assert!(text(&o).contains("hard-linked"), "{}", text(&o));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root:secret\n");
+    assert_eq!(
+        owner_mode(&victim),
+        (nix::unistd::geteuid().as_raw(), 0o600)
+    );
+    fs::remove_file(spool.join("etc/matches.bad")).unwrap();
+    // In a queue (where a crash in the spool's link + unlink rename can leave one) it is left
+    // alone, and said so.
+    fs::hard_link(&victim, spool.join("incoming/smtpdAAAAAA")).unwrap();
+    let out = ok(mailwall(&spool, &["init"]));
+    assert!(
+        out.contains("incoming/smtpdAAAAAA: more than one hard link"),
+        "{out}"
+    );
     assert_eq!(
         owner_mode(&victim),
         (nix::unistd::geteuid().as_raw(), 0o600)

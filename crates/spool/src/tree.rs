@@ -7,8 +7,12 @@
 //! descriptor with `O_NOFOLLOW`, files are written under a new temporary name (`O_EXCL`) and
 //! renamed into place, and owners and modes are changed through an opened descriptor, never by
 //! name. A symbolic link anywhere in the tree stops the set-up, and so does a file with more
-//! than one hard link (on a system without `fs.protected_hardlinks` the owner could link a file
-//! of root's into the tree, and root would then chmod the original).
+//! than one hard link in the root, `etc/` or `bin/` (on a system without
+//! `fs.protected_hardlinks` the owner could link a file of root's into the tree, and root would
+//! then chmod the original). In the queues a multiply-linked file is only left alone (never
+//! chowned or chmod-ed): the spool's own no-replace rename falls back to link + unlink where
+//! the filesystem lacks `RENAME_NOREPLACE`, and a crash between the two leaves one, which must
+//! not stop an install.
 
 use crate::daylog::DayFile;
 use crate::error::{Error, Result};
@@ -102,13 +106,14 @@ impl Tree {
         rel.rsplit_once('/').unwrap_or(("", rel))
     }
 
-    /// Every symbolic link and every multiply linked file in the tree: none may be there
-    /// before root changes anything (their paths, at most `max`).
+    /// Every symbolic link in the tree and every multiply linked file outside the queues: none
+    /// may be there before root changes anything (their paths, at most `max`).
     pub fn links(&self, max: usize) -> Result<Vec<PathBuf>> {
         let mut found = Vec::new();
         self.walk(|_, rel, st| {
             let ft = FileType::from_raw_mode(st.st_mode);
-            if ft == FileType::Symlink || (ft != FileType::Directory && st.st_nlink > 1) {
+            let linked = ft != FileType::Directory && st.st_nlink > 1 && !in_queue(rel);
+            if ft == FileType::Symlink || linked {
                 found.push(self.at(rel));
             }
             Ok(found.len() < max)
@@ -272,11 +277,13 @@ impl Tree {
     /// Give every directory and regular file of the tree (the root too) the owner and mode of
     /// `layout` ([`Layout::expected`]): the spool's owner is `uid`, the group always `gid`.
     /// Changes only what differs, each through a descriptor opened without following links; a
-    /// file found with more than one link is refused. Returns how many entries changed.
-    pub fn own(&self, layout: Layout, uid: u32, gid: u32) -> Result<usize> {
+    /// file with more than one link is refused outside the queues and left alone in them.
+    /// Returns how many entries changed, and the multiply-linked files left alone.
+    pub fn own(&self, layout: Layout, uid: u32, gid: u32) -> Result<(usize, Vec<PathBuf>)> {
         let mut changed = 0;
+        let mut left = Vec::new();
         let root = self.dir("")?;
-        changed += self.fix(&root, "", layout, uid, gid)? as usize;
+        changed += self.fix(&root, "", layout, uid, gid)?.unwrap_or(false) as usize;
         self.walk(|dfd, rel, st| {
             let ft = FileType::from_raw_mode(st.st_mode);
             if ft != FileType::Directory && ft != FileType::RegularFile {
@@ -301,20 +308,34 @@ impl Tree {
                 }
                 Err(e) => return Err(errno(self.at(rel), e)),
             };
-            changed += self.fix(&fd, rel, layout, uid, gid)? as usize;
+            match self.fix(&fd, rel, layout, uid, gid)? {
+                Some(c) => changed += c as usize,
+                None => left.push(self.at(rel)),
+            }
             Ok(true)
         })?;
-        Ok(changed)
+        Ok((changed, left))
     }
 
-    fn fix(&self, fd: &OwnedFd, rel: &str, layout: Layout, uid: u32, gid: u32) -> Result<bool> {
+    /// One entry: Some(changed), or None for a multiply-linked file in a queue, left alone.
+    fn fix(
+        &self,
+        fd: &OwnedFd,
+        rel: &str,
+        layout: Layout,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Option<bool>> {
         let st = rfs::fstat(fd).map_err(|e| errno(self.at(rel), e))?;
         let ft = FileType::from_raw_mode(st.st_mode);
         let is_dir = ft == FileType::Directory;
         if !is_dir && ft != FileType::RegularFile {
-            return Ok(false);
+            return Ok(Some(false));
         }
         if !is_dir && st.st_nlink > 1 {
+            if in_queue(rel) {
+                return Ok(None);
+            }
             return Err(refused(
                 self.at(rel),
                 "has more than one hard link: refusing to change it (who linked it here?)",
@@ -339,7 +360,7 @@ impl Tree {
             rfs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| errno(self.at(rel), e))?;
             changed = true;
         }
-        Ok(changed)
+        Ok(Some(changed))
     }
 
     /// Move the day files (`email.YYYYMMDD`, …) from `etc/` into `etc/days/` (the hardened
@@ -398,6 +419,15 @@ impl Tree {
     }
 }
 
+/// True for an entry below one of the queues (`incoming/...`), where the programs write.
+fn in_queue(rel: &str) -> bool {
+    let top = rel.split('/').next().unwrap_or("");
+    rel.contains('/')
+        && crate::layout::Queue::ALL
+            .iter()
+            .any(|q| q.dir_name() == top)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,12 +480,23 @@ mod tests {
         assert!(!t.path().join("scanmail").exists());
         fs::remove_file(spool.bin()).unwrap();
 
-        // A hard link to somebody else's file.
+        // A hard link to somebody else's file: refused in etc/, left alone in a queue.
         fs::hard_link(&victim, spool.etc_file("matches.doc")).unwrap();
         let err = tree.refuse_links().unwrap_err().to_string();
         assert!(err.contains("matches.doc"), "{err}");
         assert!(tree.own(Layout::Article, 1, 1).is_err());
         assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o777, 0o600);
+        fs::remove_file(spool.etc_file("matches.doc")).unwrap();
+        let queued = spool.root().join("incoming/smtpdAAAAAA");
+        fs::hard_link(&victim, &queued).unwrap();
+        tree.refuse_links().unwrap();
+        let (_, left) = tree.own(Layout::Article, 1, 1).unwrap();
+        assert_eq!(left, [queued]);
+        let md = fs::metadata(&victim).unwrap();
+        assert_eq!(
+            (md.uid(), md.mode() & 0o777),
+            (nix::unistd::geteuid().as_raw(), 0o600)
+        );
     }
 
     #[test]
@@ -496,10 +537,10 @@ mod tests {
             nix::unistd::geteuid().as_raw(),
             nix::unistd::getegid().as_raw(),
         );
-        assert!(tree.own(Layout::Article, uid, gid).unwrap() > 0);
+        assert!(tree.own(Layout::Article, uid, gid).unwrap().0 > 0);
         assert_eq!(
             tree.own(Layout::Article, uid, gid).unwrap(),
-            0,
+            (0, vec![]),
             "idempotent"
         );
         let mode = |p: PathBuf| fs::metadata(p).unwrap().mode() & 0o7777;
