@@ -63,8 +63,9 @@
 //!     `init` runs as root (it gives the tree to its owner) and takes the tree as hostile: uucp
 //!     can write it in the article's layout. Every path below the root is opened one component
 //!     at a time with O_NOFOLLOW, owners and modes are changed through opened descriptors, and a
-//!     symbolic link or a hard-linked file anywhere in the tree stops it before it changes
-//!     anything (spool::tree). It parses only gateway.conf as root (at most 1 MiB, with
+//!     symbolic link anywhere in the tree, or a hard-linked file outside the queues, stops it
+//!     before it changes anything (in a queue such a file is left alone, with a warning;
+//!     spool::tree). It parses only gateway.conf as root (at most 1 MiB, with
 //!     toml_edit), and the pattern files only to compare their bytes. Started by another user it
 //!     makes a trial tree owned by that user (no --hardened).
 //!
@@ -72,7 +73,7 @@
 //!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML,
 //!     --config, --hardened without root); 69 flush: smtpfwdd is not running; 71 cannot switch user (init: no such
 //!     --user, or it is root); 74 I/O error; 78 configuration or layout error (check: a problem
-//!     found; init: a symbolic or hard link in the tree, a gateway.conf the programs would
+//!     found; init: a symbolic link in the tree or a hard link outside the queues, a gateway.conf the programs would
 //!     refuse); 70 internal error.
 //!
 //! FILES
