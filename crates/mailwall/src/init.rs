@@ -322,7 +322,8 @@ mod tests {
 
     #[test]
     fn edits_keep_comments_and_layout() {
-        let text = "# top\nadmin = \"postmaster\"   # who\n\n[forward]\n# the relay\nrelay          = \"\"\npoll_seconds = 10\n";
+        let text = "# top\nadmin = \"postmaster\"   # who\n\n[forward]\n# the relay\n\
+                    relay          = \"\"\npoll_seconds = 10\n";
         let new = edit_conf(
             text,
             &sets(&[

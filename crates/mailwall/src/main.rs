@@ -21,8 +21,9 @@
 //!     beside it as NAME.dist; with `--programs DIR`, DIR's scanmail, sigupdate and daysumm into
 //!     bin/; the chroot's copies of /etc's resolv.conf, hosts, nsswitch.conf and localtime; then
 //!     owners and modes, and the programs' start-up check. gateway.conf's `user` and `group`
-//!     are set to the spool owner's names (uucp; a trial tree's: whoever runs init). `--domain`, `--relay`, `--admin`,
-//!     `--hostname` and `--set KEY=VALUE` (a dotted key, the value written as in TOML:
+//!     are set to the spool owner's names (uucp; a trial tree's: whoever runs init).
+//!     `--domain`, `--relay`, `--admin`, `--hostname` and `--set KEY=VALUE` (a dotted key,
+//!     the value written as in TOML:
 //!     --set 'forward.tls="off"') set those keys of gateway.conf and change nothing else in it:
 //!     comments, order and spacing stay (toml_edit); a result any program would refuse is not
 //!     written. Every write is a new temporary file renamed into place. A second run with the
@@ -71,8 +72,8 @@
 //!
 //! EXIT STATUS
 //!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML,
-//!     --config, --hardened without root); 69 flush: smtpfwdd is not running; 71 cannot switch user (init: no such
-//!     --user, or it is root); 74 I/O error; 78 configuration or layout error (check: a problem
+//!     --config, --hardened without root); 69 flush: smtpfwdd is not running; 71 cannot switch
+//!     user (init: no such --user, or it is root); 74 I/O error; 78 configuration or layout error (check: a problem
 //!     found; init: a symbolic link in the tree or a hard link outside the queues, a
 //!     gateway.conf the programs would refuse); 70 internal error.
 //!
@@ -275,7 +276,8 @@ fn init_command(spool: &Spool, config: bool, a: InitArgs) -> anyhow::Result<Exit
     }
     if hardened && !spool::privs::is_root() {
         eprintln!(
-            "mailwall: init: --hardened gives the programs and the configuration to root: it needs root"
+            "mailwall: init: --hardened gives the programs and the configuration to root: \
+             it needs root"
         );
         return Ok(ExitCode::from(spool::exit::USAGE));
     }
