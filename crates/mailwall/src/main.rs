@@ -73,9 +73,9 @@
 //! EXIT STATUS
 //!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML,
 //!     --config, --hardened without root); 69 flush: smtpfwdd is not running; 71 cannot switch
-//!     user (init: no such --user, or it is root); 74 I/O error; 78 configuration or layout error (check: a problem
-//!     found; init: a symbolic link in the tree or a hard link outside the queues, a
-//!     gateway.conf the programs would refuse); 70 internal error.
+//!     user (init: no such --user, or it is root); 74 I/O error; 78 configuration or layout
+//!     error (check: a problem found; init: a symbolic link in the tree or a hard link outside
+//!     the queues, a gateway.conf the programs would refuse); 70 internal error.
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/matches.bad, DIR/etc/matches.doc, DIR/etc/smtpd_check_rules,
