@@ -111,7 +111,7 @@ fn random_gateway_confs_give_an_edit_or_a_clean_error() {
             mutate(&mut rng, shipped)
         };
         let set: Vec<_> = (0..=rng.below(4))
-            .map(|_| parse_set(*rng.pick(KEYS)).unwrap())
+            .map(|_| parse_set(rng.pick::<&str>(KEYS)).unwrap())
             .collect();
         let got = catch_unwind(AssertUnwindSafe(|| edit_conf(&text, &set)));
         let got = got.unwrap_or_else(|_| panic!("iteration {i}: panic on\n{text}\nset {set:?}"));
