@@ -203,7 +203,7 @@ pub fn run(spool: &Spool, o: &Options) -> anyhow::Result<()> {
             let src = dir.join(p);
             let bytes = std::fs::read(&src).map_err(|e| spool::Error::io(&src, e))?;
             let rel = format!("bin/{p}");
-            if tree.read(&rel, u64::MAX - 1)?.as_deref() != Some(&bytes[..]) {
+            if !tree.holds(&rel, &bytes)? {
                 tree.put(&rel, &bytes, 0o700)?;
                 say(&format!("installed {rel}"));
             }
@@ -220,7 +220,7 @@ pub fn run(spool: &Spool, o: &Options) -> anyhow::Result<()> {
             continue;
         };
         let rel = format!("etc/{name}");
-        if tree.read(&rel, u64::MAX - 1)?.as_deref() != Some(&bytes[..]) {
+        if !tree.holds(&rel, &bytes)? {
             tree.put(&rel, &bytes, 0o600)?;
         }
     }
@@ -251,19 +251,15 @@ pub fn run(spool: &Spool, o: &Options) -> anyhow::Result<()> {
 /// written beside it as `NAME.dist`.
 fn install_default(tree: &Tree, name: &str, data: &[u8]) -> anyhow::Result<()> {
     let rel = format!("etc/{name}");
-    match tree.read(&rel, MAX_CONF * 64)? {
-        None => {
-            tree.put(&rel, data, 0o600)?;
-            say(&format!("installed {rel}"));
+    if !tree.exists(&rel)? {
+        tree.put(&rel, data, 0o600)?;
+        say(&format!("installed {rel}"));
+    } else if !tree.holds(&rel, data)? {
+        let dist = format!("{rel}.dist");
+        if !tree.holds(&dist, data)? {
+            tree.put(&dist, data, 0o600)?;
         }
-        Some(old) if old == data => {}
-        Some(_) => {
-            let dist = format!("{rel}.dist");
-            if tree.read(&dist, MAX_CONF * 64)?.as_deref() != Some(data) {
-                tree.put(&dist, data, 0o600)?;
-            }
-            say(&format!("kept {rel} (edited); the shipped one is {dist}"));
-        }
+        say(&format!("kept {rel} (edited); the shipped one is {dist}"));
     }
     Ok(())
 }

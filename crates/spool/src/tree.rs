@@ -235,6 +235,50 @@ impl Tree {
         Ok(Some(data))
     }
 
+    /// True when something (of any type: a symbolic link too) is at `rel`.
+    pub fn exists(&self, rel: &str) -> Result<bool> {
+        let (parent, name) = Tree::split(rel);
+        let dfd = self.dir(parent)?;
+        match rfs::statat(&dfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(errno(self.at(rel), e)),
+        }
+    }
+
+    /// True when the regular file `rel` holds exactly `data` (false when it is missing or
+    /// differs; compared without reading more than `data.len()` bytes of it, so a huge file
+    /// planted in its place costs nothing). A symbolic link or anything but a regular file is
+    /// refused.
+    pub fn holds(&self, rel: &str, data: &[u8]) -> Result<bool> {
+        let (parent, name) = Tree::split(rel);
+        let dfd = self.dir(parent)?;
+        let fd = match rfs::openat(&dfd, name, ENTRY_FLAGS, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(false),
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(refused(
+                    self.at(rel),
+                    "a symbolic link: refusing to read it",
+                ))
+            }
+            Err(e) => return Err(errno(self.at(rel), e)),
+        };
+        let st = rfs::fstat(&fd).map_err(|e| errno(self.at(rel), e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(refused(self.at(rel), "not a regular file"));
+        }
+        if st.st_size as u64 != data.len() as u64 {
+            return Ok(false);
+        }
+        let mut old = Vec::with_capacity(data.len());
+        std::fs::File::from(fd)
+            .take(data.len() as u64 + 1)
+            .read_to_end(&mut old)
+            .map_err(|e| Error::io(self.at(rel), e))?;
+        Ok(old == data)
+    }
+
     /// Write `data` as the regular file `rel` with mode `mode`: a new temporary file (`O_EXCL`)
     /// in the same directory, fsynced, renamed over the old one, the directory fsynced. A
     /// symbolic link or a directory in its place is refused.
@@ -453,6 +497,12 @@ mod tests {
             b"admin = \"y\"\n"
         );
         assert!(tree.read("etc/gateway.conf", 3).is_err());
+        assert!(tree.holds("etc/gateway.conf", b"admin = \"y\"\n").unwrap());
+        assert!(!tree.holds("etc/gateway.conf", b"admin = \"z\"\n").unwrap());
+        assert!(!tree.holds("etc/gateway.conf", b"admin").unwrap());
+        assert!(!tree.holds("etc/missing", b"").unwrap());
+        assert!(!tree.exists("etc/missing").unwrap());
+        assert!(tree.exists("etc/gateway.conf").unwrap());
         assert_eq!(
             fs::read_dir(spool.etc()).unwrap().count(),
             1,
@@ -468,6 +518,7 @@ mod tests {
         assert!(err.contains("matches.bad"), "{err}");
         assert!(tree.put("etc/matches.bad", b"x", 0o600).is_err());
         assert!(tree.read("etc/matches.bad", 100).is_err());
+        assert!(tree.holds("etc/matches.bad", b"secret").is_err());
         assert!(tree.own(Layout::Article, 1, 1).is_err());
         assert_eq!(fs::read_to_string(&victim).unwrap(), "secret");
         assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o777, 0o600);
