@@ -2,8 +2,9 @@
 //! (sigtool for the signed .cvd/.cld containers, a trial load by clamscan for the text formats),
 //! and how old the newest signatures are.
 
-use crate::{Error, IoAt, Result};
+use crate::{Error, Result};
 use chrono::{DateTime, Local};
+use spool::IoContext;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::SystemTime;
@@ -167,6 +168,125 @@ pub fn check_file(sigtool: &str, file: &Path) -> Result<()> {
     }
 }
 
+/// What [`install`] did.
+#[derive(Debug, Default)]
+pub struct Installed {
+    /// Names of the files copied in.
+    pub copied: Vec<String>,
+    /// Files already there with the same size, modification time and bytes.
+    pub unchanged: usize,
+    /// Files [`check_file`] refused ([`Error::Rejected`], naming the source file): not installed.
+    pub rejected: Vec<Error>,
+}
+
+impl Installed {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} copied, {} unchanged, {} rejected",
+            self.copied.len(),
+            self.unchanged,
+            self.rejected.len()
+        )
+    }
+}
+
+/// The staging directory inside the database directory: same file system (one rename commits),
+/// and a dot-name without a signature extension, so clamd never loads from it.
+fn staging_dir(db: &Path) -> PathBuf {
+    db.join(".sigupdate.tmp")
+}
+
+/// Install signature files (`sources`, each keeping its file name) into the database directory
+/// `db`, so that clamd never loads a half-copied or refused file: each new or changed one is
+/// copied into a staging directory inside `db`, fsynced, given its source's modification time
+/// (the signatures' age), checked there ([`check_file`] on the copy: the source may change
+/// underneath), and renamed over the old one; `db` is fsynced once at the end. A refused file
+/// is reported and the rest still go in; any other error stops the install (what was renamed
+/// in stays, each file whole).
+pub fn install(db: &Path, sigtool: &str, sources: &[PathBuf]) -> Result<Installed> {
+    let staging = staging_dir(db);
+    // A crash of an earlier run may have left half-copied files here.
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir(&staging).at(&staging)?;
+    let res = install_staged(db, &staging, sigtool, sources);
+    let _ = std::fs::remove_dir_all(&staging);
+    let out = res?;
+    if !out.copied.is_empty() {
+        spool::store::fsync_dir(db)?;
+    }
+    Ok(out)
+}
+
+fn install_staged(
+    db: &Path,
+    staging: &Path,
+    sigtool: &str,
+    sources: &[PathBuf],
+) -> Result<Installed> {
+    let mut out = Installed::default();
+    for src in sources {
+        let Some(name) = src.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let dst = db.join(name);
+        if same_file_contents(src, &dst).at(src)? {
+            out.unchanged += 1;
+            continue;
+        }
+        match install_one(src, &staging.join(name), &dst, sigtool) {
+            Ok(()) => out.copied.push(name.to_string()),
+            Err(e @ Error::Rejected { .. }) => out.rejected.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Same size, same modification time and same bytes: nothing to copy.
+fn same_file_contents(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (ma, mb) = match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) => return Err(e),
+        (_, Err(_)) => return Ok(false),
+    };
+    if ma.len() != mb.len() || ma.mtime() != mb.mtime() {
+        return Ok(false);
+    }
+    Ok(std::fs::read(a)? == std::fs::read(b)?)
+}
+
+/// Copy, fsync, keep the source's modification time, check the copy, then rename it into place.
+fn install_one(src: &Path, tmp: &Path, dst: &Path, sigtool: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    {
+        let mut from = std::fs::File::open(src).at(src)?;
+        // World-readable: clamd reads the database as its own user.
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(tmp)
+            .at(tmp)?;
+        std::io::copy(&mut from, &mut to).at(tmp)?;
+        let mtime = from.metadata().and_then(|m| m.modified()).at(src)?;
+        to.set_modified(mtime).at(tmp)?;
+        to.sync_all().at(tmp)?;
+    }
+    if let Err(e) = check_file(sigtool, tmp) {
+        let _ = std::fs::remove_file(tmp);
+        return Err(match e {
+            Error::Rejected { reason, .. } => Error::Rejected {
+                path: src.to_path_buf(),
+                reason,
+            },
+            other => other,
+        });
+    }
+    std::fs::rename(tmp, dst).at(dst)?;
+    Ok(())
+}
+
 /// Where the date of the newest signatures came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -273,5 +393,49 @@ mod tests {
         assert_eq!(i.version, Some(27467));
         let b = i.built.unwrap().with_timezone(&chrono::Utc);
         assert_eq!((b.year(), b.month(), b.day(), b.hour()), (2026, 11, 26, 14));
+    }
+
+    /// The real sigtool and clamscan check each file: a good text database goes in with its
+    /// source's time, a bogus container is refused and never lands, an unchanged file is left,
+    /// and nothing of the staging is left behind.
+    #[test]
+    fn install_checks_each_file_and_lands_it_whole() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, db) = (t.path().join("mirror"), t.path().join("db"));
+        std::fs::create_dir(&src).unwrap();
+        std::fs::create_dir(&db).unwrap();
+        let good = src.join("gateway.ndb");
+        std::fs::write(&good, "Gateway-Test:0:*:58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a\n").unwrap();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&good)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let bogus = src.join("daily.cvd");
+        std::fs::write(&bogus, b"not a signed database").unwrap();
+        std::fs::write(db.join("daily.cvd"), b"the old one").unwrap();
+        let sources = [bogus.clone(), good.clone()];
+
+        let got = install(&db, "/usr/bin/sigtool", &sources).unwrap();
+        assert_eq!(got.copied, ["gateway.ndb"]);
+        assert_eq!(got.rejected.len(), 1);
+        assert!(
+            matches!(&got.rejected[0], Error::Rejected { path, .. } if *path == bogus),
+            "{:?}",
+            got.rejected
+        );
+        assert_eq!(
+            std::fs::read(db.join("gateway.ndb")).unwrap(),
+            std::fs::read(&good).unwrap()
+        );
+        let md = std::fs::metadata(db.join("gateway.ndb")).unwrap();
+        assert_eq!(md.modified().unwrap(), old);
+        assert_eq!(std::fs::read(db.join("daily.cvd")).unwrap(), b"the old one");
+        assert!(!staging_dir(&db).exists());
+
+        let again = install(&db, "/usr/bin/sigtool", &[good]).unwrap();
+        assert_eq!((again.copied.len(), again.unchanged), (0, 1));
     }
 }

@@ -12,12 +12,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file error (`spool::Error::Io`, naming the path), made with `spool::IoContext::at`.
+    /// Not transparent: the chain holds the spool::Error itself, whose exit code it carries.
+    #[error("{0}")]
+    Spool(#[from] spool::Error),
     /// A helper program (sigtool, clamscan) could not be run.
     #[error("{program}: {reason}")]
     Tool { program: String, reason: String },
@@ -30,16 +28,3 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-pub(crate) trait IoAt<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
-}
-
-impl<T> IoAt<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
-    }
-}

@@ -3,11 +3,12 @@
 //! the average daily volume, the top viruses and the queues. Every name that came from mail
 //! (virus names, patterns, senders) is escaped: the page must never run what a sender wrote.
 
-use crate::error::{IoAt, Result};
+use crate::error::Result;
 use crate::stats::top;
 use crate::{Summary, Window};
 use chrono::Datelike;
 use spool::clock::human_age;
+use spool::IoContext;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

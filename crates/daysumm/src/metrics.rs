@@ -1,9 +1,10 @@
 //! The figures in Prometheus text format, for node_exporter's textfile collector. The file is
 //! written under a temp name and renamed, so the collector never reads half a file.
 
-use crate::error::{IoAt, Result};
+use crate::error::Result;
 use crate::Summary;
 use spool::verdict::Verdict;
+use spool::IoContext;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -2,9 +2,10 @@
 //! in the one directory that holds them, [`Spool::day_dir`] (`etc/`, or `etc/days/` in the
 //! hardened layout).
 
-use crate::error::{IoAt, Result};
+use crate::error::Result;
 use chrono::NaiveDate;
 use spool::daylog::DayFile;
+use spool::IoContext;
 use spool::Spool;
 use std::path::PathBuf;
 

@@ -1,15 +1,7 @@
 //! Typed errors of sigupdate. Each names the file, program or socket it concerns.
 
-use std::path::PathBuf;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// The updater could not be started, timed out, or exited with a failure.
     #[error("{program}: {reason}")]
     Updater { program: String, reason: String },
@@ -26,28 +18,14 @@ impl Error {
     /// The exit status of a failure that stops sigupdate (sysexits).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Io { .. } => spool::exit::IOERR,
             Error::Updater { .. } => spool::exit::TEMPFAIL,
             Error::Clamav(clamav::Error::Rejected { .. }) => spool::exit::DATAERR,
             Error::Clamav(clamav::Error::Clamd { .. }) => spool::exit::UNAVAILABLE,
             Error::Clamav(clamav::Error::Tool { .. }) => spool::exit::UNAVAILABLE,
-            Error::Clamav(clamav::Error::Io { .. }) => spool::exit::IOERR,
+            Error::Clamav(clamav::Error::Spool(e)) => e.exit_code(),
             Error::Spool(e) => e.exit_code(),
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-pub(crate) trait IoAt<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
-}
-
-impl<T> IoAt<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
-    }
-}

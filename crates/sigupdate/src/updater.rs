@@ -1,7 +1,8 @@
 //! Running the signature updater (freshclam by default) with a time limit, keeping its output
 //! for the log and the admin's alert.
 
-use crate::error::{Error, IoAt, Result};
+use crate::error::{Error, Result};
+use spool::IoContext;
 use std::io::{Read, Seek};
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -38,7 +38,7 @@ pub mod verdict;
 
 pub use config::Config;
 pub use envelope::{Envelope, Recipient};
-pub use error::{Error, Result};
+pub use error::{Error, IoContext, Result};
 pub use id::MessageId;
 pub use layout::{Queue, Spool};
 pub use store::{FileLock, Staged};
