@@ -318,6 +318,9 @@ fn window(o: &mut String, w: &Window) {
 }
 
 /// Write DIR/index.html by a temp file and a rename.
+///
+/// DIR is `[report] html_dir`, the web server's directory, not a queue or any part of the
+/// spool: no reader of mail looks there, so it is created and written here, not by spool.
 pub fn write(dir: &Path, text: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
     let path = dir.join("index.html");

@@ -364,6 +364,50 @@ pub fn read_sent(spool: &Spool, date: NaiveDate) -> Result<(Vec<SentLine>, usize
     read(spool, DayFile::Sent, date, SentLine::parse)
 }
 
+/// A day file found in [`Spool::day_dir`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub file: DayFile,
+    pub date: NaiveDate,
+    pub path: PathBuf,
+}
+
+/// The day files of the day directory (regular files whose name [`DayFile::parse_name`]
+/// reads), sorted by path.
+pub fn list(spool: &Spool) -> Result<Vec<Found>> {
+    let dir = spool.day_dir();
+    let mut out = Vec::new();
+    for de in std::fs::read_dir(&dir).at(&dir)? {
+        let de = de.at(&dir)?;
+        let Some((file, date)) = de.file_name().to_str().and_then(DayFile::parse_name) else {
+            continue;
+        };
+        if de.file_type().is_ok_and(|t| t.is_file()) {
+            out.push(Found {
+                file,
+                date,
+                path: de.path(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Remove the day files dated before `limit` (daysumm's retention); returns their paths.
+pub fn remove_before(spool: &Spool, limit: NaiveDate) -> Result<Vec<PathBuf>> {
+    let mut gone = Vec::new();
+    for f in list(spool)?.into_iter().filter(|f| f.date < limit) {
+        match std::fs::remove_file(&f.path) {
+            // Another run removed it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            r => r.at(&f.path)?,
+        }
+        gone.push(f.path);
+    }
+    Ok(gone)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +443,58 @@ mod tests {
         assert!(s.etc().join("email.20261127").exists());
         let next = time.date_naive().succ_opt().unwrap();
         assert!(read_email(&s, next).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn names_are_read_in_one_place() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        assert_eq!(
+            DayFile::parse_name("virus.20261127"),
+            Some((DayFile::Virus, d))
+        );
+        assert_eq!(
+            DayFile::parse_name(&DayFile::Sent.file_name(d)),
+            Some((DayFile::Sent, d))
+        );
+        for bad in [
+            "email.2026112",
+            "matches.bad",
+            "email.20261327",
+            "gateway.20261127",
+            "email.2026112x",
+            ".email.20261127",
+        ] {
+            assert_eq!(DayFile::parse_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn old_day_files_go_from_the_day_dir_of_either_layout() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Spool::new(t.path());
+        s.create().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let old = DayFile::Email.file_name(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
+        let new = DayFile::Sent.file_name(today);
+        for n in [&old, &new, &"matches.bad".to_string()] {
+            std::fs::write(s.etc().join(n), "").unwrap();
+        }
+        // A directory with a day file's name is not a day file.
+        std::fs::create_dir(s.etc().join("virus.20200101")).unwrap();
+        let listed: Vec<_> = list(&s).unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(listed, [s.etc().join(&old), s.etc().join(&new)]);
+        assert_eq!(remove_before(&s, today).unwrap(), [s.etc().join(&old)]);
+        assert!(s.etc().join(&new).exists() && s.etc().join("matches.bad").exists());
+        assert!(s.etc().join("virus.20200101").is_dir());
+        // The hardened layout: the day files in etc/days/; etc/ itself is not the day dir.
+        std::fs::create_dir(s.days_subdir()).unwrap();
+        std::fs::write(s.etc().join(&old), "").unwrap();
+        std::fs::write(s.days_subdir().join(&old), "").unwrap();
+        assert_eq!(
+            remove_before(&s, today).unwrap(),
+            [s.days_subdir().join(&old)]
+        );
+        assert!(s.etc().join(&old).exists());
     }
 
     #[test]
