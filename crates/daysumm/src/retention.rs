@@ -50,7 +50,7 @@ mod tests {
             std::fs::write(p, "").unwrap();
         }
         assert!(remove_old(&s, today, 0).unwrap().is_empty());
-        assert_eq!(remove_old(&s, today, 30).unwrap(), [old.clone()]);
+        assert_eq!(remove_old(&s, today, 30).unwrap(), vec![old.clone()]);
         assert!(!old.exists() && kept.exists());
     }
 }
