@@ -60,6 +60,18 @@ impl Error {
         }
     }
 
+    /// This error as an `io::Error` of the same kind, for a caller whose interface speaks io (a
+    /// `Write`, a sink of decoded parts); the error itself (with its path) is kept inside.
+    pub fn into_io(self) -> io::Error {
+        let kind = match &self {
+            Error::Io { source, .. } => source.kind(),
+            Error::Exists(_) => io::ErrorKind::AlreadyExists,
+            Error::Invalid { .. } => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, self)
+    }
+
     /// The sysexits code that fits this error.
     pub fn exit_code(&self) -> u8 {
         use crate::exit;

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, RenameFlags};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -70,6 +70,32 @@ impl Staged {
             dir,
             last.unwrap_or_else(|| io::Error::other("no free message id after 64 tries")),
         ))
+    }
+
+    /// Stage a new version of message `id` in `queue`, beside where it will land (`.tmp.<id>`,
+    /// mode 0600, O_EXCL): for a message that moves with a change (scanmail's `X-Virus-Scanned:`
+    /// header), so it keeps its id. The caller holds the message's lock, so a temp file of that
+    /// name can only be a crashed run's and is removed first. [`Staged::commit`] never replaces
+    /// a file already there ([`Error::Exists`]).
+    pub fn create_for(spool: &Spool, queue: Queue, id: &MessageId) -> Result<Staged> {
+        let tmp = spool.temp(queue, id);
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(tmp, e)),
+            _ => {}
+        }
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(STAGING_MODE)
+            .open(&tmp)
+            .at(&tmp)?;
+        Ok(Staged {
+            dest: spool.message(queue, id),
+            id: id.clone(),
+            tmp,
+            dir: spool.queue(queue),
+            out: Some(BufWriter::with_capacity(64 * 1024, f)),
+        })
     }
 
     pub fn id(&self) -> &MessageId {
@@ -166,6 +192,22 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
 /// Move a message (and its `<id>_d` directory, if any) from one queue to another: one rename, then
 /// both directories fsynced. The caller holds the message's lock.
 pub fn move_message(spool: &Spool, id: &MessageId, from: Queue, to: Queue) -> Result<PathBuf> {
+    let dst = move_message_unsynced(spool, id, from, to)?;
+    sync_queue(spool, to)?;
+    sync_queue(spool, from)?;
+    Ok(dst)
+}
+
+/// [`move_message`] without the directory fsyncs, for a caller that calls [`sync_queue`] on both
+/// queues once per batch (scanmail's clean mail). The rename is atomic, so a crash before those
+/// fsyncs can only leave the message where it was, to be handled again: allowed for a move out of
+/// `incoming/`, whose messages are judged again, never for one that must not come back.
+pub fn move_message_unsynced(
+    spool: &Spool,
+    id: &MessageId,
+    from: Queue,
+    to: Queue,
+) -> Result<PathBuf> {
     let src = spool.message(from, id);
     let dst = spool.message(to, id);
     rename_noreplace(&src, &dst)?;
@@ -177,9 +219,12 @@ pub fn move_message(spool: &Spool, id: &MessageId, from: Queue, to: Queue) -> Re
         }
         fs::rename(&dsrc, &ddst).at(&dsrc)?;
     }
-    fsync_dir(&spool.queue(to))?;
-    fsync_dir(&spool.queue(from))?;
     Ok(dst)
+}
+
+/// fsync a queue directory: the explicit sync after a batch of unsynced moves or removals.
+pub fn sync_queue(spool: &Spool, queue: Queue) -> Result<()> {
+    fsync_dir(&spool.queue(queue))
 }
 
 /// Replace a message's envelope (smtpfwdd marks delivered recipients `SENT`): the new version is
@@ -233,6 +278,192 @@ pub fn remove_message_unsynced(spool: &Spool, queue: Queue, id: &MessageId) -> R
     }
     let _ = fs::remove_file(spool.state_file(queue, id));
     Ok(())
+}
+
+/// Move a message to another queue with one header field put first in its body (scanmail's
+/// `X-Virus-Scanned:`), keeping its id. The caller holds the message's lock. The new version is
+/// staged beside the target ([`Staged::create_for`]) and committed like a new message (fsync,
+/// chmod 0750, no-replace rename, target directory fsynced); only then are the source, its state
+/// file and decoded directory removed and the source directory fsynced. A crash in between
+/// leaves the message complete in both queues: [`finish_moves`] (or this function run again,
+/// which finds the target committed) removes the source copy, so it is never judged twice into
+/// two queues.
+pub fn move_with_header(
+    spool: &Spool,
+    id: &MessageId,
+    from: Queue,
+    to: Queue,
+    field: (&str, &str),
+) -> Result<PathBuf> {
+    let (name, value) = field;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        return Err(Error::Invalid {
+            what: "header field name",
+            value: name.into(),
+        });
+    }
+    if value.contains(['\r', '\n']) {
+        return Err(Error::Invalid {
+            what: "header field value",
+            value: value.into(),
+        });
+    }
+    let src = spool.message(from, id);
+    let (env, body) = Envelope::read_body(&src)?;
+    let mut st = Staged::create_for(spool, to, id)?;
+    let tmp = st.temp_path().to_path_buf();
+    env.write_to(&mut st).at(&tmp)?;
+    write!(st, "{name}: {value}\n").at(&tmp)?;
+    st.write_all(&body).at(&tmp)?;
+    let dst = match st.commit() {
+        Ok(p) => p,
+        // Committed by a run that crashed before removing the source.
+        Err(Error::Exists(p)) => p,
+        Err(e) => return Err(e),
+    };
+    match remove_message_unsynced(spool, from, id) {
+        // Removed meanwhile by finish_moves (it takes the lock, so only before ours).
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+        r => r?,
+    }
+    sync_queue(spool, from)?;
+    Ok(dst)
+}
+
+/// Finish the moves a crash cut between their commit and the removal of the source (see
+/// [`move_with_header`]): a complete message of `from` whose id is also complete in `to` was
+/// committed there (ids are unique across the queues, [`Staged::create`] sees to it), so the
+/// `from` copy, its state file and decoded directory are removed, under its lock (a locked one
+/// is being handled: skipped). Returns the ids finished.
+pub fn finish_moves(spool: &Spool, from: Queue, to: Queue) -> Result<Vec<MessageId>> {
+    let there: std::collections::HashSet<MessageId> =
+        list(spool, to)?.into_iter().map(|e| e.id).collect();
+    let mut done = Vec::new();
+    for e in list(spool, from)? {
+        if !there.contains(&e.id) {
+            continue;
+        }
+        let Some(_lock) = FileLock::try_acquire(&e.path)? else {
+            continue;
+        };
+        remove_message_unsynced(spool, from, &e.id)?;
+        done.push(e.id);
+    }
+    if !done.is_empty() {
+        sync_queue(spool, from)?;
+    }
+    Ok(done)
+}
+
+/// A message's `<id>_d/` directory of decoded parts, for a scanner that reads files (the article's
+/// layout). Created (mode 0700) with its first file; its files are created exclusively under the
+/// names the caller generates (never a name taken from mail: a plain name, no `/`). It leaves
+/// with its message ([`move_message`], [`remove_message`]).
+#[derive(Debug)]
+pub struct DecodedDir {
+    path: PathBuf,
+    created: bool,
+}
+
+impl DecodedDir {
+    /// The decoded directory of message `id` in `queue`, to be filled anew: a leftover of a
+    /// crashed run is removed. The caller holds the message's lock.
+    pub fn fresh(spool: &Spool, queue: Queue, id: &MessageId) -> Result<DecodedDir> {
+        DecodedDir::fresh_at(&spool.decoded_dir(queue, id))
+    }
+
+    /// [`DecodedDir::fresh`] at a path of the caller's (a scratch directory: fuzzing).
+    pub fn fresh_at(path: &Path) -> Result<DecodedDir> {
+        remove_dir_if_there(path)?;
+        Ok(DecodedDir {
+            path: path.to_path_buf(),
+            created: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True once a file was created in it.
+    pub fn exists(&self) -> bool {
+        self.created
+    }
+
+    /// Create the file `name` (O_EXCL: never one that is there, never through a symlink),
+    /// creating the directory first when it is the first file.
+    pub fn create_file(&mut self, name: &str) -> Result<File> {
+        let path = self.file_path(name)?;
+        if !self.created {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&self.path)
+                .at(&self.path)?;
+            self.created = true;
+        }
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => Error::Exists(path.clone()),
+                _ => Error::io(&path, e),
+            })
+    }
+
+    /// Write the file `name` whole, replacing an earlier one (an index); nothing when the
+    /// directory was never created (nothing was decoded).
+    pub fn write_file(&self, name: &str, data: &[u8]) -> Result<()> {
+        let path = self.file_path(name)?;
+        if self.created {
+            fs::write(&path, data).at(&path)?;
+        }
+        Ok(())
+    }
+
+    fn file_path(&self, name: &str) -> Result<PathBuf> {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            return Err(Error::Invalid {
+                what: "decoded file name",
+                value: name.into(),
+            });
+        }
+        Ok(self.path.join(name))
+    }
+}
+
+/// Write the file `name` into the existing decoded directory of message `id` (the index, before
+/// a move to quarantine). Ok(false) when the directory is not there (removed after retries).
+pub fn write_decoded_file(
+    spool: &Spool,
+    queue: Queue,
+    id: &MessageId,
+    name: &str,
+    data: &[u8],
+) -> Result<bool> {
+    let dir = DecodedDir {
+        path: spool.decoded_dir(queue, id),
+        created: true,
+    };
+    match dir.write_file(name, data) {
+        Ok(()) => Ok(true),
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remove the decoded directory of message `id` (a clean message leaves without it; a released
+/// one too). Ok(false) when there was none.
+pub fn remove_decoded(spool: &Spool, queue: Queue, id: &MessageId) -> Result<bool> {
+    remove_dir_if_there(&spool.decoded_dir(queue, id))
+}
+
+fn remove_dir_if_there(path: &Path) -> Result<bool> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 /// Give a queue file the current time as its modification time: the start of a new queue life
@@ -821,6 +1052,202 @@ mod tests {
         r.read_to_end(&mut b).unwrap();
         assert_eq!(b, body);
         assert_eq!(list(&s, Queue::Outgoing).unwrap().len(), 1);
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn body_of(p: &Path) -> (Envelope, Vec<u8>) {
+        Envelope::read_body(p).unwrap()
+    }
+
+    #[test]
+    fn staged_for_an_id_lands_beside_and_never_replaces() {
+        let (_t, s) = spool();
+        let q = Queue::Outgoing;
+        let id = MessageId::generate();
+        // A crashed run's temp file of the same id is replaced, not appended to.
+        fs::write(s.temp(q, &id), b"half of an old try").unwrap();
+        let mut st = Staged::create_for(&s, q, &id).unwrap();
+        assert_eq!(st.temp_path(), s.temp(q, &id));
+        assert_eq!(st.id(), &id);
+        st.write_all(b"FROM <a@b>\nRCPT <c@d>\nBODY\nnew\n")
+            .unwrap();
+        assert!(list(&s, q).unwrap().is_empty(), "invisible before commit");
+        let p = st.commit().unwrap();
+        assert_eq!(p, s.message(q, &id));
+        assert_eq!(mode(&p), COMPLETE_MODE);
+        assert_eq!(body_of(&p).1, b"new\n");
+        assert!(!s.temp(q, &id).exists());
+        // A second version of the same id is refused and leaves nothing behind.
+        let mut again = Staged::create_for(&s, q, &id).unwrap();
+        again
+            .write_all(b"FROM <a@b>\nRCPT <c@d>\nBODY\nother\n")
+            .unwrap();
+        assert!(matches!(again.commit(), Err(Error::Exists(_))));
+        assert_eq!(body_of(&p).1, b"new\n");
+        assert!(!s.temp(q, &id).exists());
+    }
+
+    #[test]
+    fn unsynced_move_then_one_sync() {
+        let (_t, s) = spool();
+        let env = Envelope::new("<a@b>", ["<c@d>".to_string()]);
+        let ids: Vec<_> = (0..3)
+            .map(|_| write_message(&s, Queue::Incoming, &env, b"x\n").unwrap())
+            .collect();
+        for id in &ids {
+            move_message_unsynced(&s, id, Queue::Incoming, Queue::Outgoing).unwrap();
+        }
+        sync_queue(&s, Queue::Outgoing).unwrap();
+        sync_queue(&s, Queue::Incoming).unwrap();
+        assert!(list(&s, Queue::Incoming).unwrap().is_empty());
+        assert_eq!(list(&s, Queue::Outgoing).unwrap().len(), 3);
+        let err = move_message_unsynced(&s, &ids[0], Queue::Outgoing, Queue::Outgoing);
+        assert!(matches!(err, Err(Error::Exists(_))), "{err:?}");
+    }
+
+    #[test]
+    fn move_with_header_puts_it_first_and_takes_all_of_the_source() {
+        let (_t, s) = spool();
+        let env = Envelope::new("<a@b>", ["<c@d>".to_string()]);
+        let body = b"Subject: x\n\n\xff\x00binary\n";
+        let id = write_message(&s, Queue::Incoming, &env, body).unwrap();
+        fs::write(s.state_file(Queue::Incoming, &id), b"{}").unwrap();
+        let mut dd = DecodedDir::fresh(&s, Queue::Incoming, &id).unwrap();
+        dd.create_file("part001.bin").unwrap();
+        let p = move_with_header(
+            &s,
+            &id,
+            Queue::Incoming,
+            Queue::Outgoing,
+            ("X-Virus-Scanned", "scanmail on gw"),
+        )
+        .unwrap();
+        let (got, b) = body_of(&p);
+        assert_eq!(got, env);
+        assert_eq!(
+            b,
+            [&b"X-Virus-Scanned: scanmail on gw\n"[..], body].concat()
+        );
+        assert_eq!(mode(&p), COMPLETE_MODE);
+        assert_eq!(fs::read_dir(s.queue(Queue::Incoming)).unwrap().count(), 0);
+        assert!(!s.temp(Queue::Outgoing, &id).exists());
+        for bad in [("X-A", "a\r\nBcc: x"), ("X A", "v"), ("", "v"), ("X:", "v")] {
+            let err = move_with_header(&s, &id, Queue::Outgoing, Queue::Quarantine, bad);
+            assert!(matches!(err, Err(Error::Invalid { .. })), "{bad:?}");
+        }
+        assert!(p.exists());
+    }
+
+    /// The crash window of a move with a header: the outgoing copy committed, the incoming one
+    /// still there. The next run finishes the move, whichever way it comes to it, and never
+    /// replaces or doubles the committed copy.
+    #[test]
+    fn a_move_cut_after_its_commit_is_finished_by_the_next_run() {
+        let (_t, s) = spool();
+        let env = Envelope::new("<a@b>", ["<c@d>".to_string()]);
+        let crashed = |body: &[u8]| {
+            let id = write_message(&s, Queue::Incoming, &env, body).unwrap();
+            let p =
+                move_with_header(&s, &id, Queue::Incoming, Queue::Outgoing, ("X-S", "1")).unwrap();
+            // Put the source back as the crash left it (with its state file).
+            write_message_as(&s, Queue::Incoming, &id, &env, body);
+            fs::write(s.state_file(Queue::Incoming, &id), b"{}").unwrap();
+            (id, fs::read(p).unwrap())
+        };
+        // a. The start-up clean-up finds it.
+        let (a, committed_a) = crashed(b"a\n");
+        let alone = write_message(&s, Queue::Incoming, &env, b"alone\n").unwrap();
+        // A locked one is being handled by a running pass: left to it.
+        let (held, _) = crashed(b"held\n");
+        let lock = FileLock::try_acquire(&s.message(Queue::Incoming, &held))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            finish_moves(&s, Queue::Incoming, Queue::Outgoing).unwrap(),
+            [a.clone()]
+        );
+        assert!(!s.message(Queue::Incoming, &a).exists());
+        assert!(!s.state_file(Queue::Incoming, &a).exists());
+        assert_eq!(
+            fs::read(s.message(Queue::Outgoing, &a)).unwrap(),
+            committed_a
+        );
+        assert!(s.message(Queue::Incoming, &alone).exists());
+        assert!(s.message(Queue::Incoming, &held).exists());
+        drop(lock);
+        // b. The pass judges it again and moves it again: the committed copy stays as it was.
+        let (b, committed_b) = crashed(b"b\n");
+        move_with_header(&s, &b, Queue::Incoming, Queue::Outgoing, ("X-S", "2")).unwrap();
+        assert!(!s.message(Queue::Incoming, &b).exists());
+        assert_eq!(
+            fs::read(s.message(Queue::Outgoing, &b)).unwrap(),
+            committed_b
+        );
+        assert_eq!(list(&s, Queue::Outgoing).unwrap().len(), 3);
+    }
+
+    /// A complete message under a given id, as an earlier version of it was.
+    fn write_message_as(s: &Spool, q: Queue, id: &MessageId, env: &Envelope, body: &[u8]) {
+        let mut st = Staged::create_for(s, q, id).unwrap();
+        env.write_to(&mut st).unwrap();
+        st.write_all(body).unwrap();
+        st.commit().unwrap();
+    }
+
+    #[test]
+    fn decoded_dir_is_made_with_its_first_file_and_leaves_on_request() {
+        let (_t, s) = spool();
+        let q = Queue::Incoming;
+        let id = MessageId::generate();
+        // A crashed run's leftover goes.
+        fs::create_dir(s.decoded_dir(q, &id)).unwrap();
+        fs::write(s.decoded_dir(q, &id).join("part001.bin"), b"old").unwrap();
+        let mut dd = DecodedDir::fresh(&s, q, &id).unwrap();
+        assert!(!dd.exists() && !s.decoded_dir(q, &id).exists());
+        assert!(!write_decoded_file(&s, q, &id, "index", b"i").unwrap());
+        dd.write_file("index", b"nothing decoded").unwrap();
+        assert!(
+            !s.decoded_dir(q, &id).exists(),
+            "an index alone makes no directory"
+        );
+        dd.create_file("part001.bin")
+            .unwrap()
+            .write_all(b"new")
+            .unwrap();
+        assert!(dd.exists());
+        assert_eq!(dd.path(), s.decoded_dir(q, &id));
+        assert_eq!(mode(dd.path()), 0o700);
+        assert!(matches!(
+            dd.create_file("part001.bin"),
+            Err(Error::Exists(_))
+        ));
+        for bad in ["", ".", "..", "../x", "a/b", "a\0b"] {
+            assert!(
+                matches!(dd.create_file(bad), Err(Error::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+        dd.write_file("index", b"one").unwrap();
+        assert!(write_decoded_file(&s, q, &id, "index", b"two").unwrap());
+        assert_eq!(fs::read(dd.path().join("index")).unwrap(), b"two");
+        assert_eq!(fs::read(dd.path().join("part001.bin")).unwrap(), b"new");
+        assert!(remove_decoded(&s, q, &id).unwrap());
+        assert!(!remove_decoded(&s, q, &id).unwrap());
+        assert!(!s.decoded_dir(q, &id).exists());
+    }
+
+    #[test]
+    fn spool_errors_keep_their_kind_as_io_errors() {
+        let e = Error::io("/x", io::Error::from(io::ErrorKind::NotFound)).into_io();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("/x"), "{e}");
+        assert_eq!(
+            Error::Exists("/y".into()).into_io().kind(),
+            io::ErrorKind::AlreadyExists
+        );
     }
 
     #[test]
