@@ -313,7 +313,7 @@ pub fn move_with_header(
     let mut st = Staged::create_for(spool, to, id)?;
     let tmp = st.temp_path().to_path_buf();
     env.write_to(&mut st).at(&tmp)?;
-    write!(st, "{name}: {value}\n").at(&tmp)?;
+    writeln!(st, "{name}: {value}").at(&tmp)?;
     st.write_all(&body).at(&tmp)?;
     let dst = match st.commit() {
         Ok(p) => p,
