@@ -1167,7 +1167,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             finish_moves(&s, Queue::Incoming, Queue::Outgoing).unwrap(),
-            [a.clone()]
+            vec![a.clone()]
         );
         assert!(!s.message(Queue::Incoming, &a).exists());
         assert!(!s.state_file(Queue::Incoming, &a).exists());
