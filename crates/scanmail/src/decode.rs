@@ -6,10 +6,9 @@
 //! (`part001.bin`); the sender's name never becomes a path. The `index` file keeps, for each
 //! generated name, the part it came from and its original name (control characters replaced).
 
+use spool::{store, MessageId, Queue, Spool};
 use std::borrow::Cow;
-use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// A Content-Transfer-Encoding, normalised from however the sender spelled it.
@@ -220,45 +219,50 @@ pub fn printable_name(name: &str) -> String {
         .collect()
 }
 
-/// The `<id>_d/` directory being filled, created on the first part.
+/// The name of the index file in `_d/`.
+pub const INDEX: &str = "index";
+
+/// The `<id>_d/` directory being filled, created on the first part (by `spool::store`, which
+/// owns the directory: its mode, exclusive creation, its removal).
 pub struct DecodedDir {
-    dir: PathBuf,
-    created: bool,
+    dir: store::DecodedDir,
     count: usize,
     index: Vec<u8>,
     files: Vec<(PathBuf, String)>,
 }
 
 impl DecodedDir {
-    /// Prepare (but not yet create) the directory; a leftover from a crashed run is removed.
+    /// The `_d` directory of message `id` in `queue`, to be filled anew (a leftover from a
+    /// crashed run is removed; the directory itself is created with the first part).
+    pub fn for_message(spool: &Spool, queue: Queue, id: &MessageId) -> io::Result<DecodedDir> {
+        store::DecodedDir::fresh(spool, queue, id)
+            .map(DecodedDir::with)
+            .map_err(spool::Error::into_io)
+    }
+
+    /// [`DecodedDir::for_message`] at a scratch path (the fuzz tests walk outside a spool).
     pub fn new(dir: &Path) -> io::Result<DecodedDir> {
-        if dir.exists() {
-            fs::remove_dir_all(dir)?;
-        }
-        Ok(DecodedDir {
-            dir: dir.to_path_buf(),
-            created: false,
+        store::DecodedDir::fresh_at(dir)
+            .map(DecodedDir::with)
+            .map_err(spool::Error::into_io)
+    }
+
+    fn with(dir: store::DecodedDir) -> DecodedDir {
+        DecodedDir {
+            dir,
             count: 0,
             index: Vec::new(),
             files: Vec::new(),
-        })
+        }
     }
 
     pub fn path(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// The decoded files written so far, with the part each came from.
     pub fn files(&self) -> &[(PathBuf, String)] {
         &self.files
-    }
-
-    fn ensure(&mut self) -> io::Result<()> {
-        if !self.created {
-            fs::DirBuilder::new().mode(0o700).create(&self.dir)?;
-            self.created = true;
-        }
-        Ok(())
     }
 
     /// Write one decoded part under a generated name; returns its path.
@@ -269,14 +273,9 @@ impl DecodedDir {
         ctype: &str,
         data: &[u8],
     ) -> io::Result<PathBuf> {
-        self.ensure()?;
         self.count += 1;
         let file = format!("part{:03}.bin", self.count);
-        let path = self.dir.join(&file);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let mut f = self.dir.create_file(&file).map_err(spool::Error::into_io)?;
         f.write_all(data)?;
         writeln!(
             self.index,
@@ -285,6 +284,7 @@ impl DecodedDir {
             printable_name(ctype),
             printable_name(name)
         )?;
+        let path = self.dir.path().join(&file);
         self.files
             .push((path.clone(), format!("part {}", printable_name(label))));
         Ok(path)
@@ -298,14 +298,10 @@ impl DecodedDir {
         what: &str,
         data: &mut dyn io::Read,
     ) -> io::Result<PathBuf> {
-        self.ensure()?;
-        let path = self.dir.join(file);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let mut f = self.dir.create_file(file).map_err(spool::Error::into_io)?;
         io::copy(data, &mut f)?;
         writeln!(self.index, "{file}\tmessage\tmessage/rfc822\t({what})")?;
+        let path = self.dir.path().join(file);
         self.files.push((path.clone(), what.into()));
         Ok(path)
     }
@@ -318,25 +314,31 @@ impl DecodedDir {
 
     /// Write the index file (when anything was decoded).
     pub fn finish(&mut self) -> io::Result<()> {
-        if self.created {
-            fs::write(self.dir.join("index"), &self.index)?;
-        }
-        Ok(())
+        self.dir
+            .write_file(INDEX, &self.index)
+            .map_err(spool::Error::into_io)
     }
 
     pub fn exists(&self) -> bool {
-        self.created
+        self.dir.exists()
     }
 }
 
-/// Write an index taken with [`DecodedDir::take_index`] into an existing `_d` directory.
-pub fn write_index(dir: &Path, index: &[u8]) -> io::Result<()> {
-    fs::write(dir.join("index"), index)
+/// Write an index taken with [`DecodedDir::take_index`] into the `_d` directory of message `id`;
+/// Ok(false) when it is gone (a message given up after retries had its `_d` removed).
+pub fn write_index(
+    spool: &Spool,
+    queue: Queue,
+    id: &MessageId,
+    index: &[u8],
+) -> spool::Result<bool> {
+    store::write_decoded_file(spool, queue, id, INDEX, index)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn encodings_however_spelled() {

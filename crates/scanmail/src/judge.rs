@@ -147,10 +147,9 @@ impl Judge {
         facts: &mut Facts,
     ) -> Prepared {
         // A leftover `_d` from a crashed run goes first; the walk creates it anew when needed.
-        let ddir = self.spool.decoded_dir(Queue::Incoming, id);
-        let mut dd = match DecodedDir::new(&ddir) {
+        let mut dd = match DecodedDir::for_message(&self.spool, Queue::Incoming, id) {
             Ok(d) => d,
-            Err(e) => return Prepared::Retry(format!("{}: {e}", ddir.display())),
+            Err(e) => return Prepared::Retry(e.to_string()),
         };
         let p = self.prepare_in(id, wants_dir, keep_raw, facts, &mut dd);
         facts.decoded_dir = dd.exists();

@@ -15,9 +15,6 @@ use spool::daylog::{EmailLine, Verdict, VirusLine};
 use spool::state::State;
 use spool::store::{self, FileLock};
 use spool::{MessageId, Queue};
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
@@ -258,8 +255,8 @@ fn finish_batch(
     // renames durable. A crash before it can only put a message back into incoming/, where
     // it is judged again; nothing unscanned can appear in outgoing/.
     if pending_sync {
-        store::fsync_dir(&judge.spool.queue(Queue::Outgoing))?;
-        store::fsync_dir(&judge.spool.queue(Queue::Incoming))?;
+        store::sync_queue(&judge.spool, Queue::Outgoing)?;
+        store::sync_queue(&judge.spool, Queue::Incoming)?;
     }
     Ok(())
 }
@@ -331,7 +328,7 @@ fn retry_or_give_up(judge: &Judge, item: &Item, why: &str) -> spool::Result<Opti
         .duration_since(item.mtime)
         .unwrap_or(Duration::ZERO);
     let cfg = &judge.cfg.scan;
-    let _ = fs::remove_dir_all(sp.decoded_dir(Queue::Incoming, &item.id));
+    let _ = store::remove_decoded(sp, Queue::Incoming, &item.id);
     if tries >= i64::from(cfg.max_tries) || age.as_secs() >= cfg.max_age {
         let d = Decision::new(
             Verdict::Unscannable,
@@ -356,30 +353,31 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
     let sp = &judge.spool;
     let cfg = &judge.cfg;
     let id = &item.id;
-    let ddir = sp.decoded_dir(Queue::Incoming, id);
     if d.verdict == Verdict::Clean {
         if item.facts.decoded_dir {
-            fs::remove_dir_all(&ddir).map_err(|e| spool::Error::io(&ddir, e))?;
+            store::remove_decoded(sp, Queue::Incoming, id)?;
         }
         if cfg.scan.x_virus_scanned {
-            pass_with_header(judge, id)?;
-        } else {
-            // One atomic rename; the directories are fsynced once per batch (see run_pass).
-            store::rename_noreplace(
-                &sp.message(Queue::Incoming, id),
-                &sp.message(Queue::Outgoing, id),
+            // The header goes first, the body is unchanged; a new file under the same id,
+            // committed (and its directory fsynced) before the incoming one goes.
+            let value = format!("scanmail on {}", spool::notice::clean_header(&cfg.hostname));
+            store::move_with_header(
+                sp,
+                id,
+                Queue::Incoming,
+                Queue::Outgoing,
+                ("X-Virus-Scanned", &value),
             )?;
+        } else {
+            // One atomic rename; the directories are fsynced once per batch (finish_batch).
+            store::move_message_unsynced(sp, id, Queue::Incoming, Queue::Outgoing)?;
         }
         State::remove(sp, Queue::Incoming, id);
         log::info!("{id}: clean, passed to outgoing ({})", d.detail);
     } else {
         if item.facts.decoded_dir && !item.facts.index.is_empty() {
-            // NotFound: a message given up after retries had its `_d` removed.
-            match crate::decode::write_index(&ddir, &item.facts.index) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    log::warn!("{id}: cannot write the index of decoded parts: {e}")
-                }
-                _ => {}
+            if let Err(e) = crate::decode::write_index(sp, Queue::Incoming, id, &item.facts.index) {
+                log::warn!("{id}: cannot write the index of decoded parts: {e}")
             }
         }
         store::move_message(sp, id, Queue::Incoming, Queue::Quarantine)?;
@@ -439,54 +437,13 @@ fn act(judge: &Judge, item: &Item, d: Decision) -> spool::Result<Option<Verdict>
     Ok(Some(d.verdict))
 }
 
-/// Clean mail with an `X-Virus-Scanned:` header: a new file is written beside the target under
-/// the same id (the header goes first, the body is unchanged), committed with one no-replace
-/// rename, then the incoming file is removed. A crash in between leaves the message in both
-/// queues; the next run finds the outgoing copy and only removes the incoming one.
-fn pass_with_header(judge: &Judge, id: &MessageId) -> spool::Result<()> {
-    let sp = &judge.spool;
-    let src = sp.message(Queue::Incoming, id);
-    let dst = sp.message(Queue::Outgoing, id);
-    let tmp = sp.temp(Queue::Outgoing, id);
-    let (env, body) = spool::Envelope::read_body(&src)?;
-    let io = |e| spool::Error::io(&tmp, e);
-    let _ = fs::remove_file(&tmp);
-    let res = (|| -> spool::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        let mut buf = Vec::with_capacity(body.len() + 200);
-        env.write_to(&mut buf).map_err(io)?;
-        buf.extend_from_slice(
-            format!(
-                "X-Virus-Scanned: scanmail on {}\n",
-                spool::notice::clean_header(&judge.cfg.hostname)
-            )
-            .as_bytes(),
-        );
-        buf.extend_from_slice(&body);
-        f.write_all(&buf).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        f.set_permissions(fs::Permissions::from_mode(store::COMPLETE_MODE))
-            .map_err(io)?;
-        match store::rename_noreplace(&tmp, &dst) {
-            Ok(()) | Err(spool::Error::Exists(_)) => {}
-            Err(e) => return Err(e),
-        }
-        store::fsync_dir(&sp.queue(Queue::Outgoing))
-    })();
-    let _ = fs::remove_file(&tmp);
-    res?;
-    fs::remove_file(&src).map_err(|e| spool::Error::io(&src, e))?;
-    store::fsync_dir(&sp.queue(Queue::Incoming))
-}
-
-/// Start-up clean-up: stale temp files, and `_d` directories and state files whose message is
-/// gone (a crash between decoding and the move). Only old ones: a running pass may be mid-way.
+/// Start-up clean-up: moves a crash cut after their commit (clean mail in both incoming/ and
+/// outgoing/), stale temp files, and `_d` directories and state files whose message is gone
+/// (a crash between decoding and the move). Only old ones: a running pass may be mid-way.
 pub fn clean_up(spool: &spool::Spool) -> spool::Result<()> {
+    for id in store::finish_moves(spool, Queue::Incoming, Queue::Outgoing)? {
+        log::info!("{id}: already in outgoing (a crash cut its move): removed from incoming");
+    }
     let day = Duration::from_secs(86_400);
     for q in [Queue::Incoming, Queue::Outgoing] {
         let n = store::clean_stale_temps(spool, q, day)?;

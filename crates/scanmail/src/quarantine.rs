@@ -128,7 +128,9 @@ pub fn shown(spool: &Spool, id: &MessageId) -> Result<Shown, ToolError> {
             })
             .collect();
     }
-    let idx = spool.decoded_dir(Queue::Quarantine, id).join("index");
+    let idx = spool
+        .decoded_dir(Queue::Quarantine, id)
+        .join(crate::decode::INDEX);
     let decoded_parts = fs::read_to_string(idx)
         .map(|t| t.lines().map(String::from).collect())
         .unwrap_or_default();
@@ -189,10 +191,7 @@ pub fn release(spool: &Spool, id: &MessageId, to: Option<&str>) -> Result<(), To
     }
     drop(body);
     let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let ddir = spool.decoded_dir(Queue::Quarantine, id);
-    if ddir.exists() {
-        fs::remove_dir_all(&ddir).map_err(|e| spool::Error::io(&ddir, e))?;
-    }
+    store::remove_decoded(spool, Queue::Quarantine, id)?;
     // A new queue life: smtpfwdd counts the bounce age from the file's time, so a message held
     // for days would be bounced at its first temporary failure.
     store::touch_now(spool, Queue::Quarantine, id)?;

@@ -973,6 +973,38 @@ fn x_virus_scanned_header_only_when_configured_body_unchanged() {
     assert_eq!(ts.all_names(Queue::Outgoing), vec![id]);
 }
 
+/// The crash window of a move with a header: the outgoing copy committed, the incoming one
+/// still there. The next run removes the incoming copy without judging it again (with the header
+/// switched off since, a plain rename would find the outgoing name taken and wait forever).
+#[test]
+fn a_clean_move_cut_by_a_crash_is_finished_by_the_next_run() {
+    let clamd = Clamd::start();
+    let ts = spool_with(&format!("clamd_socket = \"{}\"", clamd.socket.display()));
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        CLEAN,
+    );
+    let mid: spool::MessageId = id.parse().unwrap();
+    let mut out = spool::Staged::create_for(&ts.spool, Queue::Outgoing, &mid).unwrap();
+    out.write_all(b"FROM <alice@example.org>\nRCPT <bob@example.com>\nBODY\nX-Virus-Scanned: scanmail on gw.example.com\n")
+        .unwrap();
+    out.write_all(CLEAN).unwrap();
+    let committed = out.commit().unwrap();
+    let before = fs::read(&committed).unwrap();
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(log(&o).contains("already in outgoing"), "{}", log(&o));
+    assert!(ts.all_names(Queue::Incoming).is_empty());
+    assert_eq!(ts.all_names(Queue::Outgoing), vec![id.clone()]);
+    assert_eq!(fs::read(&committed).unwrap(), before);
+    let judged = read_email(&ts.spool, spool::clock::today())
+        .map(|(l, _)| l)
+        .unwrap_or_default();
+    assert!(judged.iter().all(|l| l.id != id), "judged again");
+}
+
 /// The verdict and detail the day file holds for a message.
 fn day_verdict(ts: &TestSpool, id: &str) -> (Verdict, String) {
     let (lines, _) = read_email(&ts.spool, spool::clock::today()).unwrap();
