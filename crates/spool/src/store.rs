@@ -1,11 +1,17 @@
 //! Writing, locking, listing and moving queue files. Every file that appears in a queue is created
 //! here, and every move between queues happens here.
 //!
-//! The one commit point of each step:
-//! - new message: `.tmp.<id>` (mode 0600) written, fsynced, chmod 0750, renamed (never over an
-//!   existing file) to `<id>`, directory fsynced;
-//! - move: one no-replace rename of `<id>` into the other queue, then both directories fsynced;
-//! - envelope rewrite (smtpfwdd's `SENT` lines): a new version written beside it, renamed over it.
+//! The one commit point of each step (docs/ARCHITECTURE.md's table names these functions):
+//! - new message ([`Staged`], [`write_message`]): `.tmp.<id>` (mode 0600) written, fsynced,
+//!   chmod 0750, renamed (never over an existing file) to `<id>`, directory fsynced;
+//! - move ([`move_message`]): one no-replace rename of `<id>` into the other queue, then both
+//!   directories fsynced ([`move_message_unsynced`] + [`sync_queue`]: the fsyncs once per batch);
+//! - move with a header ([`move_with_header`]): a new message under the same id
+//!   ([`Staged::create_for`]) committed in the target queue, then the source removed
+//!   ([`finish_moves`] after a crash in between);
+//! - envelope rewrite ([`rewrite_envelope`], smtpfwdd's `SENT` lines): a new version written
+//!   beside it, renamed over it;
+//! - removal ([`remove_message`], [`remove_message_unsynced`] + [`sync_queue`]).
 
 use crate::envelope::Envelope;
 use crate::error::{Error, IoContext, Result};
@@ -1248,6 +1254,45 @@ mod tests {
             Error::Exists("/y".into()).into_io().kind(),
             io::ErrorKind::AlreadyExists
         );
+    }
+
+    /// docs/ARCHITECTURE.md's commit-point table can be checked against this file alone: every
+    /// function its last column names is defined here.
+    #[test]
+    fn commit_point_table_names_store_functions() {
+        let doc = include_str!("../../../docs/ARCHITECTURE.md");
+        let src = include_str!("store.rs");
+        let table: Vec<&str> = doc
+            .split("## The one commit point of each step")
+            .nth(1)
+            .expect("the section")
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .collect();
+        assert!(table.len() >= 6, "{table:?}");
+        for row in table {
+            let last = row.trim_end_matches('|').rsplit('|').next().unwrap();
+            let names: Vec<&str> = last.split('`').skip(1).step_by(2).collect();
+            assert!(!names.is_empty(), "a row without a store function: {row}");
+            for name in names {
+                let (ty, f) = name
+                    .rsplit_once("::")
+                    .map_or((None, name), |(t, f)| (Some(t), f));
+                let def = format!("pub fn {f}(");
+                let at = src
+                    .find(&def)
+                    .unwrap_or_else(|| panic!("{name}: not in store.rs"));
+                if let Some(ty) = ty {
+                    let imp = src[..at].rfind("\nimpl ").expect("an impl");
+                    assert!(
+                        src[imp..].starts_with(&format!("\nimpl {ty} ")),
+                        "{name}: not a method of {ty}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
