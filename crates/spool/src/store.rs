@@ -342,23 +342,50 @@ pub fn move_with_header(
 /// `from` copy, its state file and decoded directory are removed, under its lock (a locked one
 /// is being handled: skipped). Returns the ids finished.
 pub fn finish_moves(spool: &Spool, from: Queue, to: Queue) -> Result<Vec<MessageId>> {
-    let there: std::collections::HashSet<MessageId> =
-        list(spool, to)?.into_iter().map(|e| e.id).collect();
+    // Names first (two readdirs, no stat): a full queue costs no look-up per message.
+    let there = message_names(spool, to)?;
     let mut done = Vec::new();
-    for e in list(spool, from)? {
-        if !there.contains(&e.id) {
+    let mut both: Vec<MessageId> = message_names(spool, from)?
+        .into_iter()
+        .filter(|id| there.contains(id))
+        .collect();
+    both.sort();
+    for id in both {
+        if !is_complete(&spool.message(to, &id)) {
             continue;
         }
-        let Some(_lock) = FileLock::try_acquire(&e.path)? else {
+        let path = spool.message(from, &id);
+        let Some(_lock) = FileLock::try_acquire(&path)? else {
             continue;
         };
-        remove_message_unsynced(spool, from, &e.id)?;
-        done.push(e.id);
+        if !is_complete(&path) {
+            continue;
+        }
+        remove_message_unsynced(spool, from, &id)?;
+        done.push(id);
     }
     if !done.is_empty() {
         sync_queue(spool, from)?;
     }
     Ok(done)
+}
+
+/// The ids a queue's names stand for (complete or not: the caller checks).
+fn message_names(spool: &Spool, queue: Queue) -> Result<std::collections::HashSet<MessageId>> {
+    let dir = spool.queue(queue);
+    let mut out = std::collections::HashSet::new();
+    for de in fs::read_dir(&dir).at(&dir)? {
+        let de = de.at(&dir)?;
+        if let Some(QueueName::Message(id)) = de.file_name().to_str().map(QueueName::parse) {
+            out.insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// A regular file with the owner's execute bit: the Obtuse completion mark.
+fn is_complete(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o100 != 0)
 }
 
 /// A message's `<id>_d/` directory of decoded parts, for a scanner that reads files (the article's
@@ -1166,6 +1193,9 @@ mod tests {
         // a. The start-up clean-up finds it.
         let (a, committed_a) = crashed(b"a\n");
         let alone = write_message(&s, Queue::Incoming, &env, b"alone\n").unwrap();
+        // An outgoing name without the completion mark is no committed copy.
+        let half = write_message(&s, Queue::Incoming, &env, b"half\n").unwrap();
+        fs::write(s.message(Queue::Outgoing, &half), b"x").unwrap();
         // A locked one is being handled by a running pass: left to it.
         let (held, _) = crashed(b"held\n");
         let lock = FileLock::try_acquire(&s.message(Queue::Incoming, &held))
@@ -1182,8 +1212,10 @@ mod tests {
             committed_a
         );
         assert!(s.message(Queue::Incoming, &alone).exists());
+        assert!(s.message(Queue::Incoming, &half).exists());
         assert!(s.message(Queue::Incoming, &held).exists());
         drop(lock);
+        fs::remove_file(s.message(Queue::Outgoing, &half)).unwrap();
         // b. The pass judges it again and moves it again: the committed copy stays as it was.
         let (b, committed_b) = crashed(b"b\n");
         move_with_header(&s, &b, Queue::Incoming, Queue::Outgoing, ("X-S", "2")).unwrap();
