@@ -34,8 +34,10 @@
 //!     before touching any file, and stops if it cannot: mail is never judged as root.
 //!     Trusts: nothing in the messages (hostile MIME, names, archives). Decoded parts are written
 //!     under generated names only (part001.bin); sender names never become paths.
-//!     Writes: incoming/<id>_d/ and state dot-files, renames into outgoing/ and quarantine/,
-//!     notices into outgoing/ (via the spool crate), etc/email.YYYYMMDD and etc/virus.YYYYMMDD.
+//!     Writes (every queue file through the spool crate): incoming/<id>_d/ and state dot-files,
+//!     renames into outgoing/ and quarantine/, notices into outgoing/, etc/email.YYYYMMDD and
+//!     etc/virus.YYYYMMDD. At start it removes from incoming/ a message already complete in
+//!     outgoing/ (a crash cut its move after the commit).
 //!     Network: the clamd socket only.
 //!
 //! EXIT STATUS
