@@ -10,10 +10,11 @@
 
 use crate::judge::{Decision, Facts, Judge, Prepared};
 use crate::notify;
-use crate::scan::{Job, Object, Outcome, Scanner};
-use spool::daylog::{EmailLine, Verdict, VirusLine};
+use crate::scan::{Job, Object, ScanReport, Scanner};
+use spool::daylog::{EmailLine, VirusLine};
 use spool::state::State;
 use spool::store::{self, FileLock};
+use spool::verdict::Verdict;
 use spool::{MessageId, Queue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -85,7 +86,7 @@ pub fn run_pass_with(
     let wants_dir = scanner.wants_dir();
     std::thread::scope(|scope| -> spool::Result<()> {
         let (to_scanner, jobs_rx) = mpsc::sync_channel::<Vec<Job>>(1);
-        let (outcomes_tx, from_scanner) = mpsc::sync_channel::<Vec<Outcome>>(1);
+        let (outcomes_tx, from_scanner) = mpsc::sync_channel::<Vec<ScanReport>>(1);
         scope.spawn(move || {
             for jobs in jobs_rx {
                 if outcomes_tx.send(scanner.scan(&jobs)).is_err() {
@@ -205,7 +206,7 @@ fn jobs_of(items: &[(Item, Prepared)]) -> Vec<Job> {
 fn finish_batch(
     judge: &Judge,
     items: Vec<(Item, Prepared)>,
-    outcomes: Vec<Outcome>,
+    outcomes: Vec<ScanReport>,
     sum: &mut Summary,
 ) -> spool::Result<()> {
     let mut outcomes = outcomes.into_iter();
@@ -218,7 +219,7 @@ fn finish_batch(
             Prepared::Scan(_) => judge.finish(
                 outcomes
                     .next()
-                    .unwrap_or_else(|| Outcome::Error("no outcome".into())),
+                    .unwrap_or_else(|| ScanReport::Error("no outcome".into())),
             ),
         };
         let done = match result {

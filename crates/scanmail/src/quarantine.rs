@@ -1,9 +1,10 @@
 //! The admin's tools for `quarantine/`: list, show, release (to outgoing, optionally to another
 //! address; the release is the admin's decision, so no re-scan), delete, purge old messages.
 
-use spool::daylog::{EmailLine, Verdict};
+use spool::daylog::EmailLine;
 use spool::state::State;
 use spool::store::{self, FileLock};
+use spool::verdict::Verdict;
 use spool::{Envelope, MessageId, Queue, Spool};
 use std::fmt::Write as _;
 use std::fs;

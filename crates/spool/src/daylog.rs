@@ -13,9 +13,7 @@
 
 use crate::error::{IoContext, Result};
 use crate::layout::Spool;
-/// The verdict lives in [`crate::verdict`]; this name stays while `scanmail`'s `pass.rs` and
-/// `quarantine.rs` (reshaped by the queue-operations work) still import it from here.
-pub use crate::verdict::Verdict;
+use crate::verdict::Verdict;
 use chrono::{DateTime, Local, NaiveDate};
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};

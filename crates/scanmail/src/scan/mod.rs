@@ -76,10 +76,6 @@ pub enum ScanReport {
     Error(String),
 }
 
-/// The old name, kept only while `pass.rs` is reshaped by the queue-operations work (issue 10
-/// section 1): it goes once pass.rs says `ScanReport`.
-pub use ScanReport as Outcome;
-
 /// What a scanner's detection name means: ClamAV reports its limits and encrypted content as
 /// heuristic "detections", which are neither viruses nor clean.
 pub fn detection(name: String, object: String) -> ScanReport {
