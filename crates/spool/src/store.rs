@@ -507,32 +507,37 @@ pub fn touch_now(spool: &Spool, queue: Queue, id: &MessageId) -> Result<()> {
     f.set_modified(SystemTime::now()).at(&p)
 }
 
-/// An exclusive, non-blocking lock on one queue file (flock). Released on drop.
+/// An exclusive, non-blocking lock (flock) on one queue file, held through the descriptor it is
+/// then read with, and what fstat said of the file (its size and modification time: nothing
+/// changes a locked complete file). The lock goes with the descriptor: dropping this unlocks.
 pub struct FileLock {
-    file: Flock<File>,
+    file: File,
+    meta: fs::Metadata,
     path: PathBuf,
 }
 
 impl FileLock {
-    /// Lock a queue file. `Ok(None)` when another process holds it or the file has moved away
-    /// (someone else already handled it) — the caller skips it.
+    /// Lock a queue file: open, flock (exclusive, non-blocking), fstat, and a stat of the name.
+    /// `Ok(None)` when another process holds it or the file has moved away (someone else
+    /// already handled it) — the caller skips it.
     pub fn try_acquire(path: &Path) -> Result<Option<FileLock>> {
-        let f = match File::open(path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(path, e)),
         };
-        let file = match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
-            Err((_, e)) => return Err(Error::io(path, io::Error::from(e))),
-        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
         // The holder before us may have renamed the file away while we waited for nothing:
         // make sure the name still points at the inode we locked.
-        let held = file.metadata().at(path)?;
+        let meta = file.metadata().at(path)?;
         match fs::metadata(path) {
-            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => Ok(Some(FileLock {
+            Ok(now) if now.ino() == meta.ino() && now.dev() == meta.dev() => Ok(Some(FileLock {
                 file,
+                meta,
                 path: path.to_path_buf(),
             })),
             Ok(_) => Ok(None),
@@ -547,6 +552,11 @@ impl FileLock {
 
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// What fstat said when the lock was taken.
+    pub fn metadata(&self) -> &fs::Metadata {
+        &self.meta
     }
 }
 
@@ -750,48 +760,9 @@ pub fn free_bytes(path: &Path) -> Result<u64> {
     Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
 }
 
-/// A queue file locked through the descriptor it is then read with, and what fstat said of it
-/// (its size and modification time: nothing changes a locked complete file). The lock goes with
-/// the descriptor: dropping this is the unlock.
-pub struct MessageLock {
-    file: File,
-    meta: fs::Metadata,
-}
-
-impl MessageLock {
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
-    pub fn metadata(&self) -> &fs::Metadata {
-        &self.meta
-    }
-}
-
-/// Lock a message of `queue`: open, flock (exclusive, non-blocking), fstat, and a stat of the
-/// name (the holder before us may have moved the file away: the name must still point at the
-/// inode we locked). `Ok(None)`: locked by someone else, or gone — the caller skips it.
-pub fn lock_message(spool: &Spool, queue: Queue, id: &MessageId) -> Result<Option<MessageLock>> {
-    let path = spool.message(queue, id);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Ok(None),
-        Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
-    }
-    let meta = file.metadata().at(&path)?;
-    match fs::metadata(&path) {
-        Ok(now) if now.ino() == meta.ino() && now.dev() == meta.dev() => {
-            Ok(Some(MessageLock { file, meta }))
-        }
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
+/// Lock a message of `queue` ([`FileLock::try_acquire`] on its name).
+pub fn lock_message(spool: &Spool, queue: Queue, id: &MessageId) -> Result<Option<FileLock>> {
+    FileLock::try_acquire(&spool.message(queue, id))
 }
 
 /// What a caller (a [`scan`]) already knows lies beside a message: its state file and its
