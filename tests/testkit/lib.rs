@@ -7,7 +7,12 @@
 //! - [`Relay`]: a real SMTP server (aiosmtpd, `tests/support/relay.py`) standing in for the
 //!   internal mail server, writing every message it accepts to a directory;
 //! - [`SmtpSink`]: Postfix's `smtp-sink`;
-//! - [`Proc`]: a child process that is killed (by its PID) when the test ends.
+//! - [`Proc`]: a child process that is killed (by its PID) when the test ends;
+//! - [`Conf`]: the builder of `gateway.conf` text;
+//! - [`smtp`]: the raw SMTP client and its strict reply parser;
+//! - [`smtpd`]: the real smtpd started as a daemon or the inetd way;
+//! - [`text`]: byte-exact CRLF/LF conversions;
+//! - [`fuzz`]: the bounded fuzz tests' randomness, shrinking and reporting.
 #![forbid(unsafe_code)]
 
 use std::fs;
@@ -17,7 +22,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod conf;
 pub mod fuzz;
+pub mod smtp;
+pub mod smtpd;
+pub mod text;
+
+pub use conf::Conf;
 
 pub use spool;
 pub use tempfile;
@@ -141,8 +152,8 @@ pub struct TestSpool {
 }
 
 impl TestSpool {
-    /// A fresh spool whose gateway.conf is `conf` (TOML).
-    pub fn new(conf: &str) -> TestSpool {
+    /// A fresh spool whose gateway.conf is `conf` (TOML text or a [`Conf`]).
+    pub fn new(conf: &(impl std::fmt::Display + ?Sized)) -> TestSpool {
         let dir = tempfile::Builder::new()
             .prefix("gw-test-")
             .tempdir()
@@ -201,8 +212,8 @@ impl TestSpool {
         p
     }
 
-    pub fn write_conf(&self, conf: &str) {
-        fs::write(self.spool.config_path(), conf).unwrap();
+    pub fn write_conf(&self, conf: &(impl std::fmt::Display + ?Sized)) {
+        fs::write(self.spool.config_path(), conf.to_string()).unwrap();
         self.chown_all();
     }
 
@@ -360,18 +371,9 @@ pub struct Received {
 }
 
 impl Received {
+    /// The data with LF line ends, as the spool held it.
     pub fn data_lf(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.data.len());
-        let mut i = 0;
-        while i < self.data.len() {
-            if self.data[i] == b'\r' && self.data.get(i + 1) == Some(&b'\n') {
-                i += 1;
-                continue;
-            }
-            out.push(self.data[i]);
-            i += 1;
-        }
-        out
+        text::crlf_to_lf(&self.data)
     }
 }
 
