@@ -45,6 +45,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testkit::fuzz::{iterations, Rng};
+use testkit::smtp::{parse_prefix, Reply};
 use testkit::{Proc, TestSpool};
 
 const DEFAULT_SEED: u64 = 0x5eed_0000_5e55_10a5;
@@ -555,76 +556,30 @@ fn case(rng: &mut Rng) -> Case {
     }
 }
 
-/// One reply: its code and its lines (without CRLF).
-#[derive(Debug)]
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
+/// The last line of a reply: the one whose text the walk compares.
+fn last(r: &Reply) -> &str {
+    r.lines.last().map(String::as_str).unwrap_or("")
 }
 
-impl Reply {
-    fn text(&self) -> &str {
-        self.lines.last().map(String::as_str).unwrap_or("")
-    }
-}
-
-/// Check the reply syntax and group the lines into replies.
+/// Group the output into replies with the kit's strict parser (RFC 5321 syntax, CRLF, one code
+/// per reply, 512 bytes a line), and no HT either: smtpd's replies are printable ASCII.
+/// `complete`: the output must end with a whole reply (else a cut-off rest is allowed).
 fn parse_replies(out: &[u8], complete: bool) -> Result<Vec<Reply>, String> {
-    if complete && !out.is_empty() && !out.ends_with(b"\r\n") {
-        return Err("output does not end with CRLF".into());
+    let (replies, rest) = parse_prefix(out).map_err(|e| e.to_string())?;
+    if complete && !rest.is_empty() {
+        return Err(format!(
+            "unfinished reply at the end: {:?}",
+            rest.escape_ascii().to_string()
+        ));
     }
-    let mut replies = Vec::new();
-    let mut cur: Vec<String> = Vec::new();
-    let mut parts: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
-    // The last piece is what follows the final LF (empty), or a reply cut by a failed write.
-    parts.pop();
-    for raw in parts {
-        let Some(line) = raw.strip_suffix(b"\r") else {
-            return Err(format!(
-                "reply line without CR: {:?}",
-                raw.escape_ascii().to_string()
-            ));
-        };
-        let shown = || line.escape_ascii().to_string();
-        if line.len() + 2 > 512 {
-            return Err(format!(
-                "reply line of {} bytes: {}",
-                line.len() + 2,
-                shown()
-            ));
-        }
-        if let Some(b) = line.iter().find(|&&b| !(0x20..0x7f).contains(&b)) {
-            return Err(format!(
-                "reply byte {b:#04x} not printable ASCII: {}",
-                shown()
-            ));
-        }
-        let ok = line.len() >= 4
-            && (b'2'..=b'5').contains(&line[0])
-            && line[1].is_ascii_digit()
-            && line[2].is_ascii_digit()
-            && (line[3] == b' ' || line[3] == b'-');
-        if !ok {
-            return Err(format!("bad reply line: {}", shown()));
-        }
-        let text = String::from_utf8(line.to_vec()).unwrap();
-        if let Some(first) = cur.first() {
-            if first[..3] != text[..3] {
-                return Err(format!("code changes inside a multi-line reply: {text}"));
-            }
-        }
-        let last = line[3] == b' ';
-        cur.push(text);
-        if last {
-            let code = cur[0][..3].parse().unwrap();
-            replies.push(Reply {
-                code,
-                lines: std::mem::take(&mut cur),
-            });
-        }
-    }
-    if complete && !cur.is_empty() {
-        return Err(format!("unfinished multi-line reply: {cur:?}"));
+    if let Some(r) = replies
+        .iter()
+        .find(|r| r.lines.iter().any(|l| l.contains('\t')))
+    {
+        return Err(format!(
+            "reply byte 0x09 not printable ASCII: {:?}",
+            r.lines
+        ));
     }
     Ok(replies)
 }
@@ -707,7 +662,7 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
         };
         match (want, r.next()) {
             (None, None) => Ok(end),
-            (Some(w), Some(rep)) if rep.text().starts_with(w) && r.peek().is_none() => Ok(end),
+            (Some(w), Some(rep)) if last(rep).starts_with(w) && r.peek().is_none() => Ok(end),
             (_, got) => Err(format!(
                 "at the end of the input ({:?}) expected {want:?}, got {got:?}",
                 c.ending
@@ -772,8 +727,7 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
                         552 if too_big => {}
                         554 if looping && !too_big => {}
                         250 if !too_big && !looping => {
-                            let id = done
-                                .text()
+                            let id = last(done)
                                 .rsplit_once("queued as ")
                                 .map(|(_, id)| id.to_string())
                                 .ok_or_else(|| format!("250 without an id: {:?}", done.lines))?;
@@ -823,8 +777,8 @@ fn walk(c: &Case, replies: &[Reply]) -> Result<Walk, String> {
         // A 421 right after a reply: too many errors, or a `deny` rule. The session is over.
         if let Some(next) = r.peek() {
             if next.code == 421
-                && !next.text().contains(" 4.4.2 ")
-                && !next.text().contains(" 4.3.2 ")
+                && !last(next).contains(" 4.4.2 ")
+                && !last(next).contains(" 4.3.2 ")
             {
                 r.next();
                 if let Some(x) = r.next() {
@@ -991,7 +945,7 @@ fn judge(c: &Case, end: Option<End>, out: &[u8], spool: &Spool) -> Result<(), St
     }
     if c.no_time {
         // No time at all: the banner, then the deadline's 421, and nothing else.
-        let texts: Vec<&str> = replies.iter().map(|r| r.text()).collect();
+        let texts: Vec<&str> = replies.iter().map(last).collect();
         let ok = texts.len() == 2
             && texts[0].starts_with("220 ")
             && texts[1].starts_with("421 4.4.2 ")
@@ -1142,11 +1096,7 @@ fn fuzz_sessions_in_process() {
 fn run_binary(c: &Case, ts: &TestSpool) -> Result<Vec<u8>, String> {
     let mut p = Proc::spawn(
         "smtpd",
-        std::process::Command::new(common::SMTPD)
-            .arg("-H")
-            .arg("--spool")
-            .arg(ts.root())
-            .env("GATEWAY_LOG", "stderr")
+        common::command(ts, &["-H"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
@@ -1204,7 +1154,8 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> usize {
 #[test]
 fn fuzz_sessions_through_the_binary() {
     let started = Instant::now();
-    let ts = TestSpool::new(&common::conf(
+    let ts = TestSpool::new(&testkit::Conf::new().section(
+        "smtpd",
         "max_size = 100000\nmax_recipients = 3\ndelay_seconds = 0\nmax_hops = 10",
     ));
     ts.write_etc("smtpd_check_rules", RULES.as_bytes());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use testkit::TestSpool;
 
 /// The dialogue up to the 354 of DATA.
-fn open_data<R: std::io::Read, W: std::io::Write>(c: &mut Raw<R, W>) {
+fn open_data<R: std::io::Read, W: std::io::Write>(c: &mut Client<R, W>) {
     assert_eq!(c.reply(), BANNER);
     assert!(c.cmd("EHLO provider.example.net").starts_with("250"));
     assert!(c
@@ -23,7 +23,7 @@ fn open_data<R: std::io::Read, W: std::io::Write>(c: &mut Raw<R, W>) {
 #[test]
 fn smuggled_transaction_after_a_bare_lf_end_of_data_is_data() {
     for spelling in ["\n.\n", "\r\n.\n", "\n.\r\n"] {
-        let ts = TestSpool::new(&conf(""));
+        let ts = TestSpool::new(&Conf::new());
         let d = Daemon::start(&ts, &[]);
         let mut c = d.connect();
         open_data(&mut c);
@@ -61,7 +61,7 @@ fn smuggled_transaction_after_a_bare_lf_end_of_data_is_data() {
 
 #[test]
 fn bare_cr_is_stored_as_a_line_end_and_never_ends_data() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let (_p, mut c) = inetd(&ts, &[]);
     open_data(&mut c);
     c.send(b"Subject: cr\r\n\r\none\rtwo\r.\r\nthree\r\n.\r\n");
@@ -76,7 +76,7 @@ fn bare_cr_is_stored_as_a_line_end_and_never_ends_data() {
 }
 
 /// A session that has sent HELO and MAIL (for RCPT checks).
-fn after_mail<R: std::io::Read, W: std::io::Write>(c: &mut Raw<R, W>, from: &str) {
+fn after_mail<R: std::io::Read, W: std::io::Write>(c: &mut Client<R, W>, from: &str) {
     assert_eq!(c.reply(), BANNER);
     assert!(c.cmd("HELO x.example.org").starts_with("250"));
     let r = c.cmd(&format!("MAIL FROM:{from}"));
@@ -86,7 +86,7 @@ fn after_mail<R: std::io::Read, W: std::io::Write>(c: &mut Raw<R, W>, from: &str
 #[test]
 fn relay_tricks_in_local_parts_are_refused_and_source_routes_stripped() {
     // No rules file: the built-in checks alone.
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     after_mail(&mut c, "<@relay.example.net:alice@b.example.org>");
@@ -121,7 +121,9 @@ fn relay_tricks_in_local_parts_are_refused_and_source_routes_stripped() {
 
 #[test]
 fn percent_hack_and_bang_paths_when_the_config_allows_them() {
-    let ts = TestSpool::new(&conf("allow_percent_hack = true\nallow_bang_path = true"));
+    let ts = TestSpool::new(
+        &Conf::new().section("smtpd", "allow_percent_hack = true\nallow_bang_path = true"),
+    );
     let (_p, mut c) = inetd(&ts, &[]);
     after_mail(&mut c, "<a@b.example.org>");
     assert!(c
@@ -135,7 +137,7 @@ fn percent_hack_and_bang_paths_when_the_config_allows_them() {
         .cmd("RCPT TO:<\"bob@evil.example\"@example.com>")
         .starts_with("553 5.7.1"));
     // Only percent hacks are allowed here: bang paths still refused.
-    let ts = TestSpool::new(&conf("allow_percent_hack = true"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "allow_percent_hack = true"));
     let (_p, mut c) = inetd(&ts, &[]);
     after_mail(&mut c, "<a@b.example.org>");
     assert!(c
@@ -148,7 +150,7 @@ fn percent_hack_and_bang_paths_when_the_config_allows_them() {
 
 #[test]
 fn check_rules_match_the_normalised_address() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     ts.write_etc(
         "smtpd_check_rules",
         b"noto:ALL:ALL:noreply@example.com:550 %T sends no mail\n\
@@ -186,7 +188,7 @@ fn check_rules_match_the_normalised_address() {
 
 #[test]
 fn addresses_that_look_like_options_are_refused() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let (_p, mut c) = inetd(&ts, &[]);
     assert_eq!(c.reply(), BANNER);
     assert!(c.cmd("HELO x.example.org").starts_with("250"));
@@ -215,7 +217,7 @@ fn addresses_that_look_like_options_are_refused() {
 
 #[test]
 fn non_ascii_addresses_refused_without_smtputf8() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     assert_eq!(c.reply(), BANNER);
@@ -267,7 +269,7 @@ fn with_received(n: usize) -> String {
 
 #[test]
 fn sixty_received_headers_are_a_loop_and_nothing_is_stored() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     open_data(&mut c);
@@ -296,7 +298,7 @@ fn sixty_received_headers_are_a_loop_and_nothing_is_stored() {
 
 #[test]
 fn max_hops_is_configurable_and_counts_any_case() {
-    let ts = TestSpool::new(&conf("max_hops = 3"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "max_hops = 3"));
     let (_p, mut c) = inetd(&ts, &[]);
     open_data(&mut c);
     c.send(b"Received: a\r\nRECEIVED: b\r\nreceived : c\r\nreceived:d\r\nSubject: x\r\n\r\ny\r\n");
@@ -345,7 +347,7 @@ fn client_at(d: &Daemon, lines: &[&str]) -> std::net::TcpStream {
 
 #[test]
 fn dribbling_client_is_cut_off_within_the_command_deadline() {
-    let ts = TestSpool::new(&conf("command_timeout = 3"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "command_timeout = 3"));
     let d = Daemon::start(&ts, &[]);
     let mut s = client_at(&d, &[]);
     // One byte a second: every read is quick, the line never is.
@@ -362,7 +364,7 @@ fn dribbling_client_is_cut_off_within_the_command_deadline() {
 
 #[test]
 fn dribbling_data_is_cut_off_within_the_data_deadline() {
-    let ts = TestSpool::new(&conf("data_timeout = 2\ndata_deadline = 3"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "data_timeout = 2\ndata_deadline = 3"));
     let d = Daemon::start(&ts, &[]);
     let mut s = client_at(
         &d,
@@ -397,7 +399,7 @@ fn dribbling_data_is_cut_off_within_the_data_deadline() {
 
 #[test]
 fn a_busy_session_still_ends_at_the_session_deadline() {
-    let ts = TestSpool::new(&conf("session_deadline = 3"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "session_deadline = 3"));
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     assert_eq!(c.reply(), BANNER);
@@ -416,7 +418,7 @@ fn a_busy_session_still_ends_at_the_session_deadline() {
 }
 
 /// A TCP connection to 127.0.0.1:port from the local address `from`.
-fn connect_from(from: &str, port: u16) -> Raw<std::net::TcpStream, std::net::TcpStream> {
+fn connect_from(from: &str, port: u16) -> Client<std::net::TcpStream, std::net::TcpStream> {
     use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
     let fd = socket(
         AddressFamily::Inet,
@@ -439,15 +441,13 @@ fn connect_from(from: &str, port: u16) -> Raw<std::net::TcpStream, std::net::Tcp
     .unwrap();
     let s = std::net::TcpStream::from(fd);
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    Raw::new(s.try_clone().unwrap(), s)
+    Client::new(s.try_clone().unwrap(), s)
 }
 
 #[test]
 fn connections_per_client_address_are_limited_in_daemon_mode() {
     // Loopback is exempt by default; the test's clients are all on it.
-    let ts = TestSpool::new(&conf(
-        "max_connections_per_ip = 2\nmax_clients = 10\nconnection_limit_exceptions = [\"127.0.0.3/32\"]",
-    ));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "max_connections_per_ip = 2\nmax_clients = 10\nconnection_limit_exceptions = [\"127.0.0.3/32\"]"));
     let d = Daemon::start(&ts, &[]);
     let mut a = d.connect();
     let mut b = d.connect();
@@ -484,12 +484,10 @@ fn connections_per_client_address_are_limited_in_daemon_mode() {
 
 #[test]
 fn a_bad_connection_limit_exception_stops_startup() {
-    let ts = TestSpool::new(&conf("connection_limit_exceptions = [\"10.0.0.0/33\"]"));
-    let out = std::process::Command::new(SMTPD)
-        .arg("-H")
-        .arg("--spool")
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
+    let ts = TestSpool::new(
+        &Conf::new().section("smtpd", "connection_limit_exceptions = [\"10.0.0.0/33\"]"),
+    );
+    let out = command(&ts, &["-H"])
         .stdin(std::process::Stdio::piped())
         .output()
         .unwrap();

@@ -5,36 +5,21 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 use testkit::spool::Queue;
 use testkit::TestSpool;
 
 /// Accept one connection on `listen_on` and serve it with `smtpd -l only`; return the first reply.
 fn first_reply(listen_on: &str, only: &str) -> (String, std::process::ExitStatus, TestSpool) {
-    let ts = TestSpool::new(&conf(""));
-    let l = TcpListener::bind((listen_on, 0)).unwrap();
-    let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (server, _) = l.accept().unwrap();
-    let out: OwnedFd = server.try_clone().unwrap().into();
-    let mut child = Command::new(SMTPD)
-        .args(["-H", "-l", only, "--spool"])
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
-        .stdin(Stdio::from(OwnedFd::from(server)))
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut r = BufReader::new(client.try_clone().unwrap());
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    use std::io::Write;
-    let _ = (&client).write_all(b"QUIT\r\n");
-    let status = child.wait().unwrap();
-    (line.trim_end().to_string(), status, ts)
+    let ts = TestSpool::new(&Conf::new());
+    let (mut p, mut c) = inetd_tcp(&ts, listen_on, &["-H", "-l", only]);
+    let reply = c.reply();
+    // After a 521 the connection may be gone already.
+    let _ = std::io::Write::write_all(&mut c.w, b"QUIT\r\n");
+    let status = p
+        .wait_timeout(Duration::from_secs(10))
+        .expect("smtpd exits");
+    (reply, status, ts)
 }
 
 #[test]

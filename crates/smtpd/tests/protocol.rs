@@ -13,7 +13,7 @@ use testkit::{wait_for, TestSpool, PYTHON};
 
 #[test]
 fn smtplib_session_banner_ehlo_and_storage() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let out = python(
         r#"
@@ -79,7 +79,7 @@ print(s.quit())
 
 #[test]
 fn every_reply_code_over_inetd_pipes() {
-    let ts = TestSpool::new(&conf("max_recipients = 2\nmax_size = 1000"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "max_recipients = 2\nmax_size = 1000"));
     let (mut p, mut c) = inetd(&ts, &[]);
     assert_eq!(c.reply(), BANNER);
     assert_eq!(c.code("MAIL FROM:<a@b.org>"), "503", "MAIL before HELO");
@@ -141,7 +141,7 @@ fn every_reply_code_over_inetd_pipes() {
 
 #[test]
 fn pipelined_transactions_several_messages_one_write() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     assert_eq!(c.reply(), BANNER);
@@ -171,7 +171,7 @@ fn pipelined_transactions_several_messages_one_write() {
 
 #[test]
 fn twenty_megabytes_8bit_and_dots_stored_byte_exact_in_constant_memory() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let dir = ts.scratch("msg");
     let src = dir.join("big.eml");
@@ -241,7 +241,7 @@ s.quit()
 
 #[test]
 fn client_dropping_mid_data_leaves_no_file() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     {
         let mut c = d.connect();
@@ -268,7 +268,7 @@ fn client_dropping_mid_data_leaves_no_file() {
 
 #[test]
 fn fifty_concurrent_clients() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let out = python(
         r#"
@@ -306,7 +306,7 @@ print(len(ok), errors)
 
 #[test]
 fn too_many_clients_get_421() {
-    let ts = TestSpool::new(&conf("max_clients = 2"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "max_clients = 2"));
     let d = Daemon::start(&ts, &[]);
     let mut a = d.connect();
     let mut b = d.connect();
@@ -332,7 +332,7 @@ fn too_many_clients_get_421() {
 
 #[test]
 fn command_and_data_timeouts_answer_421() {
-    let ts = TestSpool::new(&conf("command_timeout = 1\ndata_timeout = 1"));
+    let ts = TestSpool::new(&Conf::new().section("smtpd", "command_timeout = 1\ndata_timeout = 1"));
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     c.reply();
@@ -359,7 +359,7 @@ fn command_and_data_timeouts_answer_421() {
 
 #[test]
 fn sigterm_answers_421_and_exits() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let mut d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     c.reply();
@@ -379,7 +379,7 @@ fn sigterm_answers_421_and_exits() {
 
 #[test]
 fn relaying_refused_smtplib_and_swaks() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let out = python(
         r#"
@@ -421,7 +421,7 @@ s.quit()
 
 #[test]
 fn swaks_over_tcp_and_inetd_pipe() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let body = "line one\n.starts with a dot\n..two dots\nGr\u{fc}\u{df}e";
     let sw = Command::new("swaks")
@@ -443,7 +443,11 @@ fn swaks_over_tcp_and_inetd_pipe() {
         String::from_utf8_lossy(&sw.stdout)
     );
     // swaks runs smtpd itself in inetd mode (--pipe): the article's way.
-    let cmd = format!("{SMTPD} -H --spool {}", ts.root().display());
+    let cmd = format!(
+        "{} -H --spool {}",
+        testkit::bin("smtpd").display(),
+        ts.root().display()
+    );
     let sw = Command::new("swaks")
         .args(["--pipe", &cmd])
         .args([
@@ -475,7 +479,9 @@ fn swaks_over_tcp_and_inetd_pipe() {
 
 #[test]
 fn starttls_resets_state_and_discards_pipelined_commands() {
-    let ts = TestSpool::new(&conf("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\""));
+    let ts = TestSpool::new(
+        &Conf::new().section("smtpd", "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\""),
+    );
     let etc = ts.spool.etc();
     let st = Command::new("openssl")
         .args([
@@ -542,7 +548,7 @@ t.sendall(b"QUIT\r\n")
 
 #[test]
 fn systemd_socket_activation_both_ways() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     // A stand-in for systemd: put a socket on fd 3, set LISTEN_PID/LISTEN_FDS, exec smtpd.
     let launcher = r#"
 import os, socket, sys
@@ -567,7 +573,8 @@ os.execve(smtpd, [smtpd, "-H", "--spool", spool], env)
         let mut p = testkit::Proc::spawn(
             "launcher",
             Command::new(PYTHON)
-                .args(["-c", launcher, mode, &port.to_string(), SMTPD])
+                .args(["-c", launcher, mode, &port.to_string()])
+                .arg(testkit::bin("smtpd"))
                 .arg(ts.root())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
@@ -612,7 +619,7 @@ os.execve(smtpd, [smtpd, "-H", "--spool", spool], env)
 /// line, and neither drops the session in progress nor stops the daemon.
 #[test]
 fn sighup_rereads_the_rules_for_new_sessions_and_keeps_the_old_ones() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let d = Daemon::start(&ts, &[]);
     let mut old = d.connect();
     assert!(old.reply().starts_with("220"));

@@ -33,7 +33,7 @@ fn proc_ids(pid: i32) -> (String, String, std::path::PathBuf) {
 
 #[test]
 fn serving_processes_are_chrooted_and_run_as_uucp() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let spool_root = fs::canonicalize(ts.root()).unwrap();
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
@@ -87,7 +87,7 @@ fn serving_processes_are_chrooted_and_run_as_uucp() {
 
 #[test]
 fn refuses_to_start_when_it_cannot_drop_root() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     if !is_root() {
         // Not root: -u is ignored (no switch is possible), the session runs as ourselves.
         let (_p, mut c) = inetd(&ts, &["-u", "nosuchuser"]);
@@ -98,12 +98,7 @@ fn refuses_to_start_when_it_cannot_drop_root() {
         (vec!["-u", "nosuchuser"], "no such user"),
         (vec!["-u", "root", "-g", "root"], "refusing to run as uid 0"),
     ] {
-        let out = Command::new(SMTPD)
-            .arg("-H")
-            .arg("--spool")
-            .arg(ts.root())
-            .args(&args)
-            .env("GATEWAY_LOG", "stderr")
+        let out = command(&ts, &[&["-H"], &args[..]].concat())
             .stdin(Stdio::piped())
             .output()
             .unwrap();
@@ -113,10 +108,7 @@ fn refuses_to_start_when_it_cannot_drop_root() {
         assert!(err.contains(why), "{err}");
     }
     // -u/-g may only name the spool's owner (the ids come from the spool root).
-    let out = Command::new(SMTPD)
-        .args(["-H", "-u", "nobody", "-g", "nogroup", "--spool"])
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
+    let out = command(&ts, &["-H", "-u", "nobody", "-g", "nogroup"])
         .stdin(Stdio::piped())
         .output()
         .unwrap();
@@ -149,15 +141,9 @@ fn root_started_smtpd_never_serves_as_a_group_named_in_gateway_conf() {
         ("", vec!["-g", "disk"]),
         ("user = \"daemon\"\ngroup = \"daemon\"\n", vec![]),
     ] {
-        let ts = TestSpool::new(&format!("{conf_ids}{}", conf("")));
+        let ts = TestSpool::new(&Conf::new().merge(conf_ids));
         // inetd: no banner, exit 78.
-        let out = Command::new(SMTPD)
-            .arg("-H")
-            .arg("--spool")
-            .arg(ts.root())
-            .args(&args)
-            .env("GATEWAY_LOG", "stderr")
-            .stdin(Stdio::null())
+        let out = command(&ts, &[&["-H"], &args[..]].concat())
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -171,15 +157,13 @@ fn root_started_smtpd_never_serves_as_a_group_named_in_gateway_conf() {
         let port = testkit::free_port();
         let mut p = testkit::Proc::spawn(
             "smtpd",
-            Command::new(SMTPD)
-                .args(["-H", "-D", "-l", "127.0.0.1", "-p", &port.to_string()])
-                .arg("--spool")
-                .arg(ts.root())
-                .args(&args)
-                .env("GATEWAY_LOG", "stderr")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
+            command(
+                &ts,
+                &["-H", "-D", "-l", "127.0.0.1", "-p", &port.to_string()],
+            )
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
         );
         let listening = testkit::wait_for(Duration::from_secs(10), || {
             if p.child.try_wait().unwrap().is_some() {
@@ -207,7 +191,7 @@ fn root_started_smtpd_never_serves_as_a_group_named_in_gateway_conf() {
 
 #[test]
 fn shipped_antirelay_rules() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     ts.install_etc("smtpd_check_rules");
     let (_p, mut c) = inetd(&ts, &[]);
     c.reply();
@@ -229,7 +213,7 @@ fn shipped_antirelay_rules() {
 
 #[test]
 fn check_rules_allow_noto_deny_and_replies() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     ts.write_etc(
         "smtpd_check_rules",
         b"# test rules\n\
@@ -240,13 +224,7 @@ fn check_rules_allow_noto_deny_and_replies() {
           allow:10.0.0.0/8:ALL:*@other.example.org\n\
           noto:ALL EXCEPT 10.0.0.0/8:ALL:restricted@example.com\n",
     );
-    ts.write_conf(&format!(
-        "{}\n",
-        conf("").replace(
-            "domains = [\"example.com\"]",
-            "domains = [\"example.com\", \"debug.example.com\"]"
-        )
-    ));
+    ts.write_conf(&Conf::new().set("", "domains", vec!["example.com", "debug.example.com"]));
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     c.reply();
@@ -298,16 +276,12 @@ fn check_rules_allow_noto_deny_and_replies() {
 
 #[test]
 fn bad_rules_line_stops_startup_with_its_line_number() {
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     ts.write_etc(
         "smtpd_check_rules",
         b"# ok\nallow:ALL:ALL:*@example.com\nalow:ALL:ALL:ALL\n",
     );
-    let out = Command::new(SMTPD)
-        .arg("-H")
-        .arg("--spool")
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
+    let out = command(&ts, &["-H"])
         .stdin(Stdio::piped())
         .output()
         .unwrap();
@@ -322,9 +296,8 @@ fn bad_rules_line_stops_startup_with_its_line_number() {
 
 #[test]
 fn low_free_space_refused_at_mail() {
-    let ts = TestSpool::new(
-        &conf("").replace("min_free_bytes = 0", "min_free_bytes = 1000000000000000000"),
-    );
+    let ts =
+        TestSpool::new(&Conf::new().set("smtpd", "min_free_bytes", 1_000_000_000_000_000_000i64));
     let (_p, mut c) = inetd(&ts, &[]);
     c.reply();
     c.cmd("HELO x.example.org");
@@ -349,7 +322,7 @@ fn disk_full_answers_452_leaves_nothing_and_recovers() {
         is_root(),
         "this test mounts a tmpfs: run the suite as root (CI does)"
     );
-    let ts = TestSpool::new(&conf(""));
+    let ts = TestSpool::new(&Conf::new());
     let incoming = ts.spool.queue(Queue::Incoming);
     let st = Command::new("mount")
         .args([
@@ -423,27 +396,7 @@ fn client_name_comes_from_the_chroot_hosts_file() {
     );
     // Without -H: names are looked up. The session runs the inetd way, on a TCP connection
     // accepted here and handed over as stdin/stdout, so that it has a real peer address.
-    let (mut p, mut c) = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let (server_side, _) = l.accept().unwrap();
-        let fd: std::os::fd::OwnedFd = server_side.into();
-        let p = testkit::Proc::spawn(
-            "smtpd",
-            Command::new(SMTPD)
-                .arg("--spool")
-                .arg(ts.root())
-                .env("GATEWAY_LOG", "stderr")
-                .stdin(Stdio::from(fd.try_clone().unwrap()))
-                .stdout(Stdio::from(fd))
-                .stderr(Stdio::null()),
-        );
-        client
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        (p, Raw::new(client.try_clone().unwrap(), client))
-    };
+    let (mut p, mut c) = inetd_tcp(&ts, "127.0.0.1", &[]);
     assert_eq!(c.reply(), BANNER);
     c.cmd("HELO h.example.org");
     c.cmd("MAIL FROM:<a@b.org>");
