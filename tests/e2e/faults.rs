@@ -7,11 +7,12 @@ use common::*;
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::spool::Queue;
+use testkit::text::crlf_to_lf;
 use testkit::*;
 
 fn mail(n: usize) -> Vec<u8> {
@@ -34,37 +35,23 @@ fn delivered_subjects(g: &Gateway) -> HashMap<String, usize> {
 
 #[test]
 fn smtpd_killed_mid_data_leaves_no_file_and_no_250() {
-    let ts = TestSpool::new("hostname = \"gw.example.com\"\ndomains = [\"example.com\"]\n[smtpd]\ndns_lookups = false\n");
+    let ts = TestSpool::new(&Conf::new().remove("smtpd", "min_free_bytes"));
     // inetd mode: the session on stdin/stdout of one process.
-    let mut p = Proc::spawn(
-        "smtpd",
-        Command::new(bin("smtpd"))
-            .arg("-H")
-            .arg("--spool")
-            .arg(ts.root())
-            .env("GATEWAY_LOG", "stderr")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    );
-    let mut stdin = p.child.stdin.take().unwrap();
-    let mut out = BufReader::new(p.child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.starts_with("220 "), "{line}");
+    let (mut p, mut c) = testkit::smtpd::inetd(&ts, &[]);
+    assert!(c.reply().starts_with("220 "));
     let mut seen = String::new();
+    let mut last = String::new();
     for cmd in [
         "HELO client.example.org",
         "MAIL FROM:<a@example.org>",
         "RCPT TO:<b@example.com>",
         "DATA",
     ] {
-        writeln!(stdin, "{cmd}\r").unwrap();
-        line.clear();
-        out.read_line(&mut line).unwrap();
-        seen.push_str(&line);
+        last = c.cmd(cmd);
+        seen.push_str(&last);
     }
-    assert!(line.starts_with("354"), "{seen}");
+    assert!(last.starts_with("354"), "{seen}");
+    let (stdin, out) = (&mut c.w, &mut c.r);
     stdin
         .write_all(b"Subject: half\r\n\r\nhalf a message")
         .unwrap();
@@ -96,7 +83,7 @@ fn scanmail_killed_mid_batch_then_rerun_loses_nothing_and_passes_nothing_unscann
             Queue::Incoming,
             "<a@example.org>",
             &["<b@example.com>"],
-            &lf(&body),
+            &crlf_to_lf(&body),
         ));
     }
     let mut child = Proc::spawn(
@@ -150,7 +137,7 @@ fn smtpfwdd_killed_mid_delivery_then_restarted_delivers_everything() {
             Queue::Outgoing,
             "<a@example.org>",
             &["<b@example.com>"],
-            &lf(&mail(i)),
+            &crlf_to_lf(&mail(i)),
         );
     }
     let mut child = Proc::spawn(
@@ -200,13 +187,13 @@ fn clamd_stopped_mail_waits_then_is_judged_when_it_is_back() {
         Queue::Incoming,
         "<m@example.org>",
         &["<b@example.com>"],
-        &lf(&with_attachment("v", "v.doc", "application/msword", EICAR)),
+        &crlf_to_lf(&with_attachment("v", "v.doc", "application/msword", EICAR)),
     );
     let id_clean = g.ts.inject(
         Queue::Incoming,
         "<a@example.org>",
         &["<b@example.com>"],
-        &lf(&with_attachment(
+        &crlf_to_lf(&with_attachment(
             "c",
             "c.doc",
             "application/msword",
@@ -232,7 +219,9 @@ fn clamd_stopped_mail_waits_then_is_judged_when_it_is_back() {
 
     // A new clamd on a new socket; point the config at it.
     let c2 = Clamd::start();
-    g.ts.write_conf(&conf(&c2.socket.display().to_string(), &g.relay.addr(), ""));
+    g.ts.write_conf(
+        &Conf::gateway(&c2.socket.display().to_string(), &g.relay.addr()).section("scan", ""),
+    );
     let out = g.scanmail();
     assert_eq!(
         out.status.code(),
@@ -278,7 +267,7 @@ fn stub_case(garbage: bool) {
         Queue::Incoming,
         "<a@example.org>",
         &["<b@example.com>"],
-        &lf(&with_attachment("x", "x.doc", "application/msword", b"doc")),
+        &crlf_to_lf(&with_attachment("x", "x.doc", "application/msword", b"doc")),
     );
     let out = g.scanmail();
     assert_eq!(
@@ -325,7 +314,7 @@ fn relay_down_then_up_delivers_everything_once() {
             Queue::Outgoing,
             "<a@example.org>",
             &["<b@example.com>"],
-            &lf(&mail(i)),
+            &crlf_to_lf(&mail(i)),
         );
     }
     // Take the relay down: smtpfwdd keeps everything.
@@ -398,7 +387,7 @@ fn damaged_spool_files_go_to_quarantine_and_the_rest_still_flows() {
         Queue::Incoming,
         "<a@example.org>",
         &["<b@example.com>"],
-        &lf(&mail(1)),
+        &crlf_to_lf(&mail(1)),
     );
     g.ts.chown_all();
     let out = g.scanmail();
@@ -433,7 +422,7 @@ fn day_files_follow_the_clock_across_midnight() {
         Queue::Incoming,
         "<a@example.org>",
         &["<b@example.com>"],
-        &lf(&mail(1)),
+        &crlf_to_lf(&mail(1)),
     );
     let out = Command::new(bin("scanmail"))
         .arg("--spool")
@@ -453,7 +442,7 @@ fn day_files_follow_the_clock_across_midnight() {
         Queue::Incoming,
         "<a@example.org>",
         &["<b@example.com>"],
-        &lf(&mail(2)),
+        &crlf_to_lf(&mail(2)),
     );
     let out = Command::new(bin("scanmail"))
         .arg("--spool")
@@ -523,11 +512,13 @@ fn disk_full_scanmail_and_smtpfwdd_keep_their_files_and_recover() {
     assert!(st.success(), "mount tmpfs");
     let _mount = Tmpfs(root.clone());
     g.ts.spool.create().unwrap();
-    g.ts.write_conf(&conf(
-        &g.clamd.as_ref().unwrap().socket.display().to_string(),
-        &g.relay.addr(),
-        "timeout = 10",
-    ));
+    g.ts.write_conf(
+        &Conf::gateway(
+            &g.clamd.as_ref().unwrap().socket.display().to_string(),
+            &g.relay.addr(),
+        )
+        .section("scan", "timeout = 10"),
+    );
     for f in ["matches.bad", "matches.doc"] {
         g.ts.install_etc(f);
     }
@@ -538,13 +529,13 @@ fn disk_full_scanmail_and_smtpfwdd_keep_their_files_and_recover() {
             Queue::Incoming,
             "<a@example.org>",
             &["<b@example.com>"],
-            &lf(&mail(i)),
+            &crlf_to_lf(&mail(i)),
         ));
         infected.push(g.ts.inject(
             Queue::Incoming,
             "<m@example.org>",
             &["<b@example.com>"],
-            &lf(&with_attachment(
+            &crlf_to_lf(&with_attachment(
                 &format!("msg-v{i}"),
                 "v.doc",
                 "application/msword",

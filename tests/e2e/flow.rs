@@ -10,6 +10,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 use testkit::spool::{daylog, Queue};
+use testkit::text::crlf_to_lf;
 use testkit::*;
 
 fn text_mail(subject: &str, body: &str) -> Vec<u8> {
@@ -129,7 +130,7 @@ fn every_kind_of_mail_ends_where_it_belongs() {
     // Byte-exact (after our Received: line), with LF as the spool keeps it.
     for sent in [&clean_text, &eight_bit, &clean_pdf, &hundred] {
         assert!(
-            bodies.iter().any(|b| *b == lf(sent).as_slice()),
+            bodies.iter().any(|b| *b == crlf_to_lf(sent).as_slice()),
             "delivered byte-exact: {}",
             String::from_utf8_lossy(&sent[..60])
         );

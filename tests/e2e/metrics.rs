@@ -39,12 +39,16 @@ fn counters_move_by_what_was_sent_and_clamd_down_shows() {
     let dir = g.ts.scratch("textfile");
     let clamd = g.clamd.as_ref().unwrap();
     let clamd_socket = clamd.socket.display().to_string();
-    g.ts.write_conf(&format!(
-        "{}\n[update]\ndatabase_dir = \"{}\"\n[report]\nmetrics_dir = \"{}\"\n",
-        conf(&clamd_socket, &g.relay.addr(), "timeout = 10"),
-        clamd.dir.path().display(),
-        dir.display()
-    ));
+    g.ts.write_conf(
+        &Conf::gateway(&clamd_socket, &g.relay.addr())
+            .set("scan", "timeout", 10)
+            .set(
+                "update",
+                "database_dir",
+                clamd.dir.path().display().to_string(),
+            )
+            .set("report", "metrics_dir", dir.display().to_string()),
+    );
     let clean = b"From: a@example.org\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nHello.\r\n";
     for _ in 0..3 {
         assert_eq!(g.send("a@example.org", &["bob@example.com"], clean), "OK");

@@ -149,7 +149,7 @@ fn soak_with_random_kills_loses_nothing() {
                     s.kill9();
                 }
                 // Same port again, so the clients find it.
-                restart_smtpd_on(&mut g, g_port);
+                g.smtpd = Some(testkit::smtpd::Daemon::start_on(&g.ts, g_port, &[]));
             }
             "scanmail" => {
                 if let Some(p) = d.scanmail.take() {
@@ -244,54 +244,4 @@ fn soak_with_random_kills_loses_nothing() {
         "only infected mail quarantined"
     );
     drop(d);
-}
-
-fn restart_smtpd_on(g: &mut Gateway, port: u16) {
-    let run = g.ts.scratch("run");
-    let pidfile = run.join(format!("smtpd.{port}.pid"));
-    let _ = std::fs::remove_file(&pidfile);
-    for _ in 0..100 {
-        let proc = Proc::spawn(
-            "smtpd",
-            Command::new(bin("smtpd"))
-                .args(["-D", "-H", "-l", "127.0.0.1", "-p", &port.to_string()])
-                .arg("-i")
-                .arg(&pidfile)
-                .arg("--spool")
-                .arg(g.ts.root())
-                .env("GATEWAY_LOG", "stderr")
-                .stdout(Stdio::null())
-                .stderr(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(run.join("smtpd.restarts.log"))
-                        .unwrap(),
-                ),
-        );
-        let mut daemon = Daemon {
-            proc,
-            pidfile: pidfile.clone(),
-        };
-        // Binding may fail for a moment while the old sockets close.
-        if wait_for(Duration::from_secs(3), || {
-            daemon
-                .proc
-                .child
-                .try_wait()
-                .ok()
-                .flatten()
-                .is_none()
-                .then(|| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
-                .flatten()
-        })
-        .is_some()
-        {
-            g.smtpd = Some(daemon);
-            return;
-        }
-        daemon.kill9();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("smtpd could not be restarted on {port}");
 }

@@ -46,12 +46,16 @@ impl Conf {
     }
 
     /// The whole gateway on loopback (the end-to-end tests): scanning with the clamd at
-    /// `clamd_socket`, forwarding to `relay`, smtpfwdd's daemon polling every second.
+    /// `clamd_socket`, forwarding to `relay` with the default timeouts, smtpfwdd's daemon
+    /// polling every second, smtpd with its default free-space floor (the disk-full tests need it).
     pub fn gateway(clamd_socket: &str, relay: &str) -> Conf {
-        Conf::forward(relay)
+        Conf::new()
+            .remove("smtpd", "min_free_bytes")
             .set("smtpd", "max_recipients", 200)
             .set("scan", "clamd_socket", clamd_socket)
+            .set("forward", "relay", relay)
             .set("forward", "poll_seconds", 1)
+            .set("forward", "tls", "off")
     }
 
     /// Set one key; `section` "" is the top level.

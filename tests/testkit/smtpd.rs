@@ -131,7 +131,7 @@ pub fn inetd(ts: &TestSpool, extra: &[&str]) -> (Proc, Client<ChildStdout, Child
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
+            .stderr(Stdio::null()),
     );
     let w = p.child.stdin.take().unwrap();
     let r = p.child.stdout.take().unwrap();

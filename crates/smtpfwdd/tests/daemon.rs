@@ -10,7 +10,7 @@ use testkit::{free_port, wait_for, Relay, TestSpool};
 
 #[test]
 fn second_instance_says_already_running() {
-    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let ts = TestSpool::new(&Conf::forward("127.0.0.1:1"));
     let mut d = daemon(&ts, &[]);
     let (code, log) = once(&ts, &[]);
     assert_eq!(code, 75, "{log}");
@@ -29,7 +29,7 @@ fn second_instance_says_already_running() {
 fn relay_down_then_up() {
     let ts = TestSpool::new("");
     let port = free_port();
-    ts.write_conf(&conf(&format!("127.0.0.1:{port}"), ""));
+    ts.write_conf(&Conf::forward(&format!("127.0.0.1:{port}")));
     let mut d = daemon(&ts, &[]);
     let id = ts.inject(
         Queue::Outgoing,
@@ -64,7 +64,7 @@ fn relay_down_then_up() {
 
 #[test]
 fn sigterm_finishes_the_delivery_in_flight() {
-    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let ts = TestSpool::new(&Conf::forward("127.0.0.1:1"));
     let dir = ts.scratch("slow");
     let prog = dir.join("sendmail");
     std::fs::write(
@@ -105,7 +105,7 @@ fn sighup_rereads_the_configuration() {
     let ts = TestSpool::new("");
     let a = Relay::start(&ts.scratch("a"), &[]);
     let b = Relay::start(&ts.scratch("b"), &[]);
-    ts.write_conf(&conf(&a.addr(), ""));
+    ts.write_conf(&Conf::forward(&a.addr()));
     let d = daemon(&ts, &[]);
     ts.inject(
         Queue::Outgoing,
@@ -114,7 +114,7 @@ fn sighup_rereads_the_configuration() {
         b"Subject: 1\n\nx\n",
     );
     assert_eq!(a.wait_messages(1, Duration::from_secs(10)).len(), 1);
-    ts.write_conf(&conf(&b.addr(), ""));
+    ts.write_conf(&Conf::forward(&b.addr()));
     d.signal(Signal::SIGHUP);
     let reread = wait_for(Duration::from_secs(10), || {
         daemon_log(&ts)
@@ -138,7 +138,7 @@ fn sighup_rereads_the_configuration() {
 fn a_new_message_is_delivered_without_waiting_for_the_poll() {
     let ts = TestSpool::new("");
     let r = Relay::start(&ts.scratch("relay"), &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let log = std::fs::File::create(ts.dir.path().join("daemon.log")).unwrap();
     let mut d = testkit::Proc::spawn(
         "smtpfwdd",

@@ -16,7 +16,7 @@ fn a_3xx_reply_to_rcpt_is_not_acceptance() {
             "250 2.1.5 OK".into()
         }
     });
-    let ts = TestSpool::new(&conf(&stub.addr(), ""));
+    let ts = TestSpool::new(&Conf::forward(&stub.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -47,7 +47,7 @@ fn only_crlf(b: &[u8]) -> bool {
 fn no_bare_cr_or_lf_reaches_the_wire() {
     let ts = TestSpool::new("");
     let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     // Bare CRs, a CRLF kept in the spool, a dot line ending in CRLF, a CR before a dot.
     let body = b"Subject: cr\n\na\rb\r\nc\n.\r\n..\rx\r";
     ts.inject(Queue::Outgoing, SENDER, &["<rcpt@example.com>"], body);
@@ -87,7 +87,7 @@ fn eight_bit_body_to_a_relay_without_8bitmime_is_bounced_seven_bit_goes() {
     let dump = ts.scratch("sink");
     std::fs::set_permissions(&dump, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let sink = testkit::SmtpSink::start_with(Some(&dump), 10, &["-8"]);
-    ts.write_conf(&conf(&format!("127.0.0.1:{}", sink.port), ""));
+    ts.write_conf(&Conf::forward(&format!("127.0.0.1:{}", sink.port)));
     let eight = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -145,13 +145,13 @@ fn no_relay_set_stops_with_78_and_says_what_to_set() {
     let out = command(&ts, &["--foreground"]).output().unwrap();
     assert_eq!(out.status.code(), Some(78));
     // Both set is ambiguous, also refused.
-    ts.write_conf(&conf("127.0.0.1:2525", "deliver_to_mx = true"));
+    ts.write_conf(&Conf::forward("127.0.0.1:2525").section("forward", "deliver_to_mx = true"));
     let (code, log) = once(&ts, &[]);
     assert_eq!(code, 78, "{log}");
     assert!(exists(&ts, Queue::Outgoing, &id));
     // --relay on the command line names the internal server: it wins over deliver_to_mx.
     let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
-    ts.write_conf(&conf("", "deliver_to_mx = true"));
+    ts.write_conf(&Conf::forward("").section("forward", "deliver_to_mx = true"));
     let (code, log) = once(&ts, &["--relay", &r.addr()]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(r.messages().len(), 1);
@@ -160,22 +160,8 @@ fn no_relay_set_stops_with_78_and_says_what_to_set() {
 #[test]
 fn a_relay_that_is_the_gateways_own_smtpd_is_refused_and_the_mail_kept() {
     let ts = TestSpool::new("");
-    let port = testkit::free_port();
-    let log = std::fs::File::create(ts.scratch("run").join("smtpd.log")).unwrap();
-    let _smtpd = testkit::Proc::spawn(
-        "smtpd",
-        std::process::Command::new(testkit::bin("smtpd"))
-            .args(["-D", "-H", "-l", "127.0.0.1", "-p", &port.to_string()])
-            .arg("--spool")
-            .arg(ts.root())
-            .env("GATEWAY_LOG", "stderr")
-            .stdout(std::process::Stdio::null())
-            .stderr(log),
-    );
-    let up = testkit::wait_for(std::time::Duration::from_secs(15), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    assert!(up.is_some(), "smtpd did not listen on {port}");
+    let smtpd = testkit::smtpd::Daemon::start(&ts, &[]);
+    let port = smtpd.port;
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -183,7 +169,9 @@ fn a_relay_that_is_the_gateways_own_smtpd_is_refused_and_the_mail_kept() {
         b"Subject: loop\n\nx\n",
     );
     for relay in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
-        ts.write_conf(&conf(&relay, &format!("smtpd_ports = [{port}]")));
+        ts.write_conf(
+            &Conf::forward(&relay).section("forward", &format!("smtpd_ports = [{port}]")),
+        );
         let (code, log) = once(&ts, &[]);
         assert_eq!(code, 75, "{log}");
         assert!(log.contains("mail loop"), "{log}");
@@ -207,7 +195,7 @@ fn the_dsn(ts: &TestSpool, log: &str) -> String {
 /// tests/support/relay.py); returns the DSN's text.
 fn bounce_of_a_hostile_reply(ts: &TestSpool) -> String {
     let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     ts.install_etc("bounce.tmpl");
     ts.inject(
         Queue::Outgoing,
@@ -257,7 +245,7 @@ fn control_characters_of_a_relay_reply_never_reach_the_bounce() {
 #[test]
 fn non_ascii_address_to_a_relay_without_smtputf8_is_bounced_not_sent() {
     let stub = StubRelay::start("250-8BITMIME\r\n", |_| "250 2.1.5 OK".into());
-    let ts = TestSpool::new(&conf(&stub.addr(), ""));
+    let ts = TestSpool::new(&Conf::forward(&stub.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -276,7 +264,7 @@ fn non_ascii_address_to_a_relay_without_smtputf8_is_bounced_not_sent() {
 fn non_ascii_address_goes_with_smtputf8_to_a_relay_that_offers_it() {
     let ts = TestSpool::new("");
     let r = testkit::Relay::start(&ts.scratch("relay"), &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     ts.inject(
         Queue::Outgoing,
         SENDER,

@@ -91,8 +91,8 @@ fn mx_delivery_through_a_local_dns_server() {
     let r = Relay::start(&ts.scratch("relay"), &[]);
     let dns = dns_server();
     // The test's MX hosts are on loopback: allowed here, refused by default (see below).
-    ts.write_conf(&conf(
-        "",
+    ts.write_conf(&Conf::forward("").section(
+        "forward",
         &format!("resolver = \"{dns}\"\ndeliver_to_mx = true\nallow_private_mx = true"),
     ));
     let id = ts.inject(
@@ -138,7 +138,7 @@ fn transport_map_overrides_relay_and_mx() {
     let ts = TestSpool::new("");
     let r = Relay::start(&ts.scratch("relay"), &[]);
     // The relay named in the configuration is down; the map sends example.com elsewhere.
-    ts.write_conf(&conf("127.0.0.1:1", ""));
+    ts.write_conf(&Conf::forward("127.0.0.1:1"));
     ts.write_etc(
         "transport",
         format!("# test map\nexample.com   127.0.0.1:{}\n", r.port).as_bytes(),
@@ -166,8 +166,8 @@ fn mx_records_naming_inside_addresses_are_refused_by_default() {
     let ts = TestSpool::new("");
     let r = Relay::start(&ts.scratch("relay"), &[]);
     let dns = dns_server();
-    ts.write_conf(&conf(
-        "",
+    ts.write_conf(&Conf::forward("").section(
+        "forward",
         &format!("resolver = \"{dns}\"\ndeliver_to_mx = true"),
     ));
     let id = ts.inject(

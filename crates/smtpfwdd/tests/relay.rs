@@ -15,7 +15,7 @@ fn relay(ts: &TestSpool, extra: &[&str]) -> Relay {
 fn byte_exact_delivery_then_deleted() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let mut body = b"Received: from x by gw.test\nSubject: exact\n\n8-bit: \xe4\xf6\xfc \xff\n.\n..two dots\n.dot start\n"
         .to_vec();
     // The longest line SMTP allows (998 bytes + CRLF) goes through unchanged.
@@ -26,7 +26,7 @@ fn byte_exact_delivery_then_deleted() {
     assert_eq!(code, 0, "{log}");
     let m = r.messages();
     assert_eq!(m.len(), 1);
-    let mut want = crlf(&body);
+    let mut want = lf_to_crlf(&body);
     want.extend_from_slice(b"\r\n");
     assert_eq!(m[0].data, want, "bytes on the wire differ");
     assert!(
@@ -55,7 +55,7 @@ fn byte_exact_delivery_then_deleted() {
 fn tempfail_kept_then_delivered_only_to_pending() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -111,7 +111,7 @@ fn tempfail_kept_then_delivered_only_to_pending() {
 fn one_of_two_rejected_is_bounced_with_a_dsn() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     ts.install_etc("bounce.tmpl");
     let id = ts.inject(
         Queue::Outgoing,
@@ -149,7 +149,7 @@ fn one_of_two_rejected_is_bounced_with_a_dsn() {
         "Content-Type: text/rfc822-headers",
         "X-Original: yes",
         "Subject: bounce me",
-        "From: Mail Delivery System <MAILER-DAEMON@gw.test>",
+        "From: Mail Delivery System <MAILER-DAEMON@gw.example.com>",
         // The text part comes from the shipped etc/bounce.tmpl.
         &format!("quote the queue id {id}"),
     ] {
@@ -179,7 +179,7 @@ fn one_of_two_rejected_is_bounced_with_a_dsn() {
 fn mailbox_full_552_is_bounced() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -201,7 +201,7 @@ fn mailbox_full_552_is_bounced() {
 fn connection_dropped_mid_data_is_kept_and_resent() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &["--drop-data", "1"]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -226,7 +226,7 @@ fn connection_dropped_mid_data_is_kept_and_resent() {
 fn malformed_file_goes_to_quarantine_with_an_alert() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let path = ts.spool.queue(Queue::Outgoing).join("smtpdBADBAD");
     std::fs::write(&path, b"RCPT <x@example.com>\nno from line\nBODY\nhello\n").unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
@@ -254,7 +254,7 @@ fn malformed_file_goes_to_quarantine_with_an_alert() {
 fn undeliverable_bounce_is_quarantined_not_bounced() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         "<>",
@@ -280,7 +280,7 @@ fn undeliverable_bounce_is_quarantined_not_bounced() {
 fn bounce_failing_for_one_and_deferred_for_another_quarantines_only_the_failed() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &["--tempfail-times", "1"]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         "<>",
@@ -336,7 +336,7 @@ fn bounce_failing_for_one_and_deferred_for_another_quarantines_only_the_failed()
 fn expired_message_is_bounced_after_max_age() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &["--tempfail-times", "1000"]);
-    ts.write_conf(&conf(&r.addr(), "max_age = 86400"));
+    ts.write_conf(&Conf::forward(&r.addr()).section("forward", "max_age = 86400"));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -370,7 +370,7 @@ fn smtp_sink_gets_several_messages_over_one_connection() {
     let dump = ts.scratch("sink");
     std::fs::set_permissions(&dump, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let sink = SmtpSink::start(Some(&dump), 10);
-    ts.write_conf(&conf(&format!("127.0.0.1:{}", sink.port), ""));
+    ts.write_conf(&Conf::forward(&format!("127.0.0.1:{}", sink.port)));
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(ts.inject(
@@ -404,7 +404,7 @@ fn smtp_sink_gets_several_messages_over_one_connection() {
 fn overlong_line_is_folded_not_bounced() {
     let ts = TestSpool::new("");
     let r = relay(&ts, &[]);
-    ts.write_conf(&conf(&r.addr(), ""));
+    ts.write_conf(&Conf::forward(&r.addr()));
     let mut body = b"Subject: long\n\n".to_vec();
     body.extend(std::iter::repeat_n(b'x', 2500));
     body.push(b'\n');

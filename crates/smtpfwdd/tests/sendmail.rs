@@ -33,7 +33,7 @@ fn clear(dir: &Path) {
 
 #[test]
 fn every_exit_code() {
-    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let ts = TestSpool::new(&Conf::forward("127.0.0.1:1"));
     let dir = ts.scratch("sm");
     let prog = fake_sendmail(&dir);
     let prog = prog.to_str().unwrap();
@@ -110,7 +110,7 @@ fn every_exit_code() {
 
 #[test]
 fn at_most_98_recipients_per_run() {
-    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let ts = TestSpool::new(&Conf::forward("127.0.0.1:1"));
     let dir = ts.scratch("sm");
     let prog = fake_sendmail(&dir);
     std::fs::write(dir.join("code"), "0").unwrap();
@@ -133,7 +133,7 @@ fn at_most_98_recipients_per_run() {
 fn addresses_that_look_like_options_stay_addresses() {
     // A sendmail that parses its options as sendmail does (getopts): a recipient taken for an
     // option (`-bs`: SMTP on stdin, `-C file`, ...) changes what the program does.
-    let ts = TestSpool::new(&conf("127.0.0.1:1", ""));
+    let ts = TestSpool::new(&Conf::forward("127.0.0.1:1"));
     let dir = ts.scratch("sm");
     let p = dir.join("sendmail");
     std::fs::write(

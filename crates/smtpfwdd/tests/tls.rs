@@ -45,7 +45,7 @@ fn opportunistic_starttls_with_a_self_signed_certificate() {
             &path(&certs, "self.key"),
         ],
     );
-    ts.write_conf(&conf(&r.addr(), "").replace("tls = \"off\"", "tls = \"opportunistic\""));
+    ts.write_conf(&Conf::forward(&r.addr()).set("forward", "tls", "opportunistic"));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -78,7 +78,9 @@ fn required_tls_verifies_the_certificate() {
         ],
     );
     let extra = format!("ca_file = \"{}\"", path(&certs, "ca.pem"));
-    let c = conf(&good.addr(), &extra).replace("tls = \"off\"", "tls = \"require\"");
+    let c = Conf::forward(&good.addr())
+        .section("forward", &extra)
+        .set("forward", "tls", "require");
     ts.write_conf(&c);
     ts.inject(
         Queue::Outgoing,
@@ -101,7 +103,7 @@ fn required_tls_verifies_the_certificate() {
             &path(&certs, "self.key"),
         ],
     );
-    ts.write_conf(&c.replace(&good.addr(), &bad.addr()));
+    ts.write_conf(&c.clone().set("forward", "relay", bad.addr()));
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
@@ -116,7 +118,7 @@ fn required_tls_verifies_the_certificate() {
 
     // A relay without STARTTLS: the message waits too.
     let plain = Relay::start(&ts.scratch("plain"), &[]);
-    ts.write_conf(&c.replace(&good.addr(), &plain.addr()));
+    ts.write_conf(&c.clone().set("forward", "relay", plain.addr()));
     std::fs::remove_file(state_file(&ts, &id)).unwrap();
     let (code, log) = once(&ts, &[]);
     assert_eq!(code, 75, "{log}");

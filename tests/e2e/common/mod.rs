@@ -2,15 +2,14 @@
 //! server as the internal mail server, smtpd as a daemon, and scanmail / smtpfwdd runs.
 #![allow(dead_code)]
 
-use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use testkit::smtpd::Daemon;
 use testkit::spool::Queue;
 use testkit::*;
 
-pub const ADMIN: &str = "postmaster@example.com";
+/// The admin of [`Conf::gateway`] (which is [`Conf::new`]'s).
+pub const ADMIN: &str = "admin@example.com";
 
 pub struct Gateway {
     pub ts: TestSpool,
@@ -18,55 +17,6 @@ pub struct Gateway {
     pub relay: Relay,
     pub smtpd: Option<Daemon>,
     pub smtp_port: u16,
-}
-
-/// A daemon started by a test: killed by the PID in its pid file and by its process handle.
-pub struct Daemon {
-    pub proc: Proc,
-    pub pidfile: PathBuf,
-}
-
-impl Daemon {
-    pub fn pid(&self) -> Option<i32> {
-        fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok()
-    }
-
-    /// SIGKILL the daemon (smtpd -D stays in the foreground: its process is the daemon). The pid
-    /// file is only trusted when it names that same process: a restarted daemon may have
-    /// rewritten it already.
-    pub fn kill9(&mut self) {
-        self.proc.signal(nix::sys::signal::Signal::SIGKILL);
-        let _ = self.proc.wait_timeout(Duration::from_secs(5));
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// The gateway.conf of the tests; `extra` is appended (whole sections).
-pub fn conf(clamd_socket: &str, relay: &str, extra_scan: &str) -> String {
-    format!(
-        r#"hostname = "gw.example.com"
-admin = "{ADMIN}"
-domains = ["example.com"]
-
-[smtpd]
-dns_lookups = false
-max_recipients = 200
-
-[scan]
-clamd_socket = "{clamd_socket}"
-{extra_scan}
-
-[forward]
-relay = "{relay}"
-poll_seconds = 1
-tls = "off"
-"#
-    )
 }
 
 impl Gateway {
@@ -87,7 +37,7 @@ impl Gateway {
         let ts = TestSpool::new("");
         let relay_dir = ts.scratch("relay");
         let relay = Relay::start(&relay_dir, &[]);
-        ts.write_conf(&conf(socket, &relay.addr(), extra_scan));
+        ts.write_conf(&Conf::gateway(socket, &relay.addr()).section("scan", extra_scan));
         for f in ["matches.bad", "matches.doc"] {
             ts.install_etc(f);
         }
@@ -103,28 +53,9 @@ impl Gateway {
     }
 
     pub fn start_smtpd(&mut self) {
-        let port = free_port();
-        let run = self.ts.scratch("run");
-        let pidfile = run.join(format!("smtpd.{port}.pid"));
-        let log = fs::File::create(run.join(format!("smtpd.{port}.log"))).unwrap();
-        let proc = Proc::spawn(
-            "smtpd",
-            Command::new(bin("smtpd"))
-                .args(["-D", "-H", "-l", "127.0.0.1", "-p", &port.to_string()])
-                .arg("-i")
-                .arg(&pidfile)
-                .arg("--spool")
-                .arg(self.ts.root())
-                .env("GATEWAY_LOG", "stderr")
-                .stdout(Stdio::null())
-                .stderr(log),
-        );
-        let up = wait_for(Duration::from_secs(15), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        assert!(up.is_some(), "smtpd did not listen on {port}");
-        self.smtpd = Some(Daemon { proc, pidfile });
-        self.smtp_port = port;
+        let d = Daemon::start(&self.ts, &[]);
+        self.smtp_port = d.port;
+        self.smtpd = Some(d);
     }
 
     pub fn root(&self) -> String {
@@ -287,13 +218,6 @@ pub fn zip_with(name: &str, content: &[u8]) -> Vec<u8> {
         .unwrap();
     child.stdin.take().unwrap().write_all(content).unwrap();
     child.wait_with_output().unwrap().stdout
-}
-
-/// CRLF → LF (what the spool and the relay's LF view hold).
-pub fn lf(data: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(data)
-        .replace("\r\n", "\n")
-        .into_bytes()
 }
 
 /// The body part of a delivered message after smtpd's Received: header.

@@ -1,5 +1,5 @@
 //! Shared helpers of smtpfwdd's end-to-end tests: run the real binary on a test spool.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -7,18 +7,13 @@ use std::time::Duration;
 use testkit::spool::Queue;
 use testkit::{Proc, TestSpool};
 
+pub use testkit::text::lf_to_crlf;
+pub use testkit::Conf;
+
 pub const SENDER: &str = "<sender@example.org>";
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_smtpfwdd"))
-}
-
-/// gateway.conf for a relay at `relay` with `extra` lines added to [forward].
-pub fn conf(relay: &str, extra: &str) -> String {
-    format!(
-        "hostname = \"gw.test\"\nadmin = \"admin@example.com\"\ndomains = [\"example.com\"]\n\
-         [forward]\nrelay = \"{relay}\"\ntls = \"off\"\nconnect_timeout = 5\ntimeout = 20\n{extra}\n"
-    )
 }
 
 pub fn command(ts: &TestSpool, args: &[&str]) -> Command {
@@ -96,18 +91,6 @@ pub fn read(ts: &TestSpool, q: Queue, id: &str) -> String {
         .unwrap(),
     )
     .into_owned()
-}
-
-/// The body with LF turned into CRLF: what must arrive on the wire (after de-stuffing).
-pub fn crlf(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for &b in body {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
 }
 
 /// Today's sent.* day file.
