@@ -12,6 +12,7 @@
 //! value than the preset's just sets it), and the text is always valid TOML.
 
 use std::fmt;
+use std::path::Path;
 use toml::{Table, Value};
 
 /// A `gateway.conf` under construction. `TestSpool::new` and `write_conf` take it as it is.
@@ -56,6 +57,22 @@ impl Conf {
             .set("forward", "relay", relay)
             .set("forward", "poll_seconds", 1)
             .set("forward", "tls", "off")
+    }
+
+    /// sigupdate's tests: [`Conf::new`] with the scanner at `clamd_socket`, the updater
+    /// program, the database directory, and signatures stale after 7 days.
+    pub fn update(clamd_socket: &Path, updater: &Path, database_dir: &Path) -> Conf {
+        Conf::new()
+            .path("scan", "clamd_socket", clamd_socket)
+            .path("update", "updater", updater)
+            .path("update", "database_dir", database_dir)
+            .set("update", "max_signature_age_days", 7)
+    }
+
+    /// Set one key to a path.
+    pub fn path(self, section: &str, key: &str, p: impl AsRef<Path>) -> Conf {
+        let text = p.as_ref().display().to_string();
+        self.set(section, key, text)
     }
 
     /// Set one key; `section` "" is the top level.

@@ -8,19 +8,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
-use testkit::TestSpool;
+use testkit::{Conf, TestSpool};
 
 const ADMIN: &str = "admin@example.com";
 
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
-}
-
-fn conf(db: &Path, extra: &str) -> String {
-    format!(
-        "hostname = \"gw.example.com\"\nadmin = \"{ADMIN}\"\n\n[update]\ndatabase_dir = \"{}\"\n{extra}",
-        db.display()
-    )
 }
 
 fn daysumm(ts: &TestSpool, now: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -219,7 +212,7 @@ fn row(report: &str, label: &str) -> String {
 fn stdout_report_counts_are_exact() {
     let ts = TestSpool::new("");
     let db = database(&ts);
-    ts.write_conf(&conf(&db, ""));
+    ts.write_conf(&Conf::new().path("update", "database_dir", &db));
     known_day(&ts);
     let old = ts.inject(
         Queue::Incoming,
@@ -330,7 +323,7 @@ fn stdout_report_counts_are_exact() {
 fn across_midnight_yesterday_gives_the_2359_report() {
     let ts = TestSpool::new("");
     let db = database(&ts);
-    ts.write_conf(&conf(&db, ""));
+    ts.write_conf(&Conf::new().path("update", "database_dir", &db));
     known_day(&ts);
     let at_2359 = daysumm(&ts, "2026-11-27T23:59:00+00:00", &["--stdout"], &[]);
     let at_0001 = daysumm(
@@ -359,8 +352,8 @@ fn nightly_run_mails_the_admin_and_writes_page_and_metrics() {
     let ts = TestSpool::new("");
     let db = database(&ts);
     let out = ts.scratch("www");
-    ts.write_conf(&conf(
-        &db,
+    ts.write_conf(&Conf::new().path("update", "database_dir", &db).section(
+        "",
         &format!(
             "\n[report]\nhtml_dir = \"{}\"\nmetrics_file = \"{}\"\n",
             out.join("stats").display(),
@@ -471,7 +464,7 @@ fn inspect_png(path: &Path, rgb: [u8; 3]) -> (usize, usize, bool) {
 fn html_page_renders_in_chromium() {
     let ts = TestSpool::new("");
     let db = database(&ts);
-    ts.write_conf(&conf(&db, ""));
+    ts.write_conf(&Conf::new().path("update", "database_dir", &db));
     history(&ts);
     let www = ts.scratch("www");
     daysumm(
@@ -541,7 +534,7 @@ fn html_page_renders_in_chromium() {
 fn cgi_answers_with_header_and_page() {
     let ts = TestSpool::new("");
     let db = database(&ts);
-    ts.write_conf(&conf(&db, ""));
+    ts.write_conf(&Conf::new().path("update", "database_dir", &db));
     history(&ts);
     let o = daysumm(
         &ts,
@@ -564,7 +557,7 @@ fn cgi_answers_with_header_and_page() {
 fn metrics_file_parses() {
     let ts = TestSpool::new("");
     let db = database(&ts);
-    ts.write_conf(&conf(&db, ""));
+    ts.write_conf(&Conf::new().path("update", "database_dir", &db));
     known_day(&ts);
     ts.inject(
         Queue::Incoming,
@@ -685,7 +678,11 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
 fn day_files_older_than_keep_days_are_removed() {
     let ts = TestSpool::new("");
     let db = database(&ts);
-    ts.write_conf(&conf(&db, "\n[report]\nkeep_days = 30\n"));
+    ts.write_conf(
+        &Conf::new()
+            .path("update", "database_dir", &db)
+            .section("", "\n[report]\nkeep_days = 30\n"),
+    );
     let today = day();
     let back = |n: u64| ymd(today.checked_sub_days(Days::new(n)).unwrap());
     let old = [

@@ -13,7 +13,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-use testkit::{Clamd, Proc, TestSpool, EICAR};
+use testkit::{Clamd, Conf, Proc, TestSpool, EICAR};
 
 const CLEAN: &[u8] = b"From: alice@example.org\nTo: bob@example.com\nSubject: hello\n\nHi Bob.\n";
 
@@ -35,12 +35,8 @@ fn exe_mail() -> Vec<u8> {
         .to_vec()
 }
 
-fn conf(scan: &str) -> String {
-    format!("hostname = \"gw.example.com\"\nadmin = \"admin@example.com\"\n[scan]\n{scan}\n")
-}
-
 fn spool_with(scan: &str) -> TestSpool {
-    let ts = TestSpool::new(&conf(scan));
+    let ts = TestSpool::new(&Conf::new().section("scan", scan));
     ts.install_etc("matches.bad");
     ts.install_etc("matches.doc");
     ts
@@ -385,10 +381,13 @@ fn hanging_clamd_times_out_and_fails_closed() {
         let _ = s.read_to_end(&mut sink);
         std::thread::sleep(Duration::from_secs(30));
     });
-    ts.write_conf(&conf(&format!(
-        "clamd_socket = \"{}\"\nmax_tries = 2\ntimeout = 1",
-        sock.display()
-    )));
+    ts.write_conf(&Conf::new().section(
+        "scan",
+        &format!(
+            "clamd_socket = \"{}\"\nmax_tries = 2\ntimeout = 1",
+            sock.display()
+        ),
+    ));
     fail_closed(&ts, "hanging clamd");
 }
 
@@ -413,10 +412,10 @@ fn garbage_clamd_reply_fails_closed() {
         }
         let _ = s.write_all(b"stream: PROBABLY FINE\0");
     });
-    ts.write_conf(&conf(&format!(
-        "clamd_socket = \"{}\"\nmax_tries = 2",
-        sock.display()
-    )));
+    ts.write_conf(&Conf::new().section(
+        "scan",
+        &format!("clamd_socket = \"{}\"\nmax_tries = 2", sock.display()),
+    ));
     fail_closed(&ts, "garbage reply");
 }
 
@@ -450,10 +449,13 @@ fn crashing_command_scanner_fails_closed() {
     let script = ts.scratch("bin").join("crash.sh");
     fs::write(&script, "#!/bin/sh\nkill -SEGV $$\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    ts.write_conf(&conf(&format!(
-        "scanner = \"command\"\ncommand = \"{} {{}}\"\nmax_tries = 2",
-        script.display()
-    )));
+    ts.write_conf(&Conf::new().section(
+        "scan",
+        &format!(
+            "scanner = \"command\"\ncommand = \"{} {{}}\"\nmax_tries = 2",
+            script.display()
+        ),
+    ));
     fail_closed(&ts, "crashing scanner");
 }
 
@@ -463,10 +465,13 @@ fn clamscan_as_command_scanner_judges_a_batch() {
     let db = ts.scratch("db");
     testkit::write_eicar_db(&db);
     ts.chown_all();
-    ts.write_conf(&conf(&format!(
-        "scanner = \"clamscan\"\ncommand = \"-d {}\"\ntimeout = 120",
-        db.display()
-    )));
+    ts.write_conf(&Conf::new().section(
+        "scan",
+        &format!(
+            "scanner = \"clamscan\"\ncommand = \"-d {}\"\ntimeout = 120",
+            db.display()
+        ),
+    ));
     let c1 = ts.inject(
         Queue::Incoming,
         "<alice@example.org>",
@@ -893,10 +898,10 @@ fn watch_mode_rereads_its_configuration_on_sighup() {
         read_log().contains("left for retry").then_some(())
     });
     assert!(waited.is_some(), "{}", read_log());
-    ts.write_conf(&conf(&format!(
-        "clamd_socket = \"{}\"",
-        clamd.socket.display()
-    )));
+    ts.write_conf(&Conf::new().section(
+        "scan",
+        &format!("clamd_socket = \"{}\"", clamd.socket.display()),
+    ));
     p.signal(nix::sys::signal::Signal::SIGHUP);
     let judged = testkit::wait_for(Duration::from_secs(10), || {
         in_queue(&ts, Queue::Quarantine, &id).then_some(())

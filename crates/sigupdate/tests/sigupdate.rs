@@ -8,19 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
-use testkit::{Clamd, TestSpool};
+use testkit::{Clamd, Conf, TestSpool};
 
 const ADMIN: &str = "admin@example.com";
-
-fn conf(clamd_socket: &Path, updater: &Path, db: &Path) -> String {
-    format!(
-        "hostname = \"gw.example.com\"\nadmin = \"{ADMIN}\"\n\n[scan]\nclamd_socket = \"{}\"\n\n\
-         [update]\nupdater = \"{}\"\ndatabase_dir = \"{}\"\nmax_signature_age_days = 7\n",
-        clamd_socket.display(),
-        updater.display(),
-        db.display()
-    )
-}
 
 /// A shell script standing in for freshclam: prints a line, leaves a mark, exits with `code`.
 fn fake_freshclam(dir: &Path, code: i32) -> (PathBuf, PathBuf) {
@@ -91,7 +81,7 @@ fn freshclam_succeeds_fresh_signatures_exit_0_no_alert() {
     let tools = ts.scratch("tools");
     let (script, mark) = fake_freshclam(&tools, 0);
     let db = database(&ts);
-    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    ts.write_conf(&Conf::update(&clamd.socket, &script, &db));
     let o = run(&ts, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -114,7 +104,7 @@ fn freshclam_fails_still_fresh_exit_75_and_alert() {
     let tools = ts.scratch("tools");
     let (script, mark) = fake_freshclam(&tools, 1);
     let db = database(&ts);
-    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    ts.write_conf(&Conf::update(&clamd.socket, &script, &db));
     let o = run(&ts, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(75), "{err}");
@@ -140,7 +130,7 @@ fn stale_signatures_exit_1_and_alert_to_admin() {
     let (script, _) = fake_freshclam(&tools, 0);
     let db = database(&ts);
     set_mtime(&db.join("test.ndb"), Duration::from_secs(10 * 86_400));
-    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    ts.write_conf(&Conf::update(&tools.join("no-clamd.sock"), &script, &db));
     let o = run(&ts, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -174,7 +164,7 @@ fn no_signatures_at_all_is_stale() {
     let tools = ts.scratch("tools");
     let (script, _) = fake_freshclam(&tools, 0);
     let db = ts.scratch("emptydb");
-    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    ts.write_conf(&Conf::update(&tools.join("no-clamd.sock"), &script, &db));
     let o = run(&ts, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(alerts(&ts)[0].1.contains("no virus signatures found"));
@@ -186,7 +176,7 @@ fn a_missing_database_directory_is_stale_and_alerted_not_an_internal_error() {
     let tools = ts.scratch("tools");
     let (script, _) = fake_freshclam(&tools, 0);
     let db = ts.root().join("no-such-database");
-    ts.write_conf(&conf(&tools.join("no-clamd.sock"), &script, &db));
+    ts.write_conf(&Conf::update(&tools.join("no-clamd.sock"), &script, &db));
     let o = run(&ts, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let a = alerts(&ts);
@@ -235,7 +225,7 @@ fn private_mirror_checks_files_copies_and_clamd_reloads() {
     .unwrap();
     fs::write(mirror.join("README.txt"), b"not a signature file\n").unwrap();
     ts.chown_all();
-    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    ts.write_conf(&Conf::update(&clamd.socket, &script, &db));
 
     assert!(
         scan(&clamd.socket, marker).ends_with("OK"),
@@ -299,7 +289,7 @@ fn mirror_refuses_a_malformed_text_database() {
     fs::write(mirror.join("broken.ndb"), b"this line is not a signature\n").unwrap();
     ts.chown_all();
     let clamd = Clamd::start();
-    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    ts.write_conf(&Conf::update(&clamd.socket, &script, &db));
     let o = run(&ts, &["--mirror", mirror.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
     assert!(!db.join("broken.ndb").exists());
@@ -337,7 +327,7 @@ fn a_database_it_cannot_write_is_not_updated_but_checked_and_reloaded() {
     // Read-only for everyone but root (as /var/lib/clamav is for uucp: owner clamav, 0755).
     nix::unistd::chown(&db, Some(0.into()), Some(0.into())).unwrap();
     fs::set_permissions(&db, fs::Permissions::from_mode(0o555)).unwrap();
-    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    ts.write_conf(&Conf::update(&clamd.socket, &script, &db));
     let mirror = ts.scratch("mirror");
     fs::write(mirror.join("evil.ign2"), b"Eicar-Test-Signature\n").unwrap();
     ts.chown_all();
@@ -389,7 +379,7 @@ fn clamd_not_answering_ping_alerts_the_admin() {
     // A socket file that nobody answers on (clamd died and left it), then a live clamd.
     let dead = tools.join("dead-clamd.sock");
     drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
-    ts.write_conf(&conf(&dead, &script, &db));
+    ts.write_conf(&Conf::update(&dead, &script, &db));
     let o = run(&ts, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(69), "{err}");
@@ -400,7 +390,7 @@ fn clamd_not_answering_ping_alerts_the_admin() {
     assert!(a[0].1.contains(&dead.display().to_string()), "{}", a[0].1);
 
     let clamd = Clamd::start();
-    ts.write_conf(&conf(&clamd.socket, &script, &db));
+    ts.write_conf(&Conf::update(&clamd.socket, &script, &db));
     let o = run(&ts, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(alerts(&ts).len(), 1, "no new alert once clamd answers");
@@ -418,11 +408,10 @@ fn no_ping_alert_when_the_scanner_is_not_clamd() {
     let tools = ts.scratch("tools");
     let (script, _) = fake_freshclam(&tools, 0);
     let db = database(&ts);
-    ts.write_conf(&format!(
-        "{}\n",
-        conf(&tools.join("no-clamd.sock"), &script, &db)
-            .replace("[scan]\n", "[scan]\nscanner = \"clamscan\"\n")
-    ));
+    ts.write_conf(
+        &Conf::update(&tools.join("no-clamd.sock"), &script, &db)
+            .set("scan", "scanner", "clamscan"),
+    );
     let o = run(&ts, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(alerts(&ts).is_empty());
