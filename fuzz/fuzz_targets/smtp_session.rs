@@ -18,14 +18,9 @@ use spool::{Queue, Spool};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-/// Rules with every kind of reply (the same as the bounded test's).
-const RULES: &str = "debug:ALL:ALL:ALL\n\
-allow:ALL:ALL:*@partner.org\n\
-noto:ALL:ALL:*%*@*:551 Sorry %H (%I), I don't do percent hacks (%T)\n\
-noto:ALL:ALL:*!*:551 Sorry %H (%I), I don't do UUCP bang paths (%T) from %F\n\
-noto_delay:ALL:ALL:*@slow.example\n\
-noto:ALL:*@spam.example:ALL\n\
-deny:ALL:ALL:*@deny.example\n";
+/// Rules with every kind of reply (the bounded test crates/smtpd/tests/fuzz_session.rs reads the
+/// same file).
+const RULES: &str = include_str!("../../tests/data/smtpd/fuzz_check_rules");
 
 struct World {
     _dir: tempfile::TempDir,

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use testkit::spool::Queue;
-use testkit::{bin, TestSpool};
+use testkit::{bin, Conf, TestSpool};
 
 /// The five programs, with the arguments of one short run each.
 const PROGRAMS: [(&str, &[&str]); 5] = [
@@ -16,9 +16,6 @@ const PROGRAMS: [(&str, &[&str]); 5] = [
     ("sigupdate", &[]),
     ("daysumm", &["--stdout"]),
 ];
-
-const CONF: &str = "hostname = \"gw.example.com\"\ndomains = [\"example.com\"]\n\
-                    [smtpd]\ndns_lookups = false\nmin_free_bytes = 0\n";
 
 fn run(ts: &TestSpool, prog: &str, args: &[&str]) -> Output {
     Command::new(bin(prog))
@@ -45,7 +42,7 @@ fn a_group_or_user_named_in_gateway_conf_is_refused_by_every_program() {
         "group = \"disk\"\n",
         "user = \"daemon\"\ngroup = \"daemon\"\n",
     ] {
-        let ts = TestSpool::new(&format!("{ids}{CONF}"));
+        let ts = TestSpool::new(&Conf::new().merge(ids));
         let waiting = ts.inject(
             Queue::Incoming,
             "<a@example.org>",
@@ -75,7 +72,7 @@ fn a_group_or_user_named_in_gateway_conf_is_refused_by_every_program() {
 #[test]
 fn daemons_refuse_u_and_g_that_name_other_ids() {
     assert_root();
-    let ts = TestSpool::new(CONF);
+    let ts = TestSpool::new(&Conf::new());
     let runs: [(&str, &[&str]); 4] = [
         ("smtpd", &["-H", "-g", "disk"]),
         ("smtpd", &["-H", "-u", "daemon"]),
@@ -115,7 +112,7 @@ fn a_spool_root_chgrped_to_another_group_is_refused_by_every_program() {
     // The spool's owner may chgrp its root to any group it is a member of; the programs take the
     // group only when it is the owner's primary group.
     assert_root();
-    let ts = TestSpool::new(CONF);
+    let ts = TestSpool::new(&Conf::new());
     let waiting = ts.inject(
         Queue::Incoming,
         "<a@example.org>",
@@ -140,7 +137,7 @@ fn no_program_reads_a_spool_file_as_root() {
     // gateway.conf replaced by a symlink to a file only root may read: a program that reads it
     // as root would show its text in the error; one that dropped root first gets EACCES.
     assert_root();
-    let ts = TestSpool::new(CONF);
+    let ts = TestSpool::new(&Conf::new());
     let secret = ts.dir.path().join("root-only");
     fs::write(&secret, "ROOT-ONLY-SECRET-4711 = = not toml\n").unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
@@ -208,11 +205,14 @@ fn the_quarantine_alert_names_the_root_owned_scanmail() {
     // with the shipped etc/alert.tmpl, tells the admin to run /usr/local/sbin/scanmail.
     let clamd = testkit::Clamd::start();
     for shipped in [false, true] {
-        let ts = TestSpool::new(CONF);
-        ts.write_conf(&format!(
-            "admin = \"admin@example.com\"\n{CONF}[scan]\nclamd_socket = \"{}\"\nnotify_sender = false\n",
-            clamd.socket.display()
-        ));
+        let ts = TestSpool::new(&Conf::new());
+        ts.write_conf(
+            &Conf::new().path("scan", "clamd_socket", &clamd.socket).set(
+                "scan",
+                "notify_sender",
+                false,
+            ),
+        );
         ts.install_etc("matches.bad");
         if shipped {
             ts.install_etc("alert.tmpl");

@@ -156,11 +156,16 @@ impl Findings {
     }
 }
 
-/// A byte string as a Rust literal, long runs of one byte shown once with a count.
+/// A byte string as a Rust literal, long runs of one byte shown once with a count, cut after
+/// about 2000 characters (the saved file has it all).
 pub fn show(input: &[u8]) -> String {
     let mut out = String::from("b\"");
     let mut i = 0;
     while i < input.len() {
+        if out.len() > 2000 {
+            out.push_str(&format!("<{} more bytes>", input.len() - i));
+            break;
+        }
         let b = input[i];
         let run = input[i..].iter().take_while(|&&x| x == b).count();
         if run > 40 {
@@ -258,26 +263,22 @@ fn quiet_panics() {
     });
 }
 
-/// Run one fuzz input: a panic becomes a problem (`panic at FILE:LINE: message`), printed by
-/// nobody; the function's own problem comes back as it is.
-pub fn guarded<T>(f: impl FnOnce() -> Option<T>) -> Option<T>
-where
-    T: From<String>,
-{
+/// Run one fuzz input: a panic becomes `Err("panic at FILE:LINE: message")`, printed by nobody
+/// (the thousands of panics of a bad run must not flood the output).
+pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     quiet_panics();
     let was = QUIET.with(|q| q.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
     QUIET.with(|q| q.set(was));
-    match result {
-        Ok(r) => r,
-        Err(p) => {
-            let at = WHERE.with(|w| w.borrow().clone());
-            Some(T::from(format!(
-                "panic at {at}: {}",
-                panic_text(p.as_ref())
-            )))
-        }
-    }
+    result.map_err(|p| {
+        let at = WHERE.with(|w| w.borrow().clone());
+        format!("panic at {at}: {}", panic_text(p.as_ref()))
+    })
+}
+
+/// [`catch`] for a check that returns its problem: a panic is one more problem.
+pub fn guarded(f: impl FnOnce() -> Option<String>) -> Option<String> {
+    catch(f).unwrap_or_else(Some)
 }
 
 /// The message of a caught panic.
@@ -329,5 +330,7 @@ mod tests {
         assert_eq!(show(b"a\r\n"), "b\"a\\r\\n\"");
         let long = [b"x".repeat(50), b"\xff".to_vec()].concat();
         assert_eq!(show(&long), "b\"<50 x x>\\xff\"");
+        let big: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        assert!(show(&big).len() < 2200 && show(&big).contains(" more bytes>"));
     }
 }

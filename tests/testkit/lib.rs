@@ -76,6 +76,24 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Every file of `tests/data/<dir>` as (name, bytes), in name order. Never empty: a test over
+/// test vectors that found none proves nothing, so that is a failure here.
+pub fn data_files(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let path = repo_root().join("tests/data").join(dir);
+    let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no test data in {}", path.display());
+    v
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released; good enough for tests on one machine).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -8,9 +8,8 @@
 //! that compiled must match a few lines without panicking. Deterministic: a fixed seed.
 
 use scanmail::patterns::{bre_to_regex, PatternError, PatternSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use testkit::fuzz::Rng;
+use testkit::fuzz::{catch, Findings, Rng};
 use testkit::repo_root;
 
 const ITERATIONS: usize = 2_500;
@@ -137,68 +136,58 @@ fn random_patterns_give_ok_or_a_clean_error() {
     }
     assert!(!shipped.is_empty(), "no shipped patterns found");
 
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     let mut rng = Rng(0xb4e_2026);
     let (mut ok, mut err) = (0, 0);
-    let mut failures: Vec<String> = Vec::new();
+    let mut findings = Findings::new("fuzz_bre");
+    let check = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|p| check_pattern(p).err())
+    };
     for n in 0..ITERATIONS {
         let pat = if n % 3 == 0 {
             mutated_line(&mut rng, &shipped)
         } else {
             random_pattern(&mut rng)
         };
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            let translated = bre_to_regex(&pat);
-            // A comment line before it, so a parse error must name line 2.
-            let text = format!("# a comment\n{pat}\n");
-            let set = PatternSet::parse(&text, Path::new("matches.bad"));
-            if let Ok(set) = &set {
-                set.first_match(["filename=evil.exe", "Subject: é€", "", &pat]);
-            }
-            (translated, set)
-        }));
-        match r {
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                failures.push(format!("{pat:?}: panic: {msg}"));
-            }
-            Ok((_, Ok(_))) => ok += 1,
-            Ok((translated, Err(e))) => {
-                err += 1;
-                let blank = pat.trim().is_empty() || pat.starts_with('#');
-                let named = matches!(&e, PatternError::Invalid { line: 2, .. });
-                if blank || !named || !e.to_string().starts_with("matches.bad:2:") {
-                    failures.push(format!("{pat:?}: error does not name line 2: {e}"));
-                }
-                // The translator alone may accept what the regex crate then refuses (an
-                // interval like {3,1}); the reverse never happens.
-                let _ = translated;
-            }
+        match catch(|| check_pattern(&pat)).and_then(|r| r) {
+            Ok(true) => ok += 1,
+            Ok(false) => err += 1,
+            Err(p) => findings.add(p, pat.as_bytes(), &check),
         }
     }
-    std::panic::set_hook(hook);
     eprintln!(
         "fuzz_bre: {ITERATIONS} patterns, {ok} valid, {err} refused, {} failures",
-        failures.len()
+        findings.count
     );
     assert!(
         ok > 0 && err > 0,
         "the fuzzer tested only one side: {ok} ok, {err} err"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {ITERATIONS} patterns failed:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(20)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    findings.assert_none();
+}
+
+/// One pattern through the translator and the set parser: Ok(true) compiled and matched a few
+/// lines, Ok(false) a clean error naming the line, Err the problem.
+fn check_pattern(pat: &str) -> Result<bool, String> {
+    let translated = bre_to_regex(pat);
+    // A comment line before it, so a parse error must name line 2.
+    let text = format!("# a comment\n{pat}\n");
+    match PatternSet::parse(&text, Path::new("matches.bad")) {
+        Ok(set) => {
+            set.first_match(["filename=evil.exe", "Subject: é€", "", pat]);
+            Ok(true)
+        }
+        Err(e) => {
+            let blank = pat.trim().is_empty() || pat.starts_with('#');
+            let named = matches!(&e, PatternError::Invalid { line: 2, .. });
+            if blank || !named || !e.to_string().starts_with("matches.bad:2:") {
+                return Err(format!("error does not name line 2: {e}"));
+            }
+            // The translator alone may accept what the regex crate then refuses (an interval
+            // like {3,1}); the reverse never happens.
+            let _ = translated;
+            Ok(false)
+        }
+    }
 }

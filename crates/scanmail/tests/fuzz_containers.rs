@@ -10,17 +10,17 @@
 //! limits allow, and that the process's peak memory stays bounded.
 //!
 //! Stable Rust, no fuzzing engine: a fixed seed (`FUZZ_SEED`) and a fixed number of iterations
-//! (`FUZZ_ITERS`), so a failure reproduces. Failing inputs are saved under the cargo target's
-//! temp directory and named in the assertion message.
+//! (`FUZZ_ITERS`), so a failure reproduces. Failures are collected by `testkit::fuzz::Findings`:
+//! each kind shrunk to a small input, saved under the target directory's `fuzz-findings/` and
+//! named in the assertion message (`FUZZ_REPRO=<file>` runs one without catching its panic).
 
 use scanmail::container::{self, types, Body, Format, Halt, Limits, Status};
 use scanmail::mime::{self, Sink};
 use std::collections::BTreeMap;
 use std::fs;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use testkit::fuzz::{iterations, Rng};
+use testkit::fuzz::{catch, iterations, Findings, Rng};
 use testkit::repo_root;
 
 const ITERATIONS: usize = 6_000;
@@ -263,11 +263,25 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
-    e.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panic".into())
+/// Read every member of one input (and walk it, when `walk_too`), timed: its problem, if any.
+fn one_input(
+    input: &[u8],
+    walk_too: bool,
+    outcomes: &mut BTreeMap<String, usize>,
+) -> (Duration, Option<String>) {
+    let t0 = Instant::now();
+    let mut r = catch(|| read_all(input, outcomes));
+    if walk_too && matches!(r, Ok(Ok(()))) {
+        r = catch(|| walk(input));
+    }
+    let took = t0.elapsed();
+    let problem = match r {
+        Ok(Ok(())) if took > SLOW => Some(format!("slow: {:.2} s", took.as_secs_f64())),
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(p) => Some(p),
+    };
+    (took, problem)
 }
 
 /// `FUZZ_REPRO=<saved input>`: run one failing input without catching its panic (for the
@@ -341,56 +355,35 @@ fn mutated_containers_never_panic_hang_or_grow() {
             "no seed for {f:?}"
         );
     }
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     let mut rng = Rng::new(0xc0a7_a1e5_2026_0009, 9);
     let iters = iterations(ITERATIONS);
-    let mut failures = Vec::new();
+    let mut findings = Findings::new("fuzz_containers");
     let mut outcomes = BTreeMap::new();
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
+    // One input, for shrinking a finding: the same checks, the outcomes not counted.
+    let check = |input: &[u8]| one_input(input, true, &mut BTreeMap::new()).1;
     for n in 0..iters {
         let mut input = rng.pick(&seeds).clone();
         for _ in 0..1 + rng.below(4) {
             mutate(&mut rng, &seeds, &mut input);
         }
         input.truncate(1 << 20);
-        let t0 = Instant::now();
-        let mut r = catch_unwind(AssertUnwindSafe(|| read_all(&input, &mut outcomes)));
-        if n % 4 == 0 && matches!(r, Ok(Ok(()))) {
-            r = catch_unwind(AssertUnwindSafe(|| walk(&input)));
-        }
-        let took = t0.elapsed();
+        let (took, problem) = one_input(&input, n % 4 == 0, &mut outcomes);
         slowest = slowest.max(took);
-        let problem = match r {
-            Ok(Ok(())) if took > SLOW => Some(format!("slow: {:.2} s", took.as_secs_f64())),
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(p) => Some(format!("panic: {}", panic_text(p.as_ref()))),
-        };
         if let Some(p) = problem {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz_containers");
-            fs::create_dir_all(&dir).unwrap();
-            let path = dir.join(format!("failure-{n}.bin"));
-            fs::write(&path, &input).unwrap();
-            failures.push(format!("iteration {n}: {p}\n    input: {}", path.display()));
+            findings.add(format!("iteration {n}: {p}"), &input, &check);
         }
     }
-    std::panic::set_hook(hook);
     let rss = peak_rss_kb();
     eprintln!(
         "fuzz_containers: {iters} inputs, {:.1} s, slowest {:.3} s, peak RSS {} MB, {} failures\n{outcomes:?}",
         started.elapsed().as_secs_f64(),
         slowest.as_secs_f64(),
         rss / 1024,
-        failures.len()
+        findings.count
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {iters} inputs failed:\n{}",
-        failures.len(),
-        failures[..failures.len().min(20)].join("\n")
-    );
+    findings.assert_none();
     assert!(rss < MAX_RSS_KB, "peak RSS {} MB", rss / 1024);
     // Mutations that never reach a reader's inside test nothing: each must list some inputs
     // to the end.

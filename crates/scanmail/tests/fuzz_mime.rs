@@ -11,8 +11,8 @@
 //! anywhere but generated names inside the `_d` directory of a temporary spool.
 //!
 //! Stable Rust, no fuzzing engine: a fixed seed and a fixed number of iterations, so a failure
-//! reproduces. Inputs that fail are saved under the cargo target's temp directory and named in
-//! the assertion message.
+//! reproduces. Failures are collected by `testkit::fuzz::Findings`: each kind shrunk to a small
+//! input, saved under the target directory's `fuzz-findings/` and named in the assertion message.
 #![allow(clippy::too_many_lines)] // a test reads best as one story
 
 use scanmail::decode::DecodedDir;
@@ -24,10 +24,9 @@ use spool::{Config, MessageId, Queue, Spool};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use testkit::fuzz::Rng;
+use testkit::fuzz::{catch, Findings, Rng};
 use testkit::repo_root;
 
 /// Iterations over the in-process MIME walk; every JUDGE_EVERY-th also runs `Judge::prepare`.
@@ -536,13 +535,6 @@ fn save_failure(n: usize, input: &[u8]) -> PathBuf {
     p
 }
 
-fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
-    e.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panic".into())
-}
-
 #[test]
 fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
     let seeds = seeds();
@@ -573,13 +565,33 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
     article.scan.scan_all = false;
     let judge_article = Judge::new(article, sp.clone()).unwrap();
 
-    // Panics are caught and counted; keep their messages off the test output.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // The tree after one input: nothing outside `_d`, nothing but generated names inside.
+    let tree_problem = || {
+        let stray = fs::read_dir(&outside).unwrap().count();
+        let tree = check_tree(tmp.path(), &|n| matches!(n, "walk" | "outside" | "spool"))
+            .and_then(|()| check_tree(&walk_dir, &|n| n == "walk_d"));
+        if stray > 0 {
+            Some(format!("{stray} files written outside _d"))
+        } else {
+            tree.err()
+        }
+    };
+    // One input, for shrinking a finding: walked, judged, the tree checked.
+    let check = |input: &[u8]| -> Option<String> {
+        let walked = match catch(|| walk_once(&walk_dir, input)) {
+            Ok(r) => r.err(),
+            Err(p) => Some(p),
+        };
+        let judged = || match catch(|| judge_once(&judge_all, input, true)) {
+            Ok(r) => r.err().map(|e| format!("judge: {e}")),
+            Err(p) => Some(format!("judge {p}")),
+        };
+        walked.or_else(judged).or_else(tree_problem)
+    };
 
     let started = Instant::now();
     let mut rng = Rng(0x5ca1_ab1e_f00d_2026);
-    let mut failures: Vec<String> = Vec::new();
+    let mut findings = Findings::new("fuzz_mime");
     let mut ran = 0;
     let mut judged = 0;
     let mut slowest = (std::time::Duration::ZERO, 0, 0);
@@ -603,7 +615,7 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
         ran += 1;
 
         let t0 = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| walk_once(&walk_dir, &input)));
+        let r = catch(|| walk_once(&walk_dir, &input));
         let took = t0.elapsed();
         // For hunting slow inputs by hand: FUZZ_SAVE_SLOW=1 keeps every input over 300 ms.
         if std::env::var_os("FUZZ_SAVE_SLOW").is_some() && took.as_millis() > 300 {
@@ -618,7 +630,7 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
                 None
             }
             Ok(Err(e)) => Some(e),
-            Err(p) => Some(format!("panic: {}", panic_text(p.as_ref()))),
+            Err(p) => Some(p),
         };
         // Linear work only: even a 1 MB input walks in well under a second (debug build).
         let problem = problem.or_else(|| {
@@ -641,42 +653,24 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
             } else {
                 &judge_all
             };
-            match catch_unwind(AssertUnwindSafe(|| judge_once(judge, &input, wants_dir))) {
+            match catch(|| judge_once(judge, &input, wants_dir)) {
                 Ok(Ok(kind)) => {
                     *verdicts.entry(kind).or_insert(0) += 1;
                     None
                 }
                 Ok(Err(e)) => Some(format!("judge: {e}")),
-                Err(p) => Some(format!("judge panic: {}", panic_text(p.as_ref()))),
+                Err(p) => Some(format!("judge {p}")),
             }
         });
-        let problem = problem.or_else(|| {
-            let stray = fs::read_dir(&outside).unwrap().count();
-            let tree = check_tree(tmp.path(), &|n| matches!(n, "walk" | "outside" | "spool"))
-                .and_then(|()| check_tree(&walk_dir, &|n| n == "walk_d"));
-            if stray > 0 {
-                Some(format!("{stray} files written outside _d"))
-            } else {
-                tree.err()
-            }
-        });
+        let problem = problem.or_else(tree_problem);
         if let Some(p) = problem {
-            if failures.len() < 20 {
-                let saved = save_failure(n, &input);
-                failures.push(format!(
-                    "iteration {n} (seed {name}): {p}\n    input: {}",
-                    saved.display()
-                ));
-            } else {
-                failures.push(format!("iteration {n} (seed {name}): {p}"));
-            }
+            findings.add(format!("iteration {n} (seed {name}): {p}"), &input, &check);
         }
     }
-    std::panic::set_hook(hook);
     eprintln!(
         "fuzz_mime: {ran} inputs walked ({outcomes:?}), {judged} judged ({verdicts:?}), {} \
          failures, {:.1} s; slowest walk {:.3} s (iteration {}, {} bytes)",
-        failures.len(),
+        findings.count,
         started.elapsed().as_secs_f64(),
         slowest.0.as_secs_f64(),
         slowest.1,
@@ -696,15 +690,5 @@ fn mutated_messages_never_panic_and_stay_inside_the_temp_dir() {
             "no input judged {k}: {verdicts:?}"
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} inputs failed:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(20)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    findings.assert_none();
 }

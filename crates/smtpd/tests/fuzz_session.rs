@@ -39,12 +39,11 @@ use smtpd::session::{parse_command, Command, Context, End, Session, Settings};
 use smtpd::stream::ClientStream;
 use spool::{Envelope, Queue, Spool};
 use std::io::{self, Read, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use testkit::fuzz::{iterations, Rng};
+use testkit::fuzz::{catch, iterations, Findings, Rng};
 use testkit::smtp::{parse_prefix, Reply};
 use testkit::{Proc, TestSpool};
 
@@ -490,15 +489,11 @@ impl ClientStream for FuzzTransport {
 // ---------------------------------------------------------------------------------------------
 // Checking one session
 
-/// Access rules exercising every kind of reply (the default reply quotes both addresses).
-const RULES: &str = "debug:ALL:ALL:ALL\n\
-allow:ALL:ALL:*@partner.org\n\
-noto:ALL:ALL:*%*@*:551 Sorry %H (%I), I don't do percent hacks (%T)\n\
-noto:ALL:ALL:*!*:551 Sorry %H (%I), I don't do UUCP bang paths (%T) from %F\n\
-noto_delay:ALL:ALL:*@slow.example\n\
-noto:ALL:*@spam.example:ALL\n\
-deny:ALL:ALL:*@deny.example\n";
+/// Access rules exercising every kind of reply (the default reply quotes both addresses); the
+/// libFuzzer target smtp_session reads the same file.
+const RULES: &str = include_str!("../../../tests/data/smtpd/fuzz_check_rules");
 
+#[derive(Clone)]
 struct Case {
     input: Vec<u8>,
     ending: Ending,
@@ -840,13 +835,6 @@ fn incoming_names(spool: &Spool) -> Vec<String> {
     v
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 /// A stored message: its envelope, and the body after smtpd's three-line `Received:` header.
 fn read_stored(path: &Path) -> Result<(Envelope, Vec<u8>), String> {
     let (env, body) = Envelope::read_body(path).map_err(|e| format!("stored file: {e}"))?;
@@ -920,8 +908,7 @@ fn run_case(c: &Case, spool: &Spool) -> Result<(), String> {
         write_budget: c.write_budget,
     };
     let client = c.client.clone();
-    let end = catch_unwind(AssertUnwindSafe(|| Session::new(&ctx, t, client).run()))
-        .map_err(|p| format!("session panicked: {}", panic_text(&*p)))?;
+    let end = catch(|| Session::new(&ctx, t, client).run()).map_err(|p| format!("session {p}"))?;
     let out = output.lock().unwrap().clone();
     judge(c, Some(end), &out, spool)
 }
@@ -1018,7 +1005,7 @@ fn fast_tempdir() -> tempfile::TempDir {
 fn describe(c: &Case) -> String {
     format!(
         "ending {:?}, read slices up to {}, write budget {:?}, max_size {}, max_recipients {}, \
-         max_hops {}, relay_open {}, no_time {}, rules {}, client {:?}\ninput ({} bytes): b\"{}\"",
+         max_hops {}, relay_open {}, no_time {}, rules {}, client {:?}\ninput ({} bytes): {}",
         c.ending,
         c.max_slice,
         c.write_budget,
@@ -1030,25 +1017,8 @@ fn describe(c: &Case) -> String {
         c.rules,
         c.client,
         c.input.len(),
-        shorten(&c.input).escape_ascii()
+        testkit::fuzz::show(&c.input)
     )
-}
-
-/// Long runs of one byte shown once with a count, so that a failing case stays readable.
-fn shorten(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        let run = input[i..].iter().take_while(|&&x| x == b).count();
-        if run > 40 {
-            out.extend_from_slice(format!("<{run} x {:?}>", b as char).as_bytes());
-        } else {
-            out.extend(std::iter::repeat_n(b, run));
-        }
-        i += run;
-    }
-    out
 }
 
 #[test]
@@ -1060,6 +1030,7 @@ fn fuzz_sessions_in_process() {
     let mut rng = Rng::new(DEFAULT_SEED, 11);
     let n = iterations(3000);
     let (mut queued_total, mut data_sessions) = (0usize, 0usize);
+    let mut findings = Findings::new("fuzz_sessions_in_process");
     for i in 0..n {
         let c = case(&mut rng);
         let t0 = Instant::now();
@@ -1075,7 +1046,18 @@ fn fuzz_sessions_in_process() {
         let stored = incoming_names(&spool).len();
         empty_incoming(&spool);
         if let Err(e) = result {
-            panic!("case {i}: {e}\n{}", describe(&c));
+            let with = |input: &[u8]| Case {
+                input: input.to_vec(),
+                ..c.clone()
+            };
+            let check = |input: &[u8]| {
+                let r = run_case(&with(input), &spool).err();
+                empty_incoming(&spool);
+                r
+            };
+            findings.add_shown(format!("case {i}: {e}"), &c.input, &check, &|b| {
+                describe(&with(b))
+            });
         }
         queued_total += stored;
         data_sessions += usize::from(stored > 0);
@@ -1084,6 +1066,7 @@ fn fuzz_sessions_in_process() {
         "sessions: {n} in {:?}, {queued_total} messages stored by {data_sessions} sessions",
         started.elapsed()
     );
+    findings.assert_none();
     // The grammar must reach DATA often, or the body checks prove little.
     assert!(
         data_sessions > n / 5,
@@ -1162,6 +1145,7 @@ fn fuzz_sessions_through_the_binary() {
     let mut rng = Rng::new(DEFAULT_SEED, 12);
     let n = iterations(300);
     let mut stored = 0;
+    let mut findings = Findings::new("fuzz_sessions_through_the_binary");
     for i in 0..n {
         let mut c = case(&mut rng);
         // What the binary's configuration says; EOF is the only ending a pipe has.
@@ -1185,9 +1169,22 @@ fn fuzz_sessions_through_the_binary() {
         stored += ts.all_names(Queue::Incoming).len();
         empty_incoming(&ts.spool);
         if let Err(e) = result {
-            panic!("binary case {i}: {e}\n{}", describe(&c));
+            let with = |input: &[u8]| Case {
+                input: input.to_vec(),
+                ..c.clone()
+            };
+            let check = |input: &[u8]| {
+                let c = with(input);
+                let r = run_binary(&c, &ts).and_then(|out| judge(&c, None, &out, &ts.spool));
+                empty_incoming(&ts.spool);
+                r.err()
+            };
+            findings.add_shown(format!("binary case {i}: {e}"), &c.input, &check, &|b| {
+                describe(&with(b))
+            });
         }
     }
+    findings.assert_none();
     eprintln!(
         "binary sessions: {n} in {:?}, {stored} messages stored",
         started.elapsed()
@@ -1257,8 +1254,7 @@ fn check_path(p: &str) -> Result<(), String> {
 }
 
 fn check_command(line: &[u8]) -> Result<(), String> {
-    let r = catch_unwind(|| parse_command(line))
-        .map_err(|p| format!("parse_command panicked: {}", panic_text(&*p)))?;
+    let r = catch(|| parse_command(line)).map_err(|p| format!("parse_command {p}"))?;
     match r {
         Ok(Command::Mail { from, .. }) => check_path(&from),
         Ok(Command::Rcpt { to }) if to == "<>" => Err("RCPT TO:<> accepted".into()),
@@ -1309,15 +1305,17 @@ fn fuzz_parse_command() {
     let mut rng = Rng::new(DEFAULT_SEED, 13);
     let n = iterations(50_000);
     let mut accepted = 0;
+    let mut findings = Findings::new("fuzz_parse_command");
     for i in 0..n {
         let mut line = seeds[i % seeds.len()].to_vec();
         mutate_line(&mut rng, &mut line);
         line.truncate(511);
         if let Err(e) = check_command(&line) {
-            panic!("{e}\nline: b\"{}\"", line.escape_ascii());
+            findings.add(e, &line, &|l| check_command(l).err());
         }
         accepted += usize::from(parse_command(&line).is_ok());
     }
+    findings.assert_none();
     assert!(
         accepted > n / 10 && accepted < n - n / 10,
         "accepted {accepted} of {n}"
@@ -1346,17 +1344,23 @@ fn fuzz_rules_glob() {
     use smtpd::rules::glob;
     let mut rng = Rng::new(DEFAULT_SEED, 14);
     let alphabet = b"ab*?@.";
+    // One input is `pattern TAB string` (neither alphabet has a TAB).
+    let check = |input: &[u8]| {
+        let at = input.iter().position(|&b| b == b'\t')?;
+        let (p, s) = (&input[..at], &input[at + 1..]);
+        let (got, want) = (glob(p, s), glob_reference(p, s));
+        (got != want).then(|| format!("glob is {got}, the reference {want}"))
+    };
+    let mut findings = Findings::new("fuzz_rules_glob");
     for _ in 0..iterations(50_000) {
         let p: Vec<u8> = (0..rng.below(10)).map(|_| *rng.pick(alphabet)).collect();
         let s: Vec<u8> = (0..rng.below(14)).map(|_| *rng.pick(b"ab@.*?")).collect();
-        assert_eq!(
-            glob(&p, &s),
-            glob_reference(&p, &s),
-            "glob(b\"{}\", b\"{}\")",
-            p.escape_ascii(),
-            s.escape_ascii()
-        );
+        let input = [&p[..], b"\t", &s[..]].concat();
+        if let Some(e) = check(&input) {
+            findings.add(e, &input, &check);
+        }
     }
+    findings.assert_none();
     // Hostile sizes stay fast: a pattern of many stars against a long near-miss.
     let started = Instant::now();
     let p = b"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b".repeat(4);

@@ -13,12 +13,11 @@
 //! one run shows every distinct bug rather than only the first.
 
 use spool::{Config, Envelope, Error, MessageId};
-use std::collections::BTreeMap;
 use std::io::{BufReader, Cursor, Read};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
-use testkit::fuzz::{iterations, Rng};
+use testkit::data_files;
+use testkit::fuzz::{guarded, iterations, Findings, Rng};
 
 /// Runs are reproducible: the same seed gives the same inputs.
 const DEFAULT_SEED: u64 = 0x5eed_5000_1d00_f00d;
@@ -109,161 +108,17 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>, tokens: &[&[u8]], seeds: &[Vec<u8>]
     }
 }
 
-/// Findings by kind: the first (shrunk) input of each.
-#[derive(Default)]
-struct Findings(BTreeMap<String, Vec<u8>>);
-
-impl Findings {
-    /// Record `input` under `kind`, shrinking it while `check` still reports the same kind.
-    fn add(&mut self, kind: String, input: &[u8], check: &dyn Fn(&[u8]) -> Option<String>) {
-        if self.0.contains_key(&kind) {
-            return;
-        }
-        let small = shrink(input, &kind, check);
-        self.0.insert(kind, small);
-    }
-
-    fn assert_none(&self, target: &str) {
-        if self.0.is_empty() {
-            return;
-        }
-        let mut report = format!("{target}: {} kind(s) of failure:\n", self.0.len());
-        for (kind, input) in &self.0 {
-            report.push_str(&format!(
-                "- {kind}\n  reproducer ({} bytes): b\"{}\"\n",
-                input.len(),
-                input.escape_ascii()
-            ));
-        }
-        panic!("{report}");
-    }
-}
-
-/// Greedy shrinking: drop chunks, then single bytes, as long as the failure stays the same kind.
-fn shrink(input: &[u8], kind: &str, check: &dyn Fn(&[u8]) -> Option<String>) -> Vec<u8> {
-    let mut cur = input.to_vec();
-    let mut chunk = (cur.len() / 2).max(1);
-    let mut budget = 4000;
-    loop {
-        let mut i = 0;
-        let mut changed = false;
-        while i < cur.len() && budget > 0 {
-            budget -= 1;
-            let mut cand = cur.clone();
-            cand.drain(i..(i + chunk).min(cur.len()));
-            if check(&cand).as_deref() == Some(kind) {
-                cur = cand;
-                changed = true;
-            } else {
-                i += chunk;
-            }
-        }
-        if budget == 0 || (chunk == 1 && !changed) {
-            return cur;
-        }
-        if !changed {
-            chunk = (chunk / 2).max(1);
-        }
-    }
-}
-
-thread_local! {
-    /// Set while a fuzz input runs: its panics are findings, reported once at the end, not
-    /// printed by the thousand.
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Where the last quiet panic happened: with the message, what makes one bug one kind.
-    static WHERE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
-/// Silence panics of fuzz inputs only; the tests' own assertion messages still print.
-fn quiet_panics() {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if QUIET.with(|q| q.get()) {
-                let at = info
-                    .location()
-                    .map(|l| format!("{}:{}", l.file(), l.line()))
-                    .unwrap_or_default();
-                WHERE.with(|w| *w.borrow_mut() = at);
-            } else {
-                default(info);
-            }
-        }));
-    });
-}
-
-/// Run `f`, turning a panic into a finding.
-fn guarded(f: impl FnOnce() -> Option<String>) -> Option<String> {
-    quiet_panics();
-    QUIET.with(|q| q.set(true));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(false));
-    match result {
-        Ok(r) => r,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            // The message without the input it quotes or the numbers in it, and the place:
-            // one bug is one kind, however many inputs reach it.
-            let head: String = msg
-                .split([';', '`', '\''])
-                .next()
-                .unwrap_or("")
-                .chars()
-                .map(|c| if c.is_ascii_digit() { '#' } else { c })
-                .take(80)
-                .collect();
-            let at = WHERE.with(|w| w.borrow().clone());
-            Some(format!("panic at {at}: {head}"))
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Envelope::read_from
 
+/// The seeds: valid files, and known malformed ones (as in envelope.rs's unit tests), from
+/// tests/data/envelope/.
 fn envelope_seeds() -> Vec<Vec<u8>> {
-    let mut s: Vec<Vec<u8>> = vec![
-        b"FROM <a@example.org>\nRCPT <b@example.com>\nBODY\nSubject: x\n\nbody\n".to_vec(),
-        b"FROM <>\nRCPT <postmaster@example.com>\nBODY\n".to_vec(),
-        b"FROM <a@b>\nRCPT <c@d>\nSENT <e@f>\nRCPT <g@h>\nBODY\nFROM <x@y>\nRCPT <z@w>\nBODY\n\n"
-            .to_vec(),
-        b"FROM <\"john smith\"@example.org>\nSENT <x@example.com>\nRCPT <y@example.com>\nBODY\n\
-          Received: from x\n\tby y\n\n\x00\xff\xfe\r\n.\n"
-            .to_vec(),
-        "FROM <jos\u{e9}@b\u{fc}cher.example>\nRCPT <\u{20ac}@example.com>\nBODY\nh\u{e9}\n"
-            .as_bytes()
-            .to_vec(),
-        b"FROM a@b\nRCPT c@d\nBODY\nno brackets (old clients)\n".to_vec(),
-    ];
-    // Envelope lines exactly at the limit (1000 bytes with the newline).
-    let mut at_limit = b"FROM <a@b>\nRCPT <".to_vec();
-    at_limit.extend(std::iter::repeat_n(b'x', 1000 - 5 - 3));
-    at_limit.extend_from_slice(b">\nBODY\nbody\n");
-    s.push(at_limit);
-    // Known malformed files (as in envelope.rs's unit tests).
-    for bad in [
-        &b""[..],
-        b"FROM <a@b>\n",
-        b"FROM <a@b>\nRCPT <c@d>\n",
-        b"FROM <a@b>\nRCPT <c@d>\nBOD",
-        b"FROM <a@b>\nBODY\n",
-        b"RCPT <c@d>\nBODY\n",
-        b"FROM <a@b>\nFROM <a@b>\nRCPT <c@d>\nBODY\n",
-        b"FROM <a@b>\nXXXX <c@d>\nBODY\n",
-        b"FROM <a@b>\nRCPT <c\x01d>\nBODY\n",
-        b"FROM <a@b>\nRCPT <c@d>\r\nBODY\n",
-        b"FROM <a@b>\nRCPT \nBODY\n",
-        b"\x00\xff\xfe garbage",
-        b"body first\nFROM <a@b>\n",
-    ] {
-        s.push(bad.to_vec());
-    }
+    let mut s: Vec<Vec<u8>> = data_files("envelope/seeds")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    s.extend(data_files("envelope/malformed").into_iter().map(|(_, b)| b));
     s
 }
 
@@ -369,7 +224,7 @@ fn fuzz_envelope_read_from() {
     let started = Instant::now();
     let seeds = envelope_seeds();
     let mut rng = Rng::new(DEFAULT_SEED, 1);
-    let mut findings = Findings::default();
+    let mut findings = Findings::new("Envelope::read_from");
     let (mut ok, mut malformed) = (0usize, 0usize);
     let n = iterations(50_000);
     for i in 0..n {
@@ -390,10 +245,12 @@ fn fuzz_envelope_read_from() {
         }
     }
     // The seeds themselves, unmutated, and the inputs that found bugs before.
+    // tests/data/envelope/regressions: inputs that once broke a property (found by this fuzzer).
+    let regressions = data_files("envelope/regressions");
     for s in seeds
         .iter()
         .map(Vec::as_slice)
-        .chain(ENVELOPE_REGRESSIONS.iter().copied())
+        .chain(regressions.iter().map(|(_, b)| b.as_slice()))
     {
         if let Some(kind) = check_envelope(s) {
             findings.add(kind, s, &check_envelope);
@@ -408,42 +265,8 @@ fn fuzz_envelope_read_from() {
         ok > n / 50 && malformed > n / 50,
         "ok={ok} malformed={malformed}"
     );
-    findings.assert_none("Envelope::read_from");
+    findings.assert_none();
 }
-
-/// Inputs that once broke a property (found by this fuzzer); kept so that they stay fixed.
-const ENVELOPE_REGRESSIONS: &[&[u8]] = &[
-    // A keyword followed by a multi-byte character: split_at(5) inside a character panicked.
-    b"FROM \xc3\xa9\nRCPT <a@b>\nBODY\n",
-    b"FROM <a@b>\nSENT\xc3\xa9\nBODY\n",
-    b"FROM\xe2\x80\xa8<a@b>\nRCPT <c@d>\nBODY\n",
-    // An empty FROM value was accepted, though validate() refuses it.
-    b"FROM \nRCPT <c@d>\nBODY\n",
-    // A line of MAX_LINE bytes plus its newline was accepted.
-    LONG_RCPT,
-];
-
-/// `RCPT <` + 993 characters + `>` + LF: 1001 bytes, one over MAX_LINE.
-const LONG_RCPT: &[u8] = {
-    const HEAD: &[u8] = b"FROM <a@b>\nRCPT <";
-    const TAIL: &[u8] = b">\nBODY\n";
-    const N: usize = HEAD.len() + 993 + TAIL.len();
-    const BYTES: [u8; N] = {
-        let mut b = [b'x'; N];
-        let mut i = 0;
-        while i < HEAD.len() {
-            b[i] = HEAD[i];
-            i += 1;
-        }
-        let mut j = 0;
-        while j < TAIL.len() {
-            b[N - TAIL.len() + j] = TAIL[j];
-            j += 1;
-        }
-        b
-    };
-    &BYTES
-};
 
 // ---------------------------------------------------------------------------------------------
 // MessageId::parse
@@ -486,7 +309,7 @@ fn check_id(input: &[u8]) -> Option<String> {
 #[test]
 fn fuzz_message_id_parse() {
     let mut rng = Rng::new(DEFAULT_SEED, 2);
-    let mut findings = Findings::default();
+    let mut findings = Findings::new("MessageId::parse");
     let mut seeds: Vec<Vec<u8>> = vec![
         b"smtpdAb3xYz".to_vec(),
         b"smtpd000000".to_vec(),
@@ -539,7 +362,7 @@ fn fuzz_message_id_parse() {
         valid > n / 50 && invalid > n / 50,
         "valid={valid} invalid={invalid}"
     );
-    findings.assert_none("MessageId::parse");
+    findings.assert_none();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,7 +482,7 @@ fn fuzz_config_parse() {
         seeds.push(if i == 0 { body } else { format!("[{body}") }.into_bytes());
     }
     let mut rng = Rng::new(DEFAULT_SEED, 3);
-    let mut findings = Findings::default();
+    let mut findings = Findings::new("Config::parse");
     let (mut ok, mut err) = (0usize, 0usize);
     let n = iterations(20_000);
     for i in 0..n {
@@ -698,5 +521,5 @@ fn fuzz_config_parse() {
         started.elapsed()
     );
     assert!(ok > n / 50 && err > n / 50, "ok={ok} err={err}");
-    findings.assert_none("Config::parse");
+    findings.assert_none();
 }
