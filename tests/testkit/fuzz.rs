@@ -52,6 +52,50 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len())]
     }
+
+    // The byte-level mutations every fuzz test shares (each test adds its format's own).
+
+    /// One to eight single-bit flips.
+    pub fn flip_bits(&mut self, input: &mut [u8]) {
+        for _ in 0..1 + self.below(8) {
+            if !input.is_empty() {
+                let i = self.below(input.len());
+                input[i] ^= 1 << self.below(8);
+            }
+        }
+    }
+
+    /// One to `max` random bytes inserted anywhere.
+    pub fn insert_random(&mut self, input: &mut Vec<u8>, max: usize) {
+        let at = self.below(input.len() + 1);
+        let n = 1 + self.below(max);
+        let bytes: Vec<u8> = (0..n).map(|_| self.next() as u8).collect();
+        input.splice(at..at, bytes);
+    }
+
+    /// A range of one to `max` bytes deleted.
+    pub fn delete_range(&mut self, input: &mut Vec<u8>, max: usize) {
+        if !input.is_empty() {
+            let at = self.below(input.len());
+            let n = 1 + self.below(max.min(input.len() - at));
+            input.drain(at..at + n);
+        }
+    }
+
+    /// Cut anywhere.
+    pub fn truncate(&mut self, input: &mut Vec<u8>) {
+        let at = self.below(input.len() + 1);
+        input.truncate(at);
+    }
+
+    /// Our head and another seed's tail.
+    pub fn splice_seed(&mut self, input: &mut Vec<u8>, seeds: &[Vec<u8>]) {
+        let other = self.pick(seeds);
+        let a = self.below(input.len() + 1);
+        let b = self.below(other.len() + 1);
+        input.truncate(a);
+        input.extend_from_slice(&other[b..]);
+    }
 }
 
 /// `FUZZ_ITERS`, else the test's default.
@@ -323,6 +367,32 @@ mod tests {
             "{report}"
         );
         Findings::new("none").assert_none();
+    }
+
+    #[test]
+    fn the_byte_mutations_stay_in_their_bounds() {
+        let mut rng = Rng(7);
+        let seeds = vec![b"0123456789".to_vec()];
+        for _ in 0..1000 {
+            let mut v = b"abcdefgh".to_vec();
+            rng.insert_random(&mut v, 4);
+            assert!((9..=12).contains(&v.len()));
+            let mut v = b"abcdefgh".to_vec();
+            rng.delete_range(&mut v, 3);
+            assert!((5..=7).contains(&v.len()));
+            let mut v = b"abcdefgh".to_vec();
+            rng.flip_bits(&mut v);
+            assert_eq!(v.len(), 8);
+            rng.truncate(&mut v);
+            assert!(v.len() <= 8);
+            let mut v = b"abc".to_vec();
+            rng.splice_seed(&mut v, &seeds);
+            assert!(v.len() <= 13);
+        }
+        let mut empty = Vec::new();
+        rng.delete_range(&mut empty, 3);
+        rng.flip_bits(&mut empty);
+        assert!(empty.is_empty());
     }
 
     #[test]

@@ -90,17 +90,14 @@ fn relay_tricks_in_local_parts_are_refused_and_source_routes_stripped() {
     let d = Daemon::start(&ts, &[]);
     let mut c = d.connect();
     after_mail(&mut c, "<@relay.example.net:alice@b.example.org>");
-    for (rcpt, want) in [
-        ("<\"bob@evil.example\"@example.com>", "553 5.7.1"),
-        ("<\"bob@evil.example\"@EXAMPLE.com.>", "553 5.7.1"),
-        ("<bob@evil.example@example.com>", "553 5.7.1"),
-        ("<bob%evil.example@example.com>", "553 5.7.1"),
-        ("<\"bob%evil.example\"@example.com>", "553 5.7.1"),
-        ("<evil.example!bob@example.com>", "553 5.7.1"),
-        ("<@evil.example:bob@example.com>", "250 "),
-        ("<@a.example,@b.example:carol@example.com.>", "250 "),
-        ("<\"dave\"@example.com>", "250 "),
-    ] {
+    let cases = include_str!("../../../tests/data/smtpd/relay_tricks.tsv");
+    let cases: Vec<(&str, &str)> = cases
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_once('\t').expect("path TAB reply"))
+        .collect();
+    assert!(cases.len() > 5, "{cases:?}");
+    for (rcpt, want) in cases {
         let r = c.cmd(&format!("RCPT TO:{rcpt}"));
         assert!(r.starts_with(want), "{rcpt}: {r}");
     }

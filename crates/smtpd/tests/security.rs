@@ -216,13 +216,7 @@ fn check_rules_allow_noto_deny_and_replies() {
     let ts = TestSpool::new(&Conf::new());
     ts.write_etc(
         "smtpd_check_rules",
-        b"# test rules\n\
-          debug:ALL:ALL:*@debug.example.com\n\
-          noto:ALL:*@spam.example.net:ALL:550 No mail from %F to %T (%H%C%I) 100%%\n\
-          deny:ALL:*@evil.example.net:ALL:554 Go away\n\
-          allow:127.0.0.0/8:ALL:*@partner.example.org\n\
-          allow:10.0.0.0/8:ALL:*@other.example.org\n\
-          noto:ALL EXCEPT 10.0.0.0/8:ALL:restricted@example.com\n",
+        include_bytes!("../../../tests/data/smtpd/access_check_rules"),
     );
     ts.write_conf(&Conf::new().set("", "domains", vec!["example.com", "debug.example.com"]));
     let d = Daemon::start(&ts, &[]);
