@@ -346,6 +346,11 @@ impl Clamd {
         c
     }
 
+    /// Scan `data` (INSTREAM): clamd's reply, e.g. `stream: OK`.
+    pub fn scan(&self, data: &[u8]) -> String {
+        clamd_command(&self.socket, b"zINSTREAM\0", Some(data))
+    }
+
     pub fn ping(&self) -> bool {
         let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) else {
             return false;
@@ -360,12 +365,34 @@ impl Clamd {
 
 /// Write `test.ndb` (the EICAR body signature) into a directory.
 pub fn write_eicar_db(dir: &Path) {
-    let hex: String = EICAR.iter().map(|b| format!("{b:02x}")).collect();
-    fs::write(
-        dir.join("test.ndb"),
-        format!("Eicar-Test-Signature:0:*:{hex}\n"),
-    )
-    .unwrap();
+    write_ndb(&dir.join("test.ndb"), "Eicar-Test-Signature", EICAR);
+}
+
+/// Write an `.ndb` file holding one body signature: `name` for the bytes `body`, anywhere in any
+/// file (clamd reports it as `name.UNOFFICIAL`).
+pub fn write_ndb(path: &Path, name: &str, body: &[u8]) {
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    fs::write(path, format!("{name}:0:*:{hex}\n"))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// One command to the clamd at `socket` (`zINSTREAM\0` with `data` streamed in one chunk,
+/// `zRELOAD\0`, ...); its reply, the trailing NUL removed ("" when clamd answers nothing).
+pub fn clamd_command(socket: &Path, cmd: &[u8], data: Option<&[u8]>) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(cmd).unwrap();
+    if let Some(d) = data {
+        s.write_all(&(d.len() as u32).to_be_bytes()).unwrap();
+        s.write_all(d).unwrap();
+        s.write_all(&0u32.to_be_bytes()).unwrap();
+    }
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply)
+        .trim_end_matches('\0')
+        .to_string()
 }
 
 /// Look a program up in PATH and the sbin directories.

@@ -16,11 +16,12 @@ use spool::daylog::read_email;
 use spool::Queue;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-use testkit::{repo_root, wait_for, Clamd, TestSpool};
+use testkit::{repo_root, wait_for, Clamd, Conf};
+
+mod common;
+use common::scan_once;
 
 const PYTHON: &str = "/usr/lib/python3.11/test/test_email/data";
 const CLAMAV: &str = "/usr/share/clamav-testfiles";
@@ -75,28 +76,12 @@ fn attached(data: &[u8]) -> Vec<u8> {
 
 /// Add the `ClamAV-Test-File` signature to the test clamd and wait until it is loaded.
 fn add_test_file_signature(clamd: &Clamd) {
-    let hex: String = b"CLAMessageBoxA"
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    fs::write(
-        clamd.dir.path().join("clamav-test-file.ndb"),
-        format!("ClamAV-Test-File:0:*:{hex}\n"),
-    )
-    .unwrap();
-    let talk = |cmd: &[u8], data: Option<&[u8]>| -> String {
-        let mut s = std::os::unix::net::UnixStream::connect(&clamd.socket).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(cmd).unwrap();
-        if let Some(d) = data {
-            s.write_all(&(d.len() as u32).to_be_bytes()).unwrap();
-            s.write_all(d).unwrap();
-            s.write_all(&0u32.to_be_bytes()).unwrap();
-        }
-        let mut r = String::new();
-        let _ = s.read_to_string(&mut r);
-        r
-    };
+    testkit::write_ndb(
+        &clamd.dir.path().join("clamav-test-file.ndb"),
+        "ClamAV-Test-File",
+        b"CLAMessageBoxA",
+    );
+    let talk = |cmd: &[u8], data: Option<&[u8]>| testkit::clamd_command(&clamd.socket, cmd, data);
     assert!(talk(b"zRELOAD\0", None).starts_with("RELOADING"));
     let exe = fs::read(Path::new(CLAMAV).join("clam.exe")).unwrap();
     let loaded = wait_for(Duration::from_secs(60), || {
@@ -118,29 +103,12 @@ fn real_world_corpora_are_judged_in_one_pass_as_expected() {
     );
     let clamd = Clamd::start();
     add_test_file_signature(&clamd);
-    let ts = TestSpool::new(&format!(
-        "hostname = \"gw.example.com\"\nadmin = \"admin@example.com\"\n[scan]\nclamd_socket = \"{}\"\n\
-         max_tries = 1\ntimeout = 60\nnotify_sender = false\n",
-        clamd.socket.display()
-    ));
-    ts.install_etc("matches.bad");
-    ts.install_etc("matches.doc");
-    let mut ids: BTreeMap<String, String> = BTreeMap::new();
-    for (key, body) in &corpus {
-        let id = ts.inject(
-            Queue::Incoming,
-            "<alice@example.org>",
-            &["<bob@example.com>"],
-            body,
-        );
-        ids.insert(id, key.clone());
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_scanmail"))
-        .arg("--spool")
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let conf = Conf::new()
+        .path("scan", "clamd_socket", &clamd.socket)
+        .set("scan", "max_tries", 1)
+        .set("scan", "timeout", 60)
+        .set("scan", "notify_sender", false);
+    let (ts, ids, out) = scan_once(&conf, &corpus);
     let log = String::from_utf8_lossy(&out.stderr);
     // One pass: nothing waits, nothing was retried (max_tries = 1 would have given up on it).
     assert_eq!(out.status.code(), Some(0), "{log}");

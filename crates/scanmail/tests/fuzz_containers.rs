@@ -86,37 +86,11 @@ fn seeds() -> Vec<Vec<u8>> {
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], input: &mut Vec<u8>) {
     match rng.below(9) {
-        0 => {
-            for _ in 0..1 + rng.below(8) {
-                if !input.is_empty() {
-                    let i = rng.below(input.len());
-                    input[i] ^= 1 << rng.below(8);
-                }
-            }
-        }
-        1 => {
-            let at = rng.below(input.len() + 1);
-            let bytes: Vec<u8> = (0..1 + rng.below(32)).map(|_| rng.next() as u8).collect();
-            input.splice(at..at, bytes);
-        }
-        2 => {
-            if !input.is_empty() {
-                let at = rng.below(input.len());
-                let n = 1 + rng.below(256.min(input.len() - at));
-                input.drain(at..at + n);
-            }
-        }
-        3 => {
-            let at = rng.below(input.len() + 1);
-            input.truncate(at);
-        }
-        4 => {
-            let other = rng.pick(seeds);
-            let a = rng.below(input.len() + 1);
-            let b = rng.below(other.len() + 1);
-            input.truncate(a);
-            input.extend_from_slice(&other[b..]);
-        }
+        0 => rng.flip_bits(input),
+        1 => rng.insert_random(input, 32),
+        2 => rng.delete_range(input, 256),
+        3 => rng.truncate(input),
+        4 => rng.splice_seed(input, seeds),
         // Sizes, offsets, counts and lengths are little-endian fields near the start (headers)
         // or the end (zip's end record, gzip's size): aim there often.
         5 | 6 => {

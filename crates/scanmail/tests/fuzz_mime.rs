@@ -104,43 +104,12 @@ const TOKENS: &[&[u8]] = &[
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], input: &mut Vec<u8>) {
     match rng.below(12) {
-        // Bit flips.
-        0 => {
-            for _ in 0..1 + rng.below(8) {
-                if !input.is_empty() {
-                    let i = rng.below(input.len());
-                    input[i] ^= 1 << rng.below(8);
-                }
-            }
-        }
-        // Random bytes inserted.
-        1 => {
-            let at = rng.below(input.len() + 1);
-            let n = 1 + rng.below(16);
-            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
-            input.splice(at..at, bytes);
-        }
-        // A range deleted.
-        2 => {
-            if !input.is_empty() {
-                let at = rng.below(input.len());
-                let n = 1 + rng.below(64.min(input.len() - at));
-                input.drain(at..at + n);
-            }
-        }
-        // Truncated.
-        3 => {
-            let at = rng.below(input.len() + 1);
-            input.truncate(at);
-        }
+        0 => rng.flip_bits(input),
+        1 => rng.insert_random(input, 16),
+        2 => rng.delete_range(input, 64),
+        3 => rng.truncate(input),
         // Spliced with another seed: our head, its tail.
-        4 => {
-            let other = rng.pick(seeds);
-            let a = rng.below(input.len() + 1);
-            let b = rng.below(other.len() + 1);
-            input.truncate(a);
-            input.extend_from_slice(&other[b..]);
-        }
+        4 => rng.splice_seed(input, seeds),
         // Boundary lines duplicated, moved, or their closing dashes dropped.
         5 => {
             let lines = line_spans(input);

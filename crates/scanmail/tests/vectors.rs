@@ -6,8 +6,10 @@ use spool::daylog::read_email;
 use spool::Queue;
 use std::collections::BTreeMap;
 use std::fs;
-use std::process::Command;
-use testkit::{repo_root, Clamd, TestSpool};
+use testkit::{repo_root, Clamd, Conf};
+
+mod common;
+use common::scan_once;
 
 #[test]
 fn every_vector_gets_its_expected_verdict() {
@@ -26,29 +28,15 @@ fn every_vector_gets_its_expected_verdict() {
     assert!(!vectors.is_empty(), "no test vectors ran");
 
     let clamd = Clamd::start();
-    let ts = TestSpool::new(&format!(
-        "hostname = \"gw.example.com\"\nadmin = \"admin@example.com\"\n[scan]\nclamd_socket = \"{}\"\n\
-         max_tries = 1\ntimeout = 30\n",
-        clamd.socket.display()
-    ));
-    ts.install_etc("matches.bad");
-    ts.install_etc("matches.doc");
-    let mut ids: BTreeMap<String, String> = BTreeMap::new();
-    for (name, body, _) in &vectors {
-        let id = ts.inject(
-            Queue::Incoming,
-            "<alice@example.org>",
-            &["<bob@example.com>"],
-            body,
-        );
-        ids.insert(id, name.clone());
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_scanmail"))
-        .arg("--spool")
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let conf = Conf::new()
+        .path("scan", "clamd_socket", &clamd.socket)
+        .set("scan", "max_tries", 1)
+        .set("scan", "timeout", 30);
+    let messages: Vec<(String, Vec<u8>)> = vectors
+        .iter()
+        .map(|(name, body, _)| (name.clone(), body.clone()))
+        .collect();
+    let (ts, ids, out) = scan_once(&conf, &messages);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         ts.ids(Queue::Incoming).is_empty(),

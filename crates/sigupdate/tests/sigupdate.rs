@@ -3,7 +3,6 @@
 
 use spool::Queue;
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -186,17 +185,7 @@ fn a_missing_database_directory_is_stale_and_alerted_not_an_internal_error() {
 
 /// zINSTREAM `data` to clamd; its reply.
 fn scan(socket: &Path, data: &[u8]) -> String {
-    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"zINSTREAM\0").unwrap();
-    s.write_all(&(data.len() as u32).to_be_bytes()).unwrap();
-    s.write_all(data).unwrap();
-    s.write_all(&0u32.to_be_bytes()).unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    String::from_utf8_lossy(&reply)
-        .trim_end_matches('\0')
-        .to_string()
+    testkit::clamd_command(socket, b"zINSTREAM\0", Some(data))
 }
 
 #[test]
@@ -212,12 +201,11 @@ fn private_mirror_checks_files_copies_and_clamd_reloads() {
     let (script, mark) = fake_freshclam(&tools, 0);
     let mirror = ts.scratch("mirror");
     let marker = b"GATEWAY-SIGUPDATE-TEST-STRING-4711 not a virus, a test of the reload";
-    let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
-    fs::write(
-        mirror.join("gateway.ndb"),
-        format!("Gateway-Sigupdate-Test:0:*:{hex}\n"),
-    )
-    .unwrap();
+    testkit::write_ndb(
+        &mirror.join("gateway.ndb"),
+        "Gateway-Sigupdate-Test",
+        marker,
+    );
     fs::write(
         mirror.join("daily.cvd"),
         b"ClamAV-VDB: this is not a signed database\n",
