@@ -8,22 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use smtpd::rules::{glob, Client, Rules};
-
-/// The glob's meaning by dynamic programming.
-fn glob_reference(p: &[u8], s: &[u8]) -> bool {
-    let mut m = vec![vec![false; s.len() + 1]; p.len() + 1];
-    m[0][0] = true;
-    for i in 1..=p.len() {
-        for j in 0..=s.len() {
-            m[i][j] = match p[i - 1] {
-                b'*' => m[i - 1][j] || (j > 0 && m[i][j - 1]),
-                b'?' => j > 0 && m[i - 1][j - 1],
-                c => j > 0 && s[j - 1] == c && m[i - 1][j - 1],
-            };
-        }
-    }
-    m[p.len()][s.len()]
-}
+use testkit::fuzz::glob_reference;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

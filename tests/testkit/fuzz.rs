@@ -200,6 +200,24 @@ impl Findings {
     }
 }
 
+/// The meaning of smtpd's rules glob (`*` any run, `?` one byte, anything else itself), by
+/// dynamic programming: slow, obviously right; the oracle the glob's fuzz tests compare with.
+pub fn glob_reference(p: &[u8], s: &[u8]) -> bool {
+    // m[i][j]: p[..i] matches s[..j].
+    let mut m = vec![vec![false; s.len() + 1]; p.len() + 1];
+    m[0][0] = true;
+    for i in 1..=p.len() {
+        for j in 0..=s.len() {
+            m[i][j] = match p[i - 1] {
+                b'*' => m[i - 1][j] || (j > 0 && m[i][j - 1]),
+                b'?' => j > 0 && m[i - 1][j - 1],
+                c => j > 0 && s[j - 1] == c && m[i - 1][j - 1],
+            };
+        }
+    }
+    m[p.len()][s.len()]
+}
+
 /// A byte string as a Rust literal, long runs of one byte shown once with a count, cut after
 /// about 2000 characters (the saved file has it all).
 pub fn show(input: &[u8]) -> String {
@@ -393,6 +411,21 @@ mod tests {
         rng.delete_range(&mut empty, 3);
         rng.flip_bits(&mut empty);
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn the_glob_reference_means_what_it_says() {
+        for (p, s, want) in [
+            (&b"*@example.com"[..], &b"a@example.com"[..], true),
+            (b"a?c", b"abc", true),
+            (b"a?c", b"ac", false),
+            (b"*", b"", true),
+            (b"", b"x", false),
+            (b"a*b*c", b"axxbyyc", true),
+            (b"a*b*c", b"axxbyy", false),
+        ] {
+            assert_eq!(glob_reference(p, s), want, "{p:?} {s:?}");
+        }
     }
 
     #[test]

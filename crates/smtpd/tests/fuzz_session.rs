@@ -1322,23 +1322,6 @@ fn fuzz_parse_command() {
     );
 }
 
-/// The glob's meaning, by dynamic programming: slow, obviously right.
-fn glob_reference(p: &[u8], s: &[u8]) -> bool {
-    // m[i][j]: p[..i] matches s[..j].
-    let mut m = vec![vec![false; s.len() + 1]; p.len() + 1];
-    m[0][0] = true;
-    for i in 1..=p.len() {
-        for j in 0..=s.len() {
-            m[i][j] = match p[i - 1] {
-                b'*' => m[i - 1][j] || (j > 0 && m[i][j - 1]),
-                b'?' => j > 0 && m[i - 1][j - 1],
-                c => j > 0 && s[j - 1] == c && m[i - 1][j - 1],
-            };
-        }
-    }
-    m[p.len()][s.len()]
-}
-
 #[test]
 fn fuzz_rules_glob() {
     use smtpd::rules::glob;
@@ -1348,7 +1331,7 @@ fn fuzz_rules_glob() {
     let check = |input: &[u8]| {
         let at = input.iter().position(|&b| b == b'\t')?;
         let (p, s) = (&input[..at], &input[at + 1..]);
-        let (got, want) = (glob(p, s), glob_reference(p, s));
+        let (got, want) = (glob(p, s), testkit::fuzz::glob_reference(p, s));
         (got != want).then(|| format!("glob is {got}, the reference {want}"))
     };
     let mut findings = Findings::new("fuzz_rules_glob");
