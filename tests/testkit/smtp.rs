@@ -218,6 +218,58 @@ impl<R: Read, W: Write> Client<R, W> {
         let r = self.cmd(line);
         r.get(..3).unwrap_or("").to_string()
     }
+
+    /// Run a dialogue script (a file under `tests/data/`): one command a line, a TAB, the code its
+    /// reply must have, optionally a TAB and why. `#` lines and blank lines are skipped; `\xNN`
+    /// in a command stands for that byte, `\\` for a backslash. Panics at the first reply with
+    /// another code, naming the script line; returns how many commands ran.
+    pub fn dialogue(&mut self, script: &str) -> usize {
+        let mut ran = 0;
+        for (n, line) in script.lines().enumerate() {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut f = line.split('\t');
+            let (cmd, want) = match (f.next(), f.next()) {
+                (Some(c), Some(w)) if w.len() == 3 => (unescape(c), w),
+                _ => panic!("dialogue line {}: not COMMAND TAB CODE: {line:?}", n + 1),
+            };
+            let why = f.next().unwrap_or("");
+            self.send(&[&cmd[..], b"\r\n"].concat());
+            let got = self.reply();
+            assert!(
+                got.get(..3) == Some(want),
+                "dialogue line {} ({why}): {:?} answered {got:?}, not {want}",
+                n + 1,
+                cmd.escape_ascii().to_string()
+            );
+            ran += 1;
+        }
+        ran
+    }
+}
+
+/// `\xNN` and `\\` escapes of a dialogue command.
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
+            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap_or("");
+            let v = u8::from_str_radix(hex, 16)
+                .unwrap_or_else(|_| panic!("bad escape in dialogue command {s:?}"));
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -288,6 +340,21 @@ mod tests {
         assert!(read_reply(&mut BufReader::new(&b"250-a\r\n"[..])).is_err());
         assert!(read_reply(&mut BufReader::new(&b"250 a"[..])).is_err());
         assert!(read_reply(&mut BufReader::new(&b"250 a\n"[..])).is_err());
+    }
+
+    #[test]
+    fn a_dialogue_checks_every_code_and_names_the_failing_line() {
+        let script = "# comment\nHELO x\t250\n\nNO\\x00OP\t500\tNUL\n";
+        let mut c = Client::new(&b"250 hi\r\n500 no\r\n"[..], Vec::new());
+        assert_eq!(c.dialogue(script), 2);
+        assert_eq!(c.w, b"HELO x\r\nNO\x00OP\r\n");
+        let bad = std::panic::catch_unwind(|| {
+            let mut c = Client::new(&b"250 hi\r\n250 yes\r\n"[..], Vec::new());
+            c.dialogue(script);
+        });
+        let msg = *bad.unwrap_err().downcast::<String>().unwrap();
+        assert!(msg.contains("dialogue line 4 (NUL)"), "{msg}");
+        assert_eq!(unescape("a\\\\b\\x41"), b"a\\bA");
     }
 
     #[test]

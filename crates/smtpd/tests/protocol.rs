@@ -82,40 +82,12 @@ fn every_reply_code_over_inetd_pipes() {
     let ts = TestSpool::new(&Conf::new().section("smtpd", "max_recipients = 2\nmax_size = 1000"));
     let (mut p, mut c) = inetd(&ts, &[]);
     assert_eq!(c.reply(), BANNER);
-    assert_eq!(c.code("MAIL FROM:<a@b.org>"), "503", "MAIL before HELO");
-    assert_eq!(c.code("FROB"), "500", "unknown command");
-    assert_eq!(c.code("EXPN staff"), "502", "not implemented");
-    assert_eq!(c.code("STARTTLS"), "502", "no certificate: no STARTTLS");
-    assert_eq!(c.code("HELO"), "501", "HELO without a name");
-    assert_eq!(c.code("HELO client.example.org"), "250");
-    assert_eq!(c.code("RCPT TO:<b@example.com>"), "503", "RCPT before MAIL");
-    assert_eq!(c.code("DATA"), "503", "DATA before MAIL");
-    assert_eq!(c.code("MAIL FROM <a@b.org>"), "501", "syntax");
-    assert_eq!(
-        c.code("MAIL FROM:<a\u{1}b@b.org>"),
-        "501",
-        "control character"
-    );
-    assert_eq!(
-        c.code("MAIL FROM:<a@b.org> SIZE=1001"),
-        "552",
-        "SIZE too big"
-    );
-    assert_eq!(c.code("MAIL FROM:<a@b.org> SIZE=999 BODY=8BITMIME"), "250");
-    assert_eq!(c.code("MAIL FROM:<a@b.org>"), "503", "nested MAIL");
-    assert_eq!(c.code("DATA"), "554", "no valid recipients");
-    assert_eq!(c.code("RCPT TO:<b@elsewhere.org>"), "550", "relaying");
-    assert_eq!(c.code("RCPT TO:<b@example.com>"), "250");
-    assert_eq!(c.code("RCPT TO:<c@example.com>"), "250");
-    assert_eq!(
-        c.code("RCPT TO:<d@example.com>"),
-        "452",
-        "too many recipients"
-    );
+    let ran = c.dialogue(include_str!(
+        "../../../tests/data/smtpd/every_reply_code.dialogue"
+    ));
+    assert!(ran >= 20, "{ran} commands");
     let long = format!("NOOP {}", "x".repeat(600));
     assert_eq!(c.code(&long), "500", "line too long");
-    assert_eq!(c.code("NO\0OP"), "500", "NUL");
-    assert_eq!(c.code("VRFY joe"), "252");
     assert!(c.cmd("HELP").starts_with("214 "));
     assert_eq!(c.code("NOOP"), "250");
     assert_eq!(c.code("DATA"), "354");
