@@ -4,9 +4,9 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use testkit::spool::Queue;
-use testkit::{bin, Conf, TestSpool};
+use testkit::{Conf, TestSpool};
 
 /// The five programs, with the arguments of one short run each.
 const PROGRAMS: [(&str, &[&str]); 5] = [
@@ -18,14 +18,7 @@ const PROGRAMS: [(&str, &[&str]); 5] = [
 ];
 
 fn run(ts: &TestSpool, prog: &str, args: &[&str]) -> Output {
-    Command::new(bin(prog))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(args)
-        .env("GATEWAY_LOG", "stderr")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    ts.run(prog, args)
 }
 
 fn assert_root() {

@@ -222,6 +222,25 @@ impl TestSpool {
         self.spool.root()
     }
 
+    /// A workspace program on this spool: `PROG --spool ROOT ARGS`, logging to stderr, stdin
+    /// from /dev/null.
+    pub fn command(&self, prog: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(bin(prog));
+        c.arg("--spool")
+            .arg(self.root())
+            .args(args)
+            .env("GATEWAY_LOG", "stderr")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run a workspace program on this spool to its end ([`TestSpool::command`]).
+    pub fn run(&self, prog: &str, args: &[&str]) -> std::process::Output {
+        self.command(prog, args)
+            .output()
+            .unwrap_or_else(|e| panic!("{prog}: {e}"))
+    }
+
     /// A scratch directory beside the spool (relay output, sockets, logs).
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join(name);

@@ -2,7 +2,7 @@
 //! (the session on its stdin/stdout: pipes, or a real TCP connection handed over).
 
 use crate::smtp::Client;
-use crate::{bin, free_port, wait_for, Proc, TestSpool};
+use crate::{free_port, wait_for, Proc, TestSpool};
 use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
@@ -15,13 +15,7 @@ pub const BANNER: &str = "220 gw.example.com SMTP ready, Who are you gonna prete
 
 /// `smtpd --spool ROOT ARGS` logging to stderr, stdin from /dev/null: the base of every start.
 pub fn command(ts: &TestSpool, args: &[&str]) -> Command {
-    let mut c = Command::new(bin("smtpd"));
-    c.arg("--spool")
-        .arg(ts.root())
-        .args(args)
-        .env("GATEWAY_LOG", "stderr")
-        .stdin(Stdio::null());
-    c
+    ts.command("smtpd", args)
 }
 
 /// smtpd as a daemon (`-D -H -l 127.0.0.1 -p PORT`), its log in the spool's scratch `run/`.

@@ -17,12 +17,9 @@ fn day() -> NaiveDate {
 }
 
 fn daysumm(ts: &TestSpool, now: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_daysumm"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(args)
+    let o = ts
+        .command("daysumm", args)
         .env("GATEWAY_NOW", now)
-        .env("GATEWAY_LOG", "stderr")
         .env("TZ", "UTC")
         .envs(env.iter().copied())
         .output()

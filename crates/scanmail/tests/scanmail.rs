@@ -43,25 +43,14 @@ fn spool_with(scan: &str) -> TestSpool {
 }
 
 fn scanmail(ts: &TestSpool, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scanmail"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(args)
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap()
+    ts.run("scanmail", args)
 }
 
 /// `scanmail --watch` over the test spool, its log to `stderr`.
 fn watch(ts: &TestSpool, stderr: std::process::Stdio) -> Proc {
     Proc::spawn(
         "scanmail --watch",
-        Command::new(env!("CARGO_BIN_EXE_scanmail"))
-            .arg("--spool")
-            .arg(ts.root())
-            .arg("--watch")
-            .env("GATEWAY_LOG", "stderr")
-            .stderr(stderr),
+        ts.command("scanmail", &["--watch"]).stderr(stderr),
     )
 }
 

@@ -5,7 +5,7 @@ use spool::Queue;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 use testkit::{Clamd, Conf, TestSpool};
 
@@ -29,13 +29,7 @@ fn fake_freshclam(dir: &Path, code: i32) -> (PathBuf, PathBuf) {
 }
 
 fn run(ts: &TestSpool, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigupdate"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(extra)
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap()
+    ts.run("sigupdate", extra)
 }
 
 fn stderr(o: &Output) -> String {

@@ -73,14 +73,7 @@ impl Gateway {
     }
 
     pub fn run_tool(&self, name: &str, args: &[&str]) -> Output {
-        Command::new(bin(name))
-            .args(args)
-            .arg("--spool")
-            .arg(self.ts.root())
-            .env("GATEWAY_LOG", "stderr")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        self.ts.run(name, args)
     }
 
     /// Send one message with Python's smtplib; returns smtplib's outcome line

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use testkit::spool::Queue;
 use testkit::{Conf, TestSpool};
 
@@ -26,11 +26,6 @@ pub fn scan_once(
         );
         ids.insert(id, key.clone());
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_scanmail"))
-        .arg("--spool")
-        .arg(ts.root())
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out = ts.run("scanmail", &[]);
     (ts, ids, out)
 }

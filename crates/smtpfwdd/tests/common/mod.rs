@@ -17,15 +17,7 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn command(ts: &TestSpool, args: &[&str]) -> Command {
-    let mut c = Command::new(bin());
-    c.env("GATEWAY_LOG", "stderr")
-        .arg("--spool")
-        .arg(ts.root())
-        .arg("--retry-base-secs")
-        .arg("1")
-        .args(args)
-        .stdin(Stdio::null());
-    c
+    ts.command("smtpfwdd", &[&["--retry-base-secs", "1"], args].concat())
 }
 
 /// One `--once` pass; returns the exit code and the log (stderr).
