@@ -88,11 +88,7 @@ fn scanmail_killed_mid_batch_then_rerun_loses_nothing_and_passes_nothing_unscann
     }
     let mut child = Proc::spawn(
         "scanmail",
-        Command::new(bin("scanmail"))
-            .arg("--spool")
-            .arg(g.ts.root())
-            .env("GATEWAY_LOG", "stderr")
-            .stderr(Stdio::null()),
+        g.ts.command("scanmail", &[]).stderr(Stdio::null()),
     );
     // Kill it as soon as it has judged something: in the middle of the batch.
     let started = wait_for(Duration::from_secs(30), || {
@@ -142,10 +138,7 @@ fn smtpfwdd_killed_mid_delivery_then_restarted_delivers_everything() {
     }
     let mut child = Proc::spawn(
         "smtpfwdd",
-        Command::new(bin("smtpfwdd"))
-            .args(["--foreground", "--spool"])
-            .arg(g.ts.root())
-            .env("GATEWAY_LOG", "stderr")
+        g.ts.command("smtpfwdd", &["--foreground"])
             .stderr(Stdio::null()),
     );
     wait_for(Duration::from_secs(20), || {
@@ -321,12 +314,10 @@ fn relay_down_then_up_delivers_everything_once() {
     let Gateway { relay, .. } = &g;
     relay.proc.signal(Signal::SIGKILL);
     std::thread::sleep(Duration::from_millis(300));
-    let out = Command::new(bin("smtpfwdd"))
-        .args(["--once", "--retry-base-secs", "1", "--spool"])
-        .arg(g.ts.root())
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out =
+        g.ts.command("smtpfwdd", &["--once", "--retry-base-secs", "1"])
+            .output()
+            .unwrap();
     assert_eq!(
         out.status.code(),
         Some(75),
@@ -343,10 +334,7 @@ fn relay_down_then_up_delivers_everything_once() {
     let up = Relay::start_on(&dir, port, &[]);
     let mut d = Proc::spawn(
         "smtpfwdd",
-        Command::new(bin("smtpfwdd"))
-            .args(["--foreground", "--retry-base-secs", "1", "--spool"])
-            .arg(g.ts.root())
-            .env("GATEWAY_LOG", "stderr")
+        g.ts.command("smtpfwdd", &["--foreground", "--retry-base-secs", "1"])
             .stderr(Stdio::null()),
     );
     let done = wait_for(Duration::from_secs(60), || {
@@ -424,14 +412,12 @@ fn day_files_follow_the_clock_across_midnight() {
         &["<b@example.com>"],
         &crlf_to_lf(&mail(1)),
     );
-    let out = Command::new(bin("scanmail"))
-        .arg("--spool")
-        .arg(g.ts.root())
-        .env("GATEWAY_NOW", "2026-11-27T23:59:58+00:00")
-        .env("TZ", "UTC")
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out =
+        g.ts.command("scanmail", &[])
+            .env("GATEWAY_NOW", "2026-11-27T23:59:58+00:00")
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -444,14 +430,12 @@ fn day_files_follow_the_clock_across_midnight() {
         &["<b@example.com>"],
         &crlf_to_lf(&mail(2)),
     );
-    let out = Command::new(bin("scanmail"))
-        .arg("--spool")
-        .arg(g.ts.root())
-        .env("GATEWAY_NOW", "2026-11-28T00:00:02+00:00")
-        .env("TZ", "UTC")
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out =
+        g.ts.command("scanmail", &[])
+            .env("GATEWAY_NOW", "2026-11-28T00:00:02+00:00")
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let etc = g.ts.spool.etc();
     let day1 = fs::read_to_string(etc.join("email.20261127")).unwrap();
@@ -460,13 +444,12 @@ fn day_files_follow_the_clock_across_midnight() {
     assert_eq!(day2.lines().count(), 1, "{day2}");
     // daysumm at 00:01 for yesterday reports the same as at 23:59.
     let summ = |now: &str, date: &str| {
-        let o = Command::new(bin("daysumm"))
-            .args(["--stdout", "--date", date, "--spool"])
-            .arg(g.ts.root())
-            .env("GATEWAY_NOW", now)
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
+        let o =
+            g.ts.command("daysumm", &["--stdout", "--date", date])
+                .env("GATEWAY_NOW", now)
+                .env("TZ", "UTC")
+                .output()
+                .unwrap();
         assert!(o.status.success());
         String::from_utf8_lossy(&o.stdout)
             .lines()

@@ -59,21 +59,14 @@ struct Daemons {
 fn start_scanmail(g: &Gateway) -> Proc {
     Proc::spawn(
         "scanmail",
-        Command::new(bin("scanmail"))
-            .args(["--watch", "--spool"])
-            .arg(g.ts.root())
-            .env("GATEWAY_LOG", "stderr")
-            .stderr(Stdio::null()),
+        g.ts.command("scanmail", &["--watch"]).stderr(Stdio::null()),
     )
 }
 
 fn start_smtpfwdd(g: &Gateway) -> Proc {
     Proc::spawn(
         "smtpfwdd",
-        Command::new(bin("smtpfwdd"))
-            .args(["--foreground", "--retry-base-secs", "1", "--spool"])
-            .arg(g.ts.root())
-            .env("GATEWAY_LOG", "stderr")
+        g.ts.command("smtpfwdd", &["--foreground", "--retry-base-secs", "1"])
             .stderr(Stdio::null()),
     )
 }

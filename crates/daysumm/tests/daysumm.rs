@@ -714,12 +714,6 @@ fn day_files_older_than_keep_days_are_removed() {
 #[test]
 fn bad_date_is_a_usage_error() {
     let ts = TestSpool::new("");
-    let o = Command::new(env!("CARGO_BIN_EXE_daysumm"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(["--stdout", "--date", "27.11.2026"])
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let o = ts.run("daysumm", &["--stdout", "--date", "27.11.2026"]);
     assert_eq!(o.status.code(), Some(64));
 }

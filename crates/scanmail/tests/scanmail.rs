@@ -557,10 +557,7 @@ fn two_runs_at_once_never_judge_one_file_twice() {
     let spawn = || {
         Proc::spawn(
             "scanmail",
-            Command::new(env!("CARGO_BIN_EXE_scanmail"))
-                .arg("--spool")
-                .arg(ts.root())
-                .env("GATEWAY_LOG", "stderr")
+            ts.command("scanmail", &[])
                 .stderr(std::process::Stdio::null()),
         )
     };
@@ -785,10 +782,7 @@ fn a_pool_member_stopped_mid_batch_loses_nothing() {
     }
     let mut p = Proc::spawn(
         "scanmail",
-        Command::new(env!("CARGO_BIN_EXE_scanmail"))
-            .arg("--spool")
-            .arg(ts.root())
-            .env("GATEWAY_LOG", "stderr")
+        ts.command("scanmail", &[])
             .stderr(std::process::Stdio::null()),
     );
     std::thread::sleep(Duration::from_millis(150));
