@@ -4,11 +4,10 @@
 //! and random dotted keys set. Every run must give `Ok` or a clean `Err`, never a panic; an `Ok`
 //! text must be TOML in which each key asked for holds its value, and a run that changed no key
 //! must give the text back byte for byte. Deterministic: a fixed seed (`FUZZ_SEED`,
-//! `FUZZ_ITERS`).
+//! `FUZZ_ITERS`); failures are shrunk and reported by `testkit::fuzz::Findings`.
 
 use mailwall::init::{edit_conf, parse_set};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use testkit::fuzz::{iterations, Rng};
+use testkit::fuzz::{catch, iterations, Findings, Rng};
 use toml_edit::{DocumentMut, Item, Value};
 
 const PIECES: &[&str] = &[
@@ -98,12 +97,38 @@ fn bare(v: &Value) -> String {
     v.to_string()
 }
 
+/// One edit of `text` with `set`: Ok(true) an edit that holds every key asked for, Ok(false) a
+/// clean refusal, Err the problem.
+fn check_edit(text: &str, set: &[(String, Value)]) -> Result<bool, String> {
+    let Ok((out, changed)) = edit_conf(text, set) else {
+        return Ok(false);
+    };
+    let doc: DocumentMut = out
+        .parse()
+        .map_err(|e| format!("not TOML after the edit: {e}\n{out}"))?;
+    // The last value given for a key is the one it holds, unless a later key went through it or
+    // below it (a later `forward.relay` replaces the table `forward.relay.port` made).
+    for (j, (k, v)) in set.iter().enumerate() {
+        let overridden = set[j + 1..].iter().any(|(k2, _)| {
+            k2 == k || k2.starts_with(&format!("{k}.")) || k.starts_with(&format!("{k2}."))
+        });
+        if !overridden && value_at(&doc, k) != Some(bare(v)) {
+            return Err(format!("{k} does not hold {}\n{out}", bare(v)));
+        }
+    }
+    if changed.is_empty() && out != text {
+        return Err("nothing changed, yet the text did".into());
+    }
+    Ok(true)
+}
+
 #[test]
 fn random_gateway_confs_give_an_edit_or_a_clean_error() {
     let shipped = include_str!("../../../etc/gateway.conf");
     let mut rng = Rng::new(0x6d61_696c_7761_6c6c, 7);
     let n = iterations(1_500);
     let (mut edited, mut refused) = (0, 0);
+    let mut findings = Findings::new("fuzz_init_edit");
     for i in 0..n {
         let text = if rng.one_in(4) {
             mutate(&mut rng, "admin = \"x\"\n[forward]\nrelay = \"\"\n")
@@ -113,38 +138,24 @@ fn random_gateway_confs_give_an_edit_or_a_clean_error() {
         let set: Vec<_> = (0..=rng.below(4))
             .map(|_| parse_set(rng.pick::<&str>(KEYS)).unwrap())
             .collect();
-        let got = catch_unwind(AssertUnwindSafe(|| edit_conf(&text, &set)));
-        let got = got.unwrap_or_else(|_| panic!("iteration {i}: panic on\n{text}\nset {set:?}"));
-        let Ok((out, changed)) = got else {
-            refused += 1;
-            continue;
-        };
-        edited += 1;
-        let doc: DocumentMut = out
-            .parse()
-            .unwrap_or_else(|e| panic!("iteration {i}: not TOML after the edit: {e}\n{out}"));
-        // The last value given for a key is the one it holds, unless a later key went through
-        // it or below it (a later `forward.relay` replaces the table `forward.relay.port` made).
-        for (j, (k, v)) in set.iter().enumerate() {
-            let overridden = set[j + 1..].iter().any(|(k2, _)| {
-                k2 == k || k2.starts_with(&format!("{k}.")) || k.starts_with(&format!("{k2}."))
-            });
-            if overridden {
-                continue;
+        match catch(|| check_edit(&text, &set)).and_then(|r| r) {
+            Ok(true) => edited += 1,
+            Ok(false) => refused += 1,
+            Err(p) => {
+                let check = |b: &[u8]| {
+                    let t = std::str::from_utf8(b).ok()?;
+                    catch(|| check_edit(t, &set)).and_then(|r| r).err()
+                };
+                findings.add_shown(
+                    format!("iteration {i}: {p}"),
+                    text.as_bytes(),
+                    &check,
+                    &|b| format!("{}\nset {set:?}", String::from_utf8_lossy(b)),
+                );
             }
-            assert_eq!(
-                value_at(&doc, k),
-                Some(bare(v)),
-                "iteration {i}: {k}\n{out}"
-            );
-        }
-        if changed.is_empty() {
-            assert_eq!(
-                out, text,
-                "iteration {i}: nothing changed, yet the text did"
-            );
         }
     }
+    findings.assert_none();
     assert!(
         edited > n / 10 && refused > 0,
         "{edited} edited, {refused} refused"
