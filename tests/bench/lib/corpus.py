@@ -1,7 +1,8 @@
 """Unique test messages for the end-to-end comparison, one file per message (CRLF line ends).
 
 KIND "plain": about 10 KB of text/plain; "zip": about 100 KB, multipart/mixed with a text part
-and a base64 zip holding a text document (deflated) and a binary member (stored). SEED makes
+and a base64 zip holding two text documents, one deflated and one stored (text, not random
+bytes, so that no member can look like an executable or another archive by chance). SEED makes
 every round's corpus different from the others (so that no peer answers from a cache keyed by
 the body), while both peers of one round get the same bytes. No message carries a virus.
 Usage: corpus.py KIND N SEED OUTDIR
@@ -49,7 +50,7 @@ for i in range(n):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:
             z.writestr("report-%s.txt" % tag, text(60000), compress_type=zipfile.ZIP_DEFLATED)
-            z.writestr("data.bin", rnd.randbytes(52000), compress_type=zipfile.ZIP_STORED)
+            z.writestr("appendix.txt", text(52000), compress_type=zipfile.ZIP_STORED)
         msg = (head + 'Content-Type: multipart/mixed; boundary="=b%s"\r\n\r\n' % tag
                + "--=b%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" % tag + text(3000)
                + "--=b%s\r\nContent-Type: application/zip; name=\"report.zip\"\r\n"
