@@ -41,26 +41,7 @@ PIDS="$PIDS $!"
 for _ in $(seq 1 200); do [ -S "$WORK/clamd/clamd.sock" ] && break; sleep 0.05; done
 
 # The internal server: aiosmtpd logging "<Message-ID> <arrival time>" per message.
-$PY - "$RELAY_PORT" "$WORK/arrivals" <<'PYEOF' &
-import asyncio, sys, time
-from aiosmtpd.controller import Controller
-port, out = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1)
-class H:
-    async def handle_DATA(self, server, session, envelope):
-        t = time.time()
-        for line in envelope.content.split(b"\r\n"):
-            if line.lower().startswith(b"message-id:"):
-                out.write("%s %.6f\n" % (line.split(b":", 1)[1].strip().decode(), t))
-                break
-        return "250 OK"
-c = Controller(H(), hostname="127.0.0.1", port=port)
-c.start()
-try:
-    while True:
-        time.sleep(3600)
-finally:
-    c.stop()
-PYEOF
+$PY tests/bench/lib/arrivals.py "$RELAY_PORT" "$WORK/arrivals" &
 PIDS="$PIDS $!"
 
 SPOOL=$WORK/spool
@@ -98,37 +79,7 @@ PIDS="$PIDS $!"
 sleep 1
 
 # The client: RATE sessions a second, each one message; the time of each 250 by Message-ID.
-$PY - "$SMTP_PORT" "$RATE" "$SECS" "$WORK/accepted" <<'PYEOF'
-import smtplib, sys, time, threading
-port, rate, secs, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-body = ("The quarterly figures are attached in the usual place.\r\n" * 36)
-lines, lock = [], threading.Lock()
-def send(n):
-    mid = "<bench%06d@client.example>" % n
-    msg = ("From: a@client.example\r\nTo: bob@example.com\r\nSubject: figures %d\r\n"
-           "Message-ID: %s\r\n\r\n%s" % (n, mid, body))
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-            s.sendmail("a@client.example", ["bob@example.com"], msg)
-            t = time.time()
-        with lock:
-            lines.append("%s %.6f\n" % (mid, t))
-    except Exception as e:
-        print("send %d: %s" % (n, e), file=sys.stderr)
-start = time.time()
-threads = []
-for n in range(int(rate * secs)):
-    due = start + n / rate
-    d = due - time.time()
-    if d > 0:
-        time.sleep(d)
-    th = threading.Thread(target=send, args=(n,))
-    th.start()
-    threads.append(th)
-for th in threads:
-    th.join()
-open(out, "w").writelines(lines)
-PYEOF
+$PY tests/bench/lib/offer.py "$SMTP_PORT" "$RATE" "$SECS" "$WORK/accepted"
 
 # Wait for the last arrivals (at most 30 s), then the figures.
 n_acc=$(wc -l < "$WORK/accepted")
@@ -138,15 +89,7 @@ for _ in $(seq 1 300); do
 done
 # scanmail's own CPU time (user + system, clock ticks of 10 ms) over the run.
 cpu_ticks=$(awk '{print $14 + $15}' "/proc/$SCANMAIL_PID/stat")
-$PY - "$WORK/accepted" "$WORK/arrivals" "$RATE" "$SECS" "$cpu_ticks" "$(getconf CLK_TCK)" <<'PYEOF'
-import sys
-acc = dict(l.split() for l in open(sys.argv[1]))
-arr = dict(l.split() for l in open(sys.argv[2]))
-lat = sorted((float(arr[m]) - float(t)) * 1000 for m, t in acc.items() if m in arr)
-missing = len(acc) - len(lat)
-q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
-print("offered %s msg/s for %s s: %d accepted, %d arrived, %d not arrived" % (sys.argv[3], sys.argv[4], len(acc), len(lat), missing))
-print("latency 250 -> arrival (ms): median %.1f, p90 %.1f, p99 %.1f, max %.1f" % (q(0.5), q(0.9), q(0.99), lat[-1]))
-cpu_ms = int(sys.argv[5]) * 1000.0 / int(sys.argv[6])
-print("scanmail --watch CPU: %.0f ms in all, %.2f ms per message" % (cpu_ms, cpu_ms / max(1, len(lat))))
-PYEOF
+echo "offered $RATE msg/s for $SECS s:"
+$PY tests/bench/lib/latstats.py "$WORK/accepted" "$WORK/arrivals"
+$PY -c "import sys; cpu = int(sys.argv[1]) * 1000.0 / int(sys.argv[2]); n = max(1, sum(1 for _ in open(sys.argv[3]))); print('scanmail --watch CPU: %.0f ms in all, %.2f ms per message' % (cpu, cpu / n))" \
+  "$cpu_ticks" "$(getconf CLK_TCK)" "$WORK/arrivals"
