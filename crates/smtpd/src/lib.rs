@@ -17,6 +17,7 @@
 pub mod address;
 pub mod command;
 mod conn;
+pub mod counters;
 mod data;
 pub mod dns;
 pub mod rules;

@@ -237,7 +237,9 @@ pub fn serve_listener(
     listener.set_nonblocking(true)?;
     let active = Arc::new(AtomicUsize::new(0));
     let per_client: PerClient = Arc::default();
+    crate::counters::daemon_mode();
     while !stream::shutting_down() {
+        crate::counters::flush_if_due(&ctx.spool, ctx.queue);
         if stream::RELOAD.swap(false, Ordering::SeqCst) {
             match reload(&ctx) {
                 Ok(c) => {
@@ -319,6 +321,7 @@ pub fn serve_listener(
     while active.load(Ordering::SeqCst) > 0 && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(50));
     }
+    crate::counters::flush(&ctx.spool, ctx.queue);
     Ok(())
 }
 

@@ -109,15 +109,6 @@ struct Transaction {
 /// How often a long session adds to the live counters (besides at its end).
 const METRICS_EVERY: Duration = Duration::from_secs(5);
 
-/// Refusals before a session held in memory (see `record_metrics`): counts by reason, when the
-/// counters were last written, sessions not yet counted.
-#[allow(clippy::type_complexity)]
-static REFUSED: std::sync::Mutex<(
-    std::collections::BTreeMap<String, u64>,
-    Option<Instant>,
-    u64,
-)> = std::sync::Mutex::new((std::collections::BTreeMap::new(), None, 0));
-
 pub struct Session<'a, T: ClientStream> {
     ctx: &'a Context,
     conn: Conn<T>,
@@ -192,59 +183,18 @@ impl<'a, T: ClientStream> Session<'a, T> {
         end
     }
 
-    /// Add the session to smtpd's live counters in the spool (one locked write per session;
-    /// `mailwall metrics` from cron turns them into the metrics file, which smtpd's chroot cannot
-    /// reach). A failure costs the figures, never mail.
+    /// Add the session to smtpd's live counters ([`crate::counters`]; `mailwall metrics` from
+    /// cron turns them into the metrics file, which smtpd's chroot cannot reach).
     fn record_metrics(&mut self, session_done: bool) {
         self.metrics_at = Instant::now();
-        let mut t = std::mem::take(&mut self.conn.tally);
-        // Connections refused before a session (too many clients, one address too many) are
-        // counted in memory and written with the next session's counters or once a second:
-        // a flood of refused connections must not become a flood of file writes.
-        let held = {
-            let mut h = REFUSED.lock().unwrap_or_else(|e| e.into_inner());
-            if session_done && t.received == 0 && !t.refused.is_empty() && self.helo.is_none() {
-                let due = h.1.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-                if !due {
-                    for (k, n) in std::mem::take(&mut t.refused) {
-                        *h.0.entry(k).or_insert(0) += n;
-                    }
-                    h.2 += 1;
-                    return;
-                }
-            }
-            h.1 = Some(Instant::now());
-            let sessions = std::mem::take(&mut h.2);
-            (std::mem::take(&mut h.0), sessions)
-        };
-        for (k, n) in held.0 {
-            *t.refused.entry(k).or_insert(0) += n;
-        }
-        let r = spool::metrics::update(&self.ctx.spool, self.ctx.queue, "smtpd", |s| {
-            if held.1 > 0 {
-                s.add("mailwall_smtpd_sessions_total", &[], held.1 as f64);
-            }
-            if session_done {
-                s.add("mailwall_smtpd_sessions_total", &[], 1.0);
-            }
-            if t.received > 0 {
-                s.add(
-                    "mailwall_smtpd_messages_received_total",
-                    &[],
-                    t.received as f64,
-                );
-            }
-            for (reason, n) in &t.refused {
-                s.add(
-                    "mailwall_smtpd_messages_refused_total",
-                    &[("reason", reason)],
-                    *n as f64,
-                );
-            }
-        });
-        if let Err(e) = r {
-            log::warn!("cannot update the metrics: {e}");
-        }
+        let t = std::mem::take(&mut self.conn.tally);
+        crate::counters::add(
+            &self.ctx.spool,
+            self.ctx.queue,
+            u64::from(session_done),
+            t.received,
+            t.refused,
+        );
     }
 
     /// Greet with a 421 and close (too many clients, shutdown before the session began);
