@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod conf;
 pub mod init;
 pub mod queue;

@@ -84,7 +84,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
-use mailwall::{check, init, queue};
+use mailwall::{check, conf, init, queue};
 use nix::sys::signal::Signal;
 use spool::logging::Target;
 use spool::{Config, Queue, Spool};
@@ -119,6 +119,19 @@ enum Command {
     Check,
     /// Make the running smtpfwdd try deferred mail now (like postqueue -f).
     Flush,
+    /// Print the effective value of gateway.conf keys (like postconf), or the whole file.
+    Conf {
+        /// Dotted keys: `forward.relay`, `domains`, `scan.clamd_socket`.
+        #[arg(value_name = "KEY")]
+        keys: Vec<String>,
+    },
+    /// Ask every clamd of `[scan] clamd_socket` (or ADDR) for PONG.
+    Ping {
+        /// A Unix socket path or HOST:PORT (a comma-separated list: each), instead of
+        /// `[scan] clamd_socket`.
+        #[arg(long, value_name = "ADDR")]
+        socket: Option<String>,
+    },
     /// Write the live metrics file into [report] metrics_dir (for node_exporter).
     Metrics {
         /// Print the metrics instead of writing the file.
@@ -175,11 +188,21 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let command = match args.command {
         // As root, and without switching to the spool's owner: it makes the spool.
         Command::Init(a) => return init_command(&spool, args.config.is_some(), a),
+        Command::Conf { keys } => {
+            become_owner_if_any(&spool)?;
+            return conf_command(&spool, args.config.as_deref(), &keys);
+        }
+        Command::Ping { socket } => {
+            become_owner_if_any(&spool)?;
+            return ping_command(&spool, args.config.as_deref(), socket);
+        }
         c => c,
     };
     spool::privs::become_spool_owner(&spool)?;
     match command {
-        Command::Init(_) => unreachable!("returned above"),
+        Command::Init(_) | Command::Conf { .. } | Command::Ping { .. } => {
+            unreachable!("returned above")
+        }
         Command::Queue { json } => {
             let now = spool::clock::now();
             let rows = queue::rows(&spool, now.into())?;
@@ -241,6 +264,95 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// As root, become the spool's owner, as every command but `init` does; `conf` and `ping` also
+/// run before `init` made the tree (install.sh asks for `forward.relay` first): with no tree, or
+/// a root-owned root without incoming/, there is no owner yet and they read gateway.conf as
+/// root, as `init` does.
+fn become_owner_if_any(spool: &Spool) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !spool::privs::is_root() {
+        return Ok(());
+    }
+    let no_owner_yet = match std::fs::metadata(spool.root()) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(md) => md.uid() == 0 && std::fs::symlink_metadata(spool.queue(Queue::Incoming)).is_err(),
+    };
+    if !no_owner_yet {
+        spool::privs::become_spool_owner(spool)?;
+    }
+    Ok(())
+}
+
+/// `mailwall conf [KEY...]`: every key's effective value, one a line, or the whole config.
+fn conf_command(
+    spool: &Spool,
+    config: Option<&std::path::Path>,
+    keys: &[String],
+) -> anyhow::Result<ExitCode> {
+    let cfg = Config::for_spool(spool, config)?;
+    let mut out = String::new();
+    if keys.is_empty() {
+        out = conf::render_all(&cfg)?;
+    }
+    for k in keys {
+        match conf::value(&cfg, k) {
+            Ok(v) => {
+                out.push_str(&v);
+                out.push('\n');
+            }
+            // Nothing printed: a script reading several keys by position never gets a shifted list.
+            Err(e) => {
+                eprintln!("mailwall: conf: {e}");
+                return Ok(ExitCode::from(spool::exit::USAGE));
+            }
+        }
+    }
+    let mut o = std::io::stdout().lock();
+    o.write_all(out.as_bytes())?;
+    o.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long one clamd may take to answer PING: a loaded clamd answers at once (PING is not
+/// queued behind scans), and install.sh polls with it while clamd starts.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `mailwall ping`: PING every clamd endpoint; all must answer.
+fn ping_command(
+    spool: &Spool,
+    config: Option<&std::path::Path>,
+    socket: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let setting = match socket {
+        Some(s) => s,
+        None => Config::for_spool(spool, config)?.scan.clamd_socket,
+    };
+    let endpoints = clamav::client::endpoints(&setting);
+    if endpoints.is_empty() {
+        eprintln!("mailwall: ping: no clamd endpoint in {setting:?}");
+        return Ok(ExitCode::from(spool::exit::USAGE));
+    }
+    let mut all = true;
+    for addr in &endpoints {
+        match clamav::client::Clamd::new(addr, PING_TIMEOUT).ping() {
+            Ok(()) => println!("{addr}: PONG"),
+            Err(clamav::Error::Clamd { reason, .. }) => {
+                all = false;
+                println!("{addr}: {reason}");
+            }
+            Err(e) => {
+                all = false;
+                println!("{addr}: {e}");
+            }
+        }
+    }
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(spool::exit::UNAVAILABLE)
+    })
 }
 
 /// `mailwall init`: run as root, and never as the spool's owner (it makes the spool).
