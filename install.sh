@@ -155,28 +155,20 @@ apt_install() {
     apt-get install -y -qq "${pkgs[@]}" >/dev/null
 }
 
-# One value of the installed gateway.conf ("" when absent), read as TOML.
+# The effective value of one gateway.conf key (`forward.relay`: the file's, else the default),
+# read by the programs' own code (`mailwall conf`, like postconf); "" when it cannot be read.
+MAILWALL=""         # the mailwall binary: the one just built, or the installed one (--check)
 conf_value() {
-    python3 - "$SPOOL/etc/gateway.conf" "$1" "$2" <<'PY' 2>/dev/null || true
-import sys, tomllib
-path, section, key = sys.argv[1:]
-try:
-    with open(path, "rb") as f:
-        c = tomllib.load(f)
-except OSError:
-    sys.exit(0)
-v = (c.get(section, {}) if section else c).get(key, "")
-print(" ".join(v) if isinstance(v, list) else v)
-PY
+    "${MAILWALL:-$SBIN/mailwall}" --spool "$SPOOL" conf "$1" || true
 }
 
 # Mail loops (issue 14): a real install needs the internal mail server, and never this gateway.
 check_relay() {
     [ -n "$ROOT" ] && return 0
     local relay=$RELAY
-    [ -n "$relay" ] || relay=$(conf_value forward relay)
+    [ -n "$relay" ] || relay=$(conf_value forward.relay)
     # MX delivery asked for explicitly in gateway.conf needs no relay.
-    [ -z "$relay" ] && [ "$(conf_value forward deliver_to_mx)" = True ] && return 0
+    [ -z "$relay" ] && [ "$(conf_value forward.deliver_to_mx)" = true ] && return 0
     if [ -z "$RELAY" ] && { [ -z "$relay" ] || [ "$relay" = "localhost:25" ]; }; then
         die "--relay HOST:PORT is required: the internal mail server smtpfwdd forwards to (without it smtpfwdd would hand every mail back to this gateway's smtpd: a mail loop). Try --demo or --root DIR for a trial without one."
     fi
@@ -268,29 +260,14 @@ clamd_conf_value() {
 
 clamd_socket() {
     local s
-    s=$(conf_value scan clamd_socket)
+    s=$(conf_value scan.clamd_socket)
     [ -n "$s" ] || s=$(clamd_conf_value LocalSocket)
     echo "${s:-/run/clamav/clamd.ctl}"
 }
 
 # zPING on clamd's socket (a Unix path or host:port); true when it answers PONG.
 clamd_ping() {
-    python3 - "$1" <<'PY' 2>/dev/null
-import socket, sys
-a = sys.argv[1]
-try:
-    if a.startswith("/"):
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(3)
-        s.connect(a)
-    else:
-        h, _, p = a.rpartition(":")
-        s = socket.create_connection((h.strip("[]"), int(p)), 3)
-    s.sendall(b"zPING\0")
-    sys.exit(0 if s.recv(16).startswith(b"PONG") else 1)
-except OSError:
-    sys.exit(1)
-PY
+    "${MAILWALL:-$SBIN/mailwall}" --spool "$SPOOL" ping --socket "$1" >/dev/null 2>&1
 }
 
 wait_pong() {
@@ -482,8 +459,8 @@ self_test() {
         return 1
     fi
     local domains rcpt admin
-    domains=$(conf_value "" domains)
-    admin=$(conf_value "" admin)
+    domains=$(conf_value domains)
+    admin=$(conf_value admin)
     if [ -z "$domains" ]; then
         SELFTEST_FAILURES="gateway.conf names no domains: smtpd accepts no mail (--domain DOMAIN)"
         return 1
@@ -631,6 +608,7 @@ do_check() {
     is_root || die "--check needs root (it runs scanmail as $SPOOL_USER)"
     [ -n "$ROOT" ] && die "--check tests the installed gateway: no --root"
     [ -d "$SPOOL" ] || die "no gateway installed in $SPOOL"
+    MAILWALL=$SBIN/mailwall
     if self_test; then
         printf '%s\n' "$SELFTEST_LINES"
         return 0
@@ -684,8 +662,10 @@ do_install() {
     if [ "$HARDENED" = 1 ] && ! is_root; then
         die "--hardened gives the programs and the configuration to root: it needs root"
     fi
-    check_relay
     build "$PROFILE"
+    MAILWALL=$BINDIR/mailwall
+    # Before anything is installed (it reads gateway.conf with the mailwall just built).
+    check_relay
     if [ "$NO_DEPS" = 0 ] && [ -z "$ROOT" ]; then
         local missing=()
         command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || missing+=(clamav clamav-daemon clamav-freshclam)
