@@ -6,6 +6,8 @@
 //!              [--hostname NAME] [--set KEY=VALUE]... [--hardened] [--programs DIR] [--user U]
 //!     mailwall [--spool DIR] [--config FILE] queue [--json]
 //!     mailwall [--spool DIR] [--config FILE] check
+//!     mailwall [--spool DIR] [--config FILE] conf [KEY]...
+//!     mailwall [--spool DIR] [--config FILE] ping [--socket ADDR]
 //!     mailwall [--spool DIR] [--config FILE] metrics [--stdout] [--if-set]
 //!     mailwall [--spool DIR] flush
 //!     mailwall --man [gateway.conf]
@@ -42,6 +44,17 @@
 //!     the programs' reach). Each finding is one line naming the file (and the line); nothing
 //!     is changed.
 //!
+//!     `conf` prints the effective value of each dotted KEY (`forward.relay`, `domains`,
+//!     `scan.clamd_socket`), one a line, as `postconf` does: the value the programs use, read
+//!     with their own code, the default when gateway.conf does not set it. A string prints as it
+//!     is, a list space-separated, a bool `true` or `false`, a section as TOML; with no KEY, the
+//!     whole effective configuration as TOML. An unknown key prints nothing and exits 64.
+//!     install.sh reads gateway.conf with it.
+//!
+//!     `ping` sends PING to every clamd endpoint of `[scan] clamd_socket` (a Unix socket path or
+//!     HOST:PORT, or a comma-separated pool), or of `--socket ADDR`, and prints `ADDR: PONG` or
+//!     why not, one line per endpoint (3 s each at most).
+//!
 //!     `metrics` writes the live metrics (every program's counters, kept in the spool, and the
 //!     queue gauges) into `[report] metrics_dir`/mailwall.prom for node_exporter's textfile
 //!     collector; run from cron every minute, it keeps smtpd's counters fresh too (smtpd runs
@@ -59,7 +72,9 @@
 //!     Runs as: whoever starts it; started as root, every command but `init` switches to the
 //!     spool root's owner before reading any spool file, so root never parses a file uucp could
 //!     have written while root. Install the root-owned copy in /usr/local/sbin and run that one.
-//!     They read the spool and write only the metrics file. No network.
+//!     They read the spool and write only the metrics file. `conf` and `ping` before `init`
+//!     made the tree (no tree, or a root-owned root without incoming/: no owner yet) read
+//!     gateway.conf as root, as `init` does. No network but `ping`'s to the clamd endpoints.
 //!
 //!     `init` runs as root (it gives the tree to its owner) and takes the tree as hostile: uucp
 //!     can write it in the article's layout. Every path below the root is opened one component
@@ -71,8 +86,9 @@
 //!     makes a trial tree owned by that user (no --hardened).
 //!
 //! EXIT STATUS
-//!     0 done (check: no problem found); 64 usage (init: a --set value that is not TOML,
-//!     --config, --hardened without root); 69 flush: smtpfwdd is not running; 71 cannot switch
+//!     0 done (check: no problem found; ping: every clamd answered); 64 usage (init: a --set
+//!     value that is not TOML, --config, --hardened without root; conf: an unknown key);
+//!     69 flush: smtpfwdd is not running; ping: a clamd did not answer PONG; 71 cannot switch
 //!     user (init: no such --user, or it is root); 74 I/O error; 78 configuration or layout
 //!     error (check: a problem found; init: a symbolic link in the tree or a hard link outside
 //!     the queues, a gateway.conf the programs would refuse); 70 internal error.
