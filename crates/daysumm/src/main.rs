@@ -43,7 +43,7 @@
 use clap::Parser;
 use daysumm::{html, metrics, report, retention, Summary, WINDOWS};
 use spool::logging::Target;
-use spool::{Config, Spool};
+use spool::Spool;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,12 +112,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let today = now.date_naive();
     let date = daysumm::resolve_date(&args.date, today)?;
     let spool = Spool::new(&args.spool);
-    let switched = spool::privs::become_spool_owner(&spool)?;
-    if let Some(line) = switched {
-        log::debug!("{line}");
-    }
-    let cfg = Config::for_spool(&spool, args.config.as_deref())?;
-    spool::privs::confirm_config(switched, &cfg)?;
+    let cfg = spool::privs::enter(&spool, args.config.as_deref(), None, None)?;
 
     if args.cgi {
         let query = std::env::var("QUERY_STRING").unwrap_or_default();

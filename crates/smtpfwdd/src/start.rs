@@ -68,7 +68,8 @@ pub fn run(st: Start) -> Result<ExitCode, Failure> {
     if !st.once && !st.foreground {
         // Detach before any thread exists (fork keeps only the calling thread). The program lock
         // is an open file description and stays held by the child.
-        nix::unistd::daemon(true, false).map_err(|e| fail(exit::OSERR, format!("detaching: {e}")))?;
+        nix::unistd::daemon(true, false)
+            .map_err(|e| fail(exit::OSERR, format!("detaching: {e}")))?;
     }
     let signals = daemon::block_signals();
     let config_path = st.config.clone();
