@@ -41,10 +41,13 @@
 //!     Network: the clamd socket only.
 //!
 //! EXIT STATUS
-//!     0 every message judged (or tool done) · 64 usage · 69 quarantine tool: no such message ·
-//!     75 some messages left for a retry · 78 configuration error (gateway.conf, an invalid line in
-//!     a pattern file: then nothing is judged) · 71 cannot switch user · 74 I/O error · 70 internal
-//!     error (a bug; a panic while judging one message quarantines it instead).
+//!     0 every message judged (or tool done) · 64 usage (a bad id, a bad --to address) ·
+//!     69 quarantine tool: no such message · 75 some messages left for a retry (a quarantine tool:
+//!     the message is in use) · 78 configuration error (gateway.conf, the scanner, an invalid line
+//!     in a pattern file: then nothing is judged) · 65 --release: the quarantined file is not in
+//!     the spool format · 73 --release: outgoing/ already holds that id · 71 cannot switch user ·
+//!     74 I/O error · 70 internal error (a bug; a panic while judging one message quarantines it
+//!     instead).
 //!
 //! FILES
 //!     DIR/etc/gateway.conf, DIR/etc/matches.bad, DIR/etc/matches.doc, DIR/etc/alert.tmpl,

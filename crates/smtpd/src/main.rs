@@ -54,7 +54,8 @@
 //!     0 after a session (inetd) or a clean shutdown (daemon); 64 usage; 69 cannot bind;
 //!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors, a spool
 //!     root owned by root or not by its owner's primary group, or -u/-g/user/group naming other
-//!     ids than the spool root's owner; 74 I/O error; 70 internal error (a bug).
+//!     ids than the spool root's owner; 73 cannot write the -i pid file; 74 I/O error (socket
+//!     activation, stdin/stdout, the accept loop); 70 internal error (a bug).
 //!
 //! FILES
 //!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits, timeouts and

@@ -91,7 +91,7 @@
 //!
 //! EXIT STATUS
 //!     0 stopped cleanly (or --once: every message of the pass delivered or bounced); 64 usage;
-//!     71 cannot switch user; 74 I/O error; 75 another instance runs, or (--once) messages left
+//!     71 cannot switch user or detach; 74 I/O error; 75 another instance runs, or (--once) messages left
 //!     for a later try; 78 configuration error (among them: no relay set and no deliver_to_mx);
 //!     70 internal error (a bug).
 //!
