@@ -76,14 +76,21 @@ where
     // The EXIT STATUS section is the promise to cron, systemd and the admin's scripts: a debug
     // build (every test of the real binaries) stops on a status it does not list.
     if cfg!(debug_assertions) {
-        let listed = header_codes(p.source);
         assert!(
-            listed.iter().any(|c| ExitCode::from(*c) == code),
-            "{}: exit status {code:?} is not in the EXIT STATUS of its header ({listed:?})",
-            p.name
+            is_listed(&p, code),
+            "{}: exit status {code:?} is not in the EXIT STATUS of its header ({:?})",
+            p.name,
+            header_codes(p.source)
         );
     }
     code
+}
+
+/// True when the EXIT STATUS section of the program's header lists `code`.
+pub fn is_listed(p: &Program, code: ExitCode) -> bool {
+    header_codes(p.source)
+        .into_iter()
+        .any(|c| ExitCode::from(c) == code)
 }
 
 /// The exit codes the EXIT STATUS section of a `//!` header lists: every number in it.
@@ -379,6 +386,19 @@ mod tests {
             "//! NAME\n//!     x\n//!\n//! EXIT STATUS\n//!     0 done · 75 retry; 1 stale (or\n\
                    //!     missing); 70 a bug (never 5xx).\n//!\n//! FILES\n//!     /etc/x 99\n";
         assert_eq!(header_codes(src), [0, 1, 70, 75]);
+        let p = Program {
+            name: "x",
+            source: src,
+            section: "8",
+            codes: exit::no_codes,
+        };
+        assert!(is_listed(&p, ExitCode::from(75)));
+        assert!(is_listed(&p, ExitCode::SUCCESS));
+        assert!(!is_listed(&p, ExitCode::from(exit::CONFIG)));
+        assert!(
+            !is_listed(&p, ExitCode::from(99)),
+            "FILES is not EXIT STATUS"
+        );
     }
 
     #[test]
