@@ -1,7 +1,6 @@
 //! daysumm's EXIT STATUS: the header lists every code daysumm can return (spool::cli stops a
 //! debug build on any other), and 78 really happens (64 is tested in daysumm.rs).
 
-use std::process::Command;
 use testkit::TestSpool;
 
 #[test]
@@ -16,13 +15,7 @@ fn exit_status_lists_every_code() {
 #[test]
 fn a_bad_configuration_is_78() {
     let ts = TestSpool::new("no_such_key = 1\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_daysumm"))
-        .arg("--spool")
-        .arg(ts.root())
-        .arg("--stdout")
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out = ts.run("daysumm", &["--stdout"]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{log}");
     assert!(log.contains("no_such_key"), "{log}");

@@ -3,18 +3,11 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use testkit::spool::Queue;
 use testkit::TestSpool;
 
 fn scanmail(ts: &TestSpool, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scanmail"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(args)
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out = ts.run("scanmail", args);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), log)
 }

@@ -2,18 +2,10 @@
 //! build on any other), and the rare ones really happen.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use testkit::TestSpool;
 
 fn smtpd(ts: &TestSpool, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_smtpd"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(args)
-        .env("GATEWAY_LOG", "stderr")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = ts.run("smtpd", args);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), log)
 }

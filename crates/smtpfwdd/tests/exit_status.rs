@@ -1,18 +1,11 @@
 //! smtpfwdd's EXIT STATUS: the header lists every code smtpfwdd can return (spool::cli stops a
 //! debug build on any other), and the rare ones really happen.
 
-use std::process::Command;
 use testkit::spool::{store, Queue};
 use testkit::TestSpool;
 
 fn smtpfwdd(ts: &TestSpool, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_smtpfwdd"))
-        .arg("--spool")
-        .arg(ts.root())
-        .args(args)
-        .env("GATEWAY_LOG", "stderr")
-        .output()
-        .unwrap();
+    let out = ts.run("smtpfwdd", args);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), log)
 }
