@@ -1,9 +1,11 @@
 //! daysumm's library: gather a day's figures from the day files and the queues, and render them
-//! as the nightly mail, the statistics page and Prometheus metrics.
+//! as the nightly mail, the statistics page and Prometheus metrics ([`job`]: one run, as the
+//! command line asks).
 #![forbid(unsafe_code)]
 
 pub mod error;
 pub mod html;
+pub mod job;
 pub mod metrics;
 pub mod report;
 pub mod retention;

@@ -41,10 +41,8 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use daysumm::{html, metrics, report, retention, Summary, WINDOWS};
+use daysumm::job::Job;
 use spool::logging::Target;
-use spool::{Config, Spool};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -106,83 +104,16 @@ fn main() -> ExitCode {
     )
 }
 
+/// The command line as a [`Job`]; `daysumm::job` does the rest.
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // The one moment this run is about: the day, the queue ages, the signature age.
-    let now = spool::clock::now();
-    let today = now.date_naive();
-    let date = daysumm::resolve_date(&args.date, today)?;
-    let spool = Spool::new(&args.spool);
-    let switched = spool::privs::become_spool_owner(&spool)?;
-    if let Some(line) = switched {
-        log::debug!("{line}");
-    }
-    let cfg = Config::for_spool(&spool, args.config.as_deref())?;
-    spool::privs::confirm_config(switched, &cfg)?;
-
-    if args.cgi {
-        let query = std::env::var("QUERY_STRING").unwrap_or_default();
-        let days = daysumm::cgi_days(&query, cfg.report.keep_days.clamp(1, 3660) as u32);
-        let s = Summary::gather(&spool, &cfg, date, now, &[days])?;
-        let page = html::page(&s);
-        let mut out = std::io::stdout().lock();
-        write!(out, "Content-Type: text/html; charset=utf-8\r\n\r\n{page}")?;
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let explicit = args.stdout || args.html.is_some() || args.metrics.is_some();
-    let from_conf = |v: &str| (!explicit && !v.is_empty()).then(|| PathBuf::from(v));
-    let html_dir = args
-        .html
-        .clone()
-        .or_else(|| from_conf(&cfg.report.html_dir));
-    let metrics_file = args
-        .metrics
-        .clone()
-        .or_else(|| from_conf(&cfg.report.metrics_file));
-    let windows: &[u32] = if html_dir.is_some() || metrics_file.is_some() {
-        &WINDOWS
-    } else {
-        &[]
+    let job = Job {
+        spool: args.spool,
+        config: args.config,
+        date: args.date,
+        stdout: args.stdout,
+        html: args.html,
+        metrics: args.metrics,
+        cgi: args.cgi,
     };
-    let s = Summary::gather(&spool, &cfg, date, now, windows)?;
-    let d = &s.day;
-    let mut line = format!(
-        "summary of {date}: {} received, {} delivered, {} quarantined, {} virus(es), {} banned",
-        d.received,
-        d.delivered,
-        d.quarantined(),
-        d.virus_count(),
-        d.banned_count()
-    );
-
-    let text = report::render(&s, &spool, &cfg);
-    if args.stdout {
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
-    } else if !explicit {
-        match report::notice(&text, &cfg).submit(&spool, &cfg)? {
-            Some(id) => line.push_str(&format!("; mailed {id} to {}", cfg.admin)),
-            None => line.push_str(&format!("; mailed to {} via sendmail", cfg.admin)),
-        }
-    }
-    if let Some(dir) = html_dir {
-        let path = html::write(&dir, &html::page(&s))?;
-        line.push_str(&format!("; page {}", path.display()));
-    }
-    if let Some(file) = metrics_file {
-        metrics::write(&file, &metrics::render(&s))?;
-        line.push_str(&format!("; metrics {}", file.display()));
-    }
-    let gone = retention::remove_old(&spool, today, cfg.report.keep_days)?;
-    if !gone.is_empty() {
-        line.push_str(&format!(
-            "; removed {} day file(s) older than {} days",
-            gone.len(),
-            cfg.report.keep_days
-        ));
-    }
-    log::info!("{line}");
-    Ok(ExitCode::SUCCESS)
+    Ok(daysumm::job::run(&job)?)
 }

@@ -9,7 +9,9 @@
 //! - [`judge`]: one message's verdict;
 //! - [`pass`]: a pass over `incoming/` with locks, retries and moves;
 //! - [`notify`]: admin alerts and sender notices;
-//! - [`quarantine`]: the admin's tools for the quarantine.
+//! - [`quarantine`]: the admin's tools for the quarantine;
+//! - [`tools`]: those tools on the command line, their output and exit status;
+//! - [`watch`]: one pass (cron) or `--watch`, as `main.rs` asks.
 #![forbid(unsafe_code)]
 
 pub mod container;
@@ -21,3 +23,5 @@ pub mod pass;
 pub mod patterns;
 pub mod quarantine;
 pub mod scan;
+pub mod tools;
+pub mod watch;

@@ -45,7 +45,7 @@ use anyhow::Context;
 use clap::Parser;
 use sigupdate::Origin;
 use spool::logging::Target;
-use spool::{Config, Spool};
+use spool::Spool;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,12 +88,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spool = Spool::new(&args.spool);
-    let switched = spool::privs::become_spool_owner(&spool)?;
-    if let Some(line) = switched {
-        log::debug!("{line}");
-    }
-    let cfg = Config::for_spool(&spool, args.config.as_deref())?;
-    spool::privs::confirm_config(switched, &cfg)?;
+    let cfg = spool::privs::enter(&spool, args.config.as_deref(), None, None)?;
     let origin = Origin::choose(&cfg, args.mirror.as_deref(), args.updater.as_deref());
     let report = sigupdate::check(&cfg, origin).context("checking the signatures")?;
     let mut line = report.log_line();

@@ -1,6 +1,6 @@
 //! smtpd, the SMTP store daemon of the e-mail virus firewall: a drop-in replica of Obtuse smtpd
-//! 2.0 with modern SMTP. The binary (`main.rs`) parses options, drops privileges and picks the way
-//! of running; everything else lives here:
+//! 2.0 with modern SMTP. The binary (`main.rs`) parses options and hands them to [`start`];
+//! everything lives here:
 //! - [`session`]: one SMTP session over any byte stream, storing mail into the spool: the state
 //!   machine (HELO, MAIL, RCPT, DATA, ...), the limits and the log lines;
 //! - `conn`: the connection under it: buffering, replies, read timeouts and deadlines;
@@ -11,6 +11,7 @@
 //! - [`rules`]: Obtuse's `etc/smtpd_check_rules`;
 //! - [`stream`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
 //! - [`server`]: the daemon's accept loop, inetd and systemd socket activation;
+//! - [`start`]: what smtpd reads, confirms and binds before it serves, and which way it serves;
 //! - [`dns`]: the client's name from reverse DNS.
 #![forbid(unsafe_code)]
 
@@ -23,5 +24,6 @@ pub mod dns;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod start;
 pub mod stream;
 mod tls;

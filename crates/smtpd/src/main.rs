@@ -54,7 +54,8 @@
 //!     0 after a session (inetd) or a clean shutdown (daemon); 64 usage; 69 cannot bind;
 //!     71 cannot chroot or switch user; 78 configuration, rules or certificate errors, a spool
 //!     root owned by root or not by its owner's primary group, or -u/-g/user/group naming other
-//!     ids than the spool root's owner; 74 I/O error; 70 internal error (a bug).
+//!     ids than the spool root's owner; 73 cannot write the -i pid file; 74 I/O error (socket
+//!     activation, stdin/stdout, the accept loop); 70 internal error (a bug).
 //!
 //! FILES
 //!     /var/spool/smtpd/etc/gateway.conf     hostname, domains, [smtpd] limits, timeouts and
@@ -64,18 +65,13 @@
 //!     /var/spool/smtpd/incoming/            where messages are written
 #![forbid(unsafe_code)]
 
-use anyhow::Context as _;
 use clap::Parser;
-use log::{info, warn};
-use smtpd::server::{self, Activation};
-use smtpd::session::{Context, Settings};
-use smtpd::stream::FdStream;
-use spool::{exit, Config, Queue, Spool};
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use smtpd::server;
+use smtpd::start::{self, Start};
+use spool::exit;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// SMTP store daemon: receives mail and writes each message into the spool's incoming queue.
 #[derive(Parser, Debug)]
@@ -152,287 +148,22 @@ fn main() -> ExitCode {
     spool::cli::main(me, log, run)
 }
 
-/// The session settings from gateway.conf and the command line (at start and on SIGHUP).
-fn settings_of(cfg: &Config, opts: &Options) -> Settings {
-    Settings {
-        hostname: opts
-            .hostname
-            .clone()
-            .unwrap_or_else(|| cfg.hostname.clone()),
-        max_size: opts.max_size.unwrap_or(cfg.smtpd.max_size),
-        max_recipients: cfg.smtpd.max_recipients,
-        command_timeout: Duration::from_secs(cfg.smtpd.command_timeout.max(1)),
-        data_timeout: Duration::from_secs(cfg.smtpd.data_timeout.max(1)),
-        data_deadline: Duration::from_secs(cfg.smtpd.data_deadline.max(1)),
-        session_deadline: Duration::from_secs(cfg.smtpd.session_deadline.max(1)),
-        min_free_bytes: cfg.smtpd.min_free_bytes,
-        domains: cfg.domains.clone(),
-        delay: Duration::from_secs(cfg.smtpd.delay_seconds),
-        quiet: opts.quiet,
-        relay_policy: smtpd::address::RelayPolicy {
-            allow_percent_hack: cfg.smtpd.allow_percent_hack,
-            allow_bang_path: cfg.smtpd.allow_bang_path,
-        },
-        max_hops: cfg.smtpd.max_hops,
-    }
-}
-
-fn fail(code: u8, msg: impl Into<String>) -> anyhow::Error {
-    exit::fail(code, msg).into()
-}
-
+/// The command line as a [`Start`]; `smtpd::start` does the rest.
 fn run(opts: Options) -> anyhow::Result<ExitCode> {
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let activation = server::socket_activation().context("socket activation")?;
-    let root = spool_root(&opts)?;
-    let queue = match opts.queue.trim_matches('/') {
-        "incoming" => Queue::Incoming,
-        other => {
-            return Err(fail(
-                exit::USAGE,
-                format!("-d {other}: smtpd writes only into the spool's incoming queue"),
-            ))
-        }
+    let st = Start {
+        root: start::spool_root(opts.chroot.as_deref(), opts.spool.as_deref())?,
+        queue: start::queue_of(&opts.queue)?,
+        config: opts.config,
+        user: opts.user,
+        group: opts.group,
+        hostname: opts.hostname,
+        max_size: opts.max_size,
+        dns: !opts.no_dns,
+        daemon: opts.daemon,
+        port: opts.port,
+        listen: opts.listen,
+        pidfile: opts.pidfile,
+        quiet: opts.quiet,
     };
-    let outside = Spool::new(&root);
-    // Started as root: the ids are the spool root's owner's (spool::privs), and the spool's
-    // files (configuration, rules, certificate) are read with them as the effective ids, so root
-    // reads nothing the spool's owner can write or point elsewhere.
-    let ids = if spool::privs::is_root() {
-        Some(spool::privs::spool_ids(&outside).map_err(|e| fail(e.exit_code(), e.to_string()))?)
-    } else {
-        None
-    };
-    let reading = ids
-        .map(spool::privs::EffectiveIds::enter)
-        .transpose()
-        .map_err(|e| fail(exit::OSERR, e.to_string()))?;
-    let loaded = load(&outside, &opts)?;
-    if let Some(r) = reading {
-        r.leave().map_err(|e| fail(exit::OSERR, e.to_string()))?;
-    }
-    let ids = confirm_ids(ids, &outside, &opts, &loaded.cfg)?;
-
-    let conn_activated = matches!(activation, Activation::Connection);
-    let listener = listener_of(activation, &opts)?;
-    if let (Some(p), Some(_)) = (&opts.pidfile, &listener) {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .map_err(|e| fail(exit::CANTCREAT, format!("{}: {e}", p.display())))?;
-    }
-
-    // Make the time zone known before the chroot hides /etc/localtime.
-    let _ = spool::clock::now();
-    let spool = match ids {
-        Some((uid, gid)) => {
-            spool::privs::chroot(&root).map_err(|e| fail(exit::OSERR, e.to_string()))?;
-            spool::privs::drop_to(uid, gid).map_err(|e| fail(exit::OSERR, e.to_string()))?;
-            Spool::new("/")
-        }
-        None => {
-            if listener.is_some() {
-                info!(
-                    "running as uid {} (not root): no chroot, no user switch",
-                    nix::unistd::getuid()
-                );
-            }
-            outside
-        }
-    };
-
-    let ctx = Context {
-        settings: settings_of(&loaded.cfg, &opts),
-        spool,
-        queue,
-        rules: loaded.rules,
-        tls: loaded.tls,
-    };
-    let dns = !opts.no_dns && loaded.cfg.smtpd.dns_lookups;
-    match listener {
-        Some(listener) => {
-            let chrooted = ids.is_some();
-            let limits = &loaded.limits;
-            serve_daemon(ctx, listener, limits, dns, &loaded.cfg, &opts, chrooted)
-        }
-        None => serve_inetd(&ctx, &opts, conn_activated, dns),
-    }
-}
-
-/// The spool root: -c and --spool name the same one, or the default.
-fn spool_root(opts: &Options) -> anyhow::Result<PathBuf> {
-    Ok(match (&opts.chroot, &opts.spool) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(fail(
-                exit::USAGE,
-                "-c and --spool name different spool roots",
-            ))
-        }
-        (Some(a), _) | (None, Some(a)) => a.clone(),
-        (None, None) => PathBuf::from(spool::layout::DEFAULT_ROOT),
-    })
-}
-
-/// What smtpd reads at start, before the chroot: gateway.conf, the rules, the TLS certificate.
-struct Loaded {
-    cfg: Config,
-    rules: smtpd::rules::Rules,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    limits: server::Limits,
-}
-
-fn load(outside: &Spool, opts: &Options) -> anyhow::Result<Loaded> {
-    let cfg = Config::for_spool(outside, opts.config.as_deref())
-        .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
-    let rules_path = spool::config::etc_relative(outside, &cfg.smtpd.check_rules);
-    let rules = smtpd::rules::Rules::load(&rules_path)
-        .map_err(|e| fail(exit::CONFIG, format!("{e} (smtpd refuses to start)")))?;
-    let tls = if cfg.smtpd.tls_cert.is_empty() {
-        None
-    } else {
-        let cert = spool::config::etc_relative(outside, &cfg.smtpd.tls_cert);
-        let key = spool::config::etc_relative(outside, &cfg.smtpd.tls_key);
-        Some(Arc::new(
-            smtpd::session::load_tls(&cert, &key).map_err(|e| fail(exit::CONFIG, e))?,
-        ))
-    };
-    let limits = server::Limits {
-        max_clients: cfg.smtpd.max_clients,
-        max_per_client: cfg.smtpd.max_connections_per_ip,
-        exempt: cfg
-            .smtpd
-            .connection_limit_exceptions
-            .iter()
-            .map(|n| smtpd::rules::parse_net(n))
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                fail(
-                    exit::CONFIG,
-                    format!("smtpd.connection_limit_exceptions: {e}"),
-                )
-            })?,
-    };
-    Ok(Loaded {
-        cfg,
-        rules,
-        tls,
-        limits,
-    })
-}
-
-/// Started as root: the spool owner's ids, confirmed against -u/-g and gateway.conf, and the
-/// spool checked for them; otherwise the spool checked for whoever runs smtpd.
-fn confirm_ids(
-    ids: Option<spool::privs::Ids>,
-    outside: &Spool,
-    opts: &Options,
-    cfg: &Config,
-) -> anyhow::Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>> {
-    if let Some(ids) = ids {
-        spool::privs::confirm_options(ids, opts.user.as_deref(), opts.group.as_deref())
-            .and_then(|()| spool::privs::confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf"))
-            .map_err(|e| fail(e.exit_code(), e.to_string()))?;
-        let ids = (ids.uid, ids.gid);
-        outside
-            .check(Some(ids.0.as_raw()))
-            .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
-        Ok(Some(ids))
-    } else {
-        outside
-            .check(None)
-            .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
-        Ok(None)
-    }
-}
-
-/// The listening socket: systemd's, or one bound for -D; none for a single session.
-fn listener_of(activation: Activation, opts: &Options) -> anyhow::Result<Option<TcpListener>> {
-    Ok(match activation {
-        Activation::Listener(l) => Some(l),
-        _ if opts.daemon => {
-            let addr =
-                SocketAddr::new(opts.listen.unwrap_or(IpAddr::from([0, 0, 0, 0])), opts.port);
-            Some(
-                TcpListener::bind(addr).map_err(|e| {
-                    fail(exit::UNAVAILABLE, format!("cannot listen on {addr}: {e}"))
-                })?,
-            )
-        }
-        _ => None,
-    })
-}
-
-/// The daemon: accept connections until told to stop, reloading on SIGHUP.
-fn serve_daemon(
-    ctx: Context,
-    listener: TcpListener,
-    limits: &server::Limits,
-    dns: bool,
-    cfg: &Config,
-    opts: &Options,
-    chrooted: bool,
-) -> anyhow::Result<ExitCode> {
-    let queue = ctx.queue;
-    server::install_shutdown_handler().context("signal handling")?;
-    if let Ok(n) = spool::store::clean_stale_temps(&ctx.spool, queue, Duration::from_secs(86_400)) {
-        if n > 0 {
-            warn!("removed {n} stale temp file(s) left by a crash");
-        }
-    }
-    info!(
-        "listening on {} ({} rule(s), max {} clients, {} per client address)",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| "?".into()),
-        ctx.rules.len(),
-        cfg.smtpd.max_clients,
-        cfg.smtpd.max_connections_per_ip
-    );
-    // SIGHUP: gateway.conf and the rules again, from inside the chroot when there is one (a
-    // --config outside it cannot be reached: the spool's own file is read then); the TLS
-    // certificate, the limits and the listening socket stay as they are.
-    let explicit = if chrooted { None } else { opts.config.clone() };
-    let reload = |old: &Context| -> Result<Context, String> {
-        let cfg = Config::for_spool(&old.spool, explicit.as_deref()).map_err(|e| e.to_string())?;
-        let path = spool::config::etc_relative(&old.spool, &cfg.smtpd.check_rules);
-        let rules = smtpd::rules::Rules::load(&path).map_err(|e| e.to_string())?;
-        Ok(Context {
-            settings: settings_of(&cfg, opts),
-            spool: old.spool.clone(),
-            queue: old.queue,
-            rules,
-            tls: old.tls.clone(),
-        })
-    };
-    server::serve_listener(Arc::new(ctx), listener, limits, dns, &reload).context("accept loop")?;
-    info!("stopped");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One session on stdin/stdout (inetd, or a socket-activated connection).
-fn serve_inetd(
-    ctx: &Context,
-    opts: &Options,
-    conn_activated: bool,
-    dns: bool,
-) -> anyhow::Result<ExitCode> {
-    let peer = server::stdin_peer();
-    if let (Some(want), Some(local)) = (opts.listen, server::stdin_local()) {
-        if local.ip() != want {
-            use std::io::Write;
-            let _ = write!(
-                std::io::stdout(),
-                "521 5.3.2 {} does not accept mail on this address\r\n",
-                ctx.settings.hostname
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    let t = if conn_activated {
-        FdStream::stdin_both()
-    } else {
-        FdStream::stdio()
-    }
-    .context("stdin/stdout")?;
-    server::serve_one(ctx, t, peer, dns);
-    Ok(ExitCode::SUCCESS)
+    Ok(start::run(&st)?)
 }

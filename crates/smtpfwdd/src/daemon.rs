@@ -18,7 +18,6 @@ use nix::sys::signal::{SigSet, Signal};
 use spool::layout::QueueName;
 use spool::{store, MessageId, Queue};
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -639,11 +638,6 @@ fn on_signal(sig: Signal, shared: &Shared) {
     };
     shared.board().events.push(ev);
     shared.idle.notify_one();
-}
-
-/// True when `dir` looks like a spool's outgoing directory.
-pub fn is_outgoing_dir(dir: &Path) -> bool {
-    dir.file_name().is_some_and(|n| n == "outgoing")
 }
 
 #[cfg(test)]

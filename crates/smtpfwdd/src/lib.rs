@@ -8,7 +8,8 @@
 //! - [`sendmail`]: the `-s PROG` way;
 //! - [`mx`]: the transport map and MX lookups;
 //! - [`state`]: the per-message retry state and backoff;
-//! - [`daemon`]: the scanning loop, the parallel deliveries, signals.
+//! - [`daemon`]: the scanning loop, the parallel deliveries, signals;
+//! - [`start`]: the ids, the configuration, the one-instance lock and detaching, before the loop.
 #![forbid(unsafe_code)]
 
 pub mod daemon;
@@ -17,4 +18,5 @@ pub mod dsn;
 pub mod mx;
 pub mod sendmail;
 pub mod smtp_client;
+pub mod start;
 pub mod state;

@@ -91,7 +91,7 @@
 //!
 //! EXIT STATUS
 //!     0 stopped cleanly (or --once: every message of the pass delivered or bounced); 64 usage;
-//!     71 cannot switch user; 74 I/O error; 75 another instance runs, or (--once) messages left
+//!     71 cannot switch user or detach; 74 I/O error; 75 another instance runs, or (--once) messages left
 //!     for a later try; 78 configuration error (among them: no relay set and no deliver_to_mx);
 //!     70 internal error (a bug).
 //!
@@ -107,12 +107,10 @@
 //!                                          in SPOOL/etc/days/ when it exists)
 #![forbid(unsafe_code)]
 
-use anyhow::Context as _;
 use clap::Parser;
-use smtpfwdd::daemon::{self, DaemonError, LoopOptions};
-use smtpfwdd::deliver::{Context, Options};
-use spool::{exit, Config, Spool};
-use std::path::{Path, PathBuf};
+use smtpfwdd::deliver::Options;
+use smtpfwdd::start::{self, Start};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -184,85 +182,24 @@ fn main() -> ExitCode {
     )
 }
 
-/// The spool root from -d (an outgoing directory or a spool root) or --spool.
-fn spool_root(args: &Args) -> PathBuf {
-    match &args.directory {
-        Some(d) if daemon::is_outgoing_dir(d) => d
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/")),
-        Some(d) => d.clone(),
-        None => args.spool.clone(),
-    }
-}
-
+/// The command line as a [`Start`]; `smtpfwdd::start` does the rest.
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let spool = Spool::new(spool_root(&args));
-    // Root: switch to the spool root's owner before anything reads a spool file (the
-    // configuration included); -u/-g and the configuration may only name the same ids.
-    let switched = spool::privs::become_spool_owner(&spool)?;
-    if let Some(spool::privs::Switched(ids)) = switched {
-        spool::privs::confirm_options(ids, args.user.as_deref(), args.group.as_deref())?;
-    }
-
-    let cfg = Config::for_spool(&spool, args.config.as_deref())?;
-    spool::privs::confirm_config(switched, &cfg)?;
-    spool.check(None)?;
-    let lock = match daemon::program_lock(&spool) {
-        Ok(l) => l,
-        Err(e @ DaemonError::AlreadyRunning(_)) => {
-            eprintln!("smtpfwdd: {e}");
-            log::warn!("{e}");
-            return Ok(ExitCode::from(exit::TEMPFAIL));
-        }
-        Err(e) => {
-            eprintln!("smtpfwdd: {e}");
-            return Ok(ExitCode::from(exit::IOERR));
-        }
-    };
-    let opts = Options {
-        relay: args.relay.clone(),
-        sendmail: args.sendmail.clone(),
-        retry_base: Duration::from_secs(args.retry_base_secs.max(1)),
-        mx_port: args.mx_port,
-        quiet: args.quiet,
-    };
-    let max_parallel = args.max_parallel.unwrap_or(cfg.forward.max_parallel).max(1);
-    let poll = Duration::from_secs(args.poll_seconds.unwrap_or(cfg.forward.poll_seconds).max(1));
-    let ctx = match Context::new(spool.clone(), cfg, opts.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("smtpfwdd: configuration: {e}");
-            return Ok(ExitCode::from(exit::CONFIG));
-        }
-    };
-    if !args.once && !args.foreground {
-        // Detach before any thread exists (fork keeps only the calling thread). The program lock
-        // is an open file description and stays held by the child.
-        nix::unistd::daemon(true, false).context("detaching")?;
-    }
-    let signals = daemon::block_signals();
-    let config_path = args.config.clone();
-    let reload_spool = spool.clone();
-    let reload: daemon::Reloader = Box::new(move || {
-        let cfg =
-            Config::for_spool(&reload_spool, config_path.as_deref()).map_err(|e| e.to_string())?;
-        Context::new(reload_spool.clone(), cfg, opts.clone())
-    });
-    let all_done = daemon::run(
-        ctx,
-        reload,
-        LoopOptions {
-            once: args.once,
-            poll,
-            max_parallel,
+    let st = Start {
+        root: start::spool_root(args.directory.as_deref(), &args.spool),
+        config: args.config,
+        user: args.user,
+        group: args.group,
+        options: Options {
+            relay: args.relay,
+            sendmail: args.sendmail,
+            retry_base: Duration::from_secs(args.retry_base_secs.max(1)),
+            mx_port: args.mx_port,
+            quiet: args.quiet,
         },
-        signals,
-    )?;
-    drop(lock);
-    Ok(ExitCode::from(if args.once && !all_done {
-        exit::TEMPFAIL
-    } else {
-        exit::OK
-    }))
+        max_parallel: args.max_parallel,
+        poll_seconds: args.poll_seconds,
+        once: args.once,
+        foreground: args.foreground,
+    };
+    Ok(start::run(st)?)
 }

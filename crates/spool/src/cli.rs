@@ -59,7 +59,7 @@ where
     };
     let (target, verbose) = log(&args);
     logging::init(p.name, target, verbose);
-    match run(args) {
+    let code = match run(args) {
         Ok(code) => code,
         Err(e) => {
             let e = e.as_ref();
@@ -72,7 +72,42 @@ where
             }
             ExitCode::from(exit::code_of_with(e, p.codes))
         }
+    };
+    // The EXIT STATUS section is the promise to cron, systemd and the admin's scripts: a debug
+    // build (every test of the real binaries) stops on a status it does not list.
+    if cfg!(debug_assertions) {
+        assert!(
+            is_listed(&p, code),
+            "{}: exit status {code:?} is not in the EXIT STATUS of its header ({:?})",
+            p.name,
+            header_codes(p.source)
+        );
     }
+    code
+}
+
+/// True when the EXIT STATUS section of the program's header lists `code`.
+pub fn is_listed(p: &Program, code: ExitCode) -> bool {
+    header_codes(p.source)
+        .into_iter()
+        .any(|c| ExitCode::from(c) == code)
+}
+
+/// The exit codes the EXIT STATUS section of a `//!` header lists: every number in it.
+pub fn header_codes(source: &str) -> Vec<u8> {
+    let mut codes: Vec<u8> = header_sections(source)
+        .into_iter()
+        .filter(|(h, _)| h == "EXIT STATUS")
+        .flat_map(|(_, body)| body)
+        .flat_map(|l| {
+            l.split(|c: char| !c.is_ascii_alphanumeric())
+                .filter_map(|w| w.parse::<u8>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes
 }
 
 /// An error and its sources, `outer: inner: innermost`, without repeating a source that the
@@ -342,6 +377,28 @@ mod tests {
         let names: Vec<&str> = s.iter().map(|(h, _)| h.as_str()).collect();
         assert_eq!(names, ["NAME", "SYNOPSIS", "DESCRIPTION", "EXIT STATUS"]);
         assert_eq!(s[2].1, vec!["Does .things", "", "and more."]);
+    }
+
+    #[test]
+    fn exit_codes_are_read_from_the_header() {
+        assert_eq!(header_codes(SRC), [0, 64]);
+        let src =
+            "//! NAME\n//!     x\n//!\n//! EXIT STATUS\n//!     0 done · 75 retry; 1 stale (or\n\
+                   //!     missing); 70 a bug (never 5xx).\n//!\n//! FILES\n//!     /etc/x 99\n";
+        assert_eq!(header_codes(src), [0, 1, 70, 75]);
+        let p = Program {
+            name: "x",
+            source: src,
+            section: "8",
+            codes: exit::no_codes,
+        };
+        assert!(is_listed(&p, ExitCode::from(75)));
+        assert!(is_listed(&p, ExitCode::SUCCESS));
+        assert!(!is_listed(&p, ExitCode::from(exit::CONFIG)));
+        assert!(
+            !is_listed(&p, ExitCode::from(99)),
+            "FILES is not EXIT STATUS"
+        );
     }
 
     #[test]

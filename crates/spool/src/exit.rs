@@ -35,6 +35,21 @@ pub fn fail(code: u8, message: impl Into<String>) -> Failure {
     }
 }
 
+impl Failure {
+    /// Any error as a [`Failure`]: its chain as the message ([`crate::cli::chain`]), the code
+    /// [`code_of`] finds in it.
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> Failure {
+        fail(code_of(e), crate::cli::chain(e))
+    }
+}
+
+/// A spool error as a [`Failure`], with the code the error says ([`crate::Error::exit_code`]).
+impl From<crate::Error> for Failure {
+    fn from(e: crate::Error) -> Failure {
+        fail(e.exit_code(), e.to_string())
+    }
+}
+
 /// Exit codes of a program's own error types, for [`code_of`].
 pub type Codes = fn(&(dyn std::error::Error + 'static)) -> Option<u8>;
 

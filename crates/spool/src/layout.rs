@@ -28,6 +28,21 @@ pub const DEFAULT_ROOT: &str = "/var/spool/smtpd";
 /// The name of the day files' own directory below `etc/` ([`Spool::day_dir`]).
 pub const DAYS_SUBDIR: &str = "days";
 
+/// The spool root a directory names: `dir` itself, or its parent when it is the spool's
+/// `queue` directory (smtpfwdd's `-d` takes the outgoing directory, as Obtuse's did, or a root).
+pub fn root_of(dir: &Path, queue: Queue) -> PathBuf {
+    match dir.parent() {
+        Some(parent) if dir.file_name().is_some_and(|n| n == queue.dir_name()) => {
+            if parent.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                parent.to_path_buf()
+            }
+        }
+        _ => dir.to_path_buf(),
+    }
+}
+
 /// The three queues a message can be in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Queue {

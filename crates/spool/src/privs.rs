@@ -219,6 +219,41 @@ pub fn confirm_config(switched: Option<Switched>, cfg: &crate::Config) -> Result
     }
 }
 
+/// For a root-started program, once the configuration is read: `-u`/`-g` (each one given) and
+/// the configuration's `user`/`group` must name `ids`, the spool owner's.
+pub fn confirm(
+    ids: Ids,
+    user: Option<&str>,
+    group: Option<&str>,
+    cfg: &crate::Config,
+) -> Result<()> {
+    confirm_options(ids, user, group)?;
+    confirm_named(ids, &cfg.user, &cfg.group, "gateway.conf")
+}
+
+/// How every program but smtpd starts (smtpd must bind its port and chroot as root first, and
+/// reads its files under [`EffectiveIds`]): when root, become the spool's owner before any spool
+/// file is read, then read the configuration (`config`, else the spool's gateway.conf) and
+/// refuse `-u`/`-g` (`user`, `group`: the program's options, when it has them) or a
+/// configuration naming other ids.
+pub fn enter(
+    spool: &crate::Spool,
+    config: Option<&Path>,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<crate::Config> {
+    let switched = become_spool_owner(spool)?;
+    if let Some(Switched(ids)) = switched {
+        log::debug!("{}", Switched(ids));
+        // Before the configuration is read: a wrong -u/-g is the admin's mistake on the
+        // command line, whatever the file says.
+        confirm_options(ids, user, group)?;
+    }
+    let cfg = crate::Config::for_spool(spool, config)?;
+    confirm_config(switched, &cfg)?;
+    Ok(cfg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
