@@ -1,10 +1,10 @@
-//! scanmail's BRE loader (`scanmail::patterns`): any text as a `matches.bad` file, compiled, then
+//! scanmail's BRE loader (`spool::patterns`): any text as a `matches.bad` file, compiled, then
 //! matched against the presented lines of a message: no panic, no runaway compile (the set has a
 //! size limit), and a hit names a pattern of the file and the line it matched.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scanmail::patterns::PatternSet;
+use spool::patterns::PatternSet;
 use std::path::Path;
 
 const LINES: &[&str] = &[

@@ -12,9 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use smtpd::address::RelayPolicy;
-use smtpd::rules::{Client, Rules};
 use smtpd::session::{Context, Session, Settings};
 use smtpd::stream::MemStream;
+use spool::rules::{Client, Rules};
 use spool::{Queue, Spool};
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! smtpd's rules file (`etc/smtpd_check_rules`, `smtpd::rules::Rules::parse`): any text, then the
+//! smtpd's rules file (`etc/smtpd_check_rules`, `spool::rules::Rules::parse`): any text, then the
 //! parsed rules asked about a few clients and addresses. A refusing verdict's reply must start
 //! with a 4xx or 5xx code (a broken template falls back to the default reply).
 //!
@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtpd::rules::{glob, Client, Rules};
+use spool::rules::{glob, Client, Rules};
 use testkit::fuzz::glob_reference;
 
 fuzz_target!(|data: &[u8]| {

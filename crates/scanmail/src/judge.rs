@@ -16,9 +16,9 @@
 
 use crate::decode::DecodedDir;
 use crate::mime::{self, Analysis, BlindKind, Limits, MimeError, Sink};
-use crate::patterns::PatternSet;
 use crate::scan::{Job, Object, ScanReport};
 use spool::config::Policy;
+use spool::patterns::PatternSet;
 use spool::verdict::Verdict;
 use spool::{Config, Envelope, Error as SpoolError, MessageId, Queue, Spool};
 use std::sync::Arc;
@@ -109,7 +109,7 @@ pub fn rest_of(body: &[u8], ranges: &[(usize, usize)]) -> Vec<u8> {
 
 impl Judge {
     /// Load both pattern files; an invalid line is an error (and then nothing is judged).
-    pub fn new(cfg: Config, spool: Spool) -> Result<Judge, crate::patterns::PatternError> {
+    pub fn new(cfg: Config, spool: Spool) -> Result<Judge, spool::patterns::PatternError> {
         let bad = PatternSet::load(&spool.etc_file("matches.bad"))?;
         let doc = PatternSet::load(&spool.etc_file("matches.doc"))?;
         Ok(Judge {

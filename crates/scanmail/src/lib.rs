@@ -2,7 +2,7 @@
 //! spool's `incoming/` and moves it to `outgoing/` (clean) or `quarantine/` (virus, banned name,
 //! unscannable, too complex, malformed), never passing mail it could not judge.
 //!
-//! - [`patterns`]: the grep BRE pattern files `matches.bad` and `matches.doc`;
+//! - [`spool::patterns`] (shared with `mailwall check`): the grep BRE pattern files `matches.bad` and `matches.doc`;
 //! - [`mime`]: the walk over every MIME part, presenting names, headers and real types;
 //! - [`decode`]: transfer decodings and the `<id>_d/` directory of decoded parts;
 //! - [`scan`]: the virus scanners (clamd spoken directly, or a command per batch);
@@ -20,7 +20,6 @@ pub mod judge;
 pub mod mime;
 pub mod notify;
 pub mod pass;
-pub mod patterns;
 pub mod quarantine;
 pub mod scan;
 pub mod tools;

@@ -7,7 +7,7 @@
 //! `PatternSet::parse` (which compiles them); every result must be `Ok` or an `Err`, and a set
 //! that compiled must match a few lines without panicking. Deterministic: a fixed seed.
 
-use scanmail::patterns::{bre_to_regex, PatternError, PatternSet};
+use spool::patterns::{bre_to_regex, PatternError, PatternSet};
 use std::path::Path;
 use testkit::fuzz::{catch, Findings, Rng};
 use testkit::repo_root;

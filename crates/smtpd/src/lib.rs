@@ -8,7 +8,7 @@
 //! - [`address`]: envelope addresses: syntax, relay tricks, the normal form;
 //! - `data`: receiving DATA (the end of data, dot-stuffing, line ends, size, hops);
 //! - `tls`: STARTTLS's configuration and handshake;
-//! - [`rules`]: Obtuse's `etc/smtpd_check_rules`;
+//! - [`spool::rules`] (shared with `mailwall check`): Obtuse's `etc/smtpd_check_rules`;
 //! - [`stream`]: the byte streams (TCP, stdin/stdout) with read timeouts and shutdown;
 //! - [`server`]: the daemon's accept loop, inetd and systemd socket activation;
 //! - [`start`]: what smtpd reads, confirms and binds before it serves, and which way it serves;
@@ -21,7 +21,6 @@ mod conn;
 pub mod counters;
 mod data;
 pub mod dns;
-pub mod rules;
 pub mod server;
 pub mod session;
 pub mod start;

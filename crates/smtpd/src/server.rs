@@ -12,11 +12,11 @@
 //! process exits once they are done. SIGHUP: the listener rereads gateway.conf and the rules for
 //! the sessions it starts next; sessions in progress keep theirs, nothing is dropped.
 
-use crate::rules::Client;
 use crate::session::{Context, End, Session};
 use crate::stream::{self, ClientStream, FdStream};
 use log::{info, warn};
 use nix::sys::signal::Signal;
+use spool::rules::Client;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
@@ -183,7 +183,7 @@ impl Limits {
         if self
             .exempt
             .iter()
-            .any(|&(net, bits)| crate::rules::in_net(ip, net, bits))
+            .any(|&(net, bits)| spool::rules::in_net(ip, net, bits))
         {
             0
         } else {

@@ -170,7 +170,7 @@ pub fn run(st: &Start) -> Result<ExitCode, Failure> {
 /// What smtpd reads at start, before the chroot: gateway.conf, the rules, the TLS certificate.
 struct Loaded {
     cfg: Config,
-    rules: crate::rules::Rules,
+    rules: spool::rules::Rules,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: server::Limits,
 }
@@ -179,7 +179,7 @@ fn load(outside: &Spool, st: &Start) -> Result<Loaded, Failure> {
     let cfg = Config::for_spool(outside, st.config.as_deref())
         .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
     let rules_path = spool::config::etc_relative(outside, &cfg.smtpd.check_rules);
-    let rules = crate::rules::Rules::load(&rules_path)
+    let rules = spool::rules::Rules::load(&rules_path)
         .map_err(|e| fail(exit::CONFIG, format!("{e} (smtpd refuses to start)")))?;
     let tls = if cfg.smtpd.tls_cert.is_empty() {
         None
@@ -197,7 +197,7 @@ fn load(outside: &Spool, st: &Start) -> Result<Loaded, Failure> {
             .smtpd
             .connection_limit_exceptions
             .iter()
-            .map(|n| crate::rules::parse_net(n))
+            .map(|n| spool::rules::parse_net(n))
             .collect::<Result<_, _>>()
             .map_err(|e| {
                 fail(
@@ -291,7 +291,7 @@ impl Daemon<'_> {
             let cfg =
                 Config::for_spool(&old.spool, explicit.as_deref()).map_err(|e| e.to_string())?;
             let path = spool::config::etc_relative(&old.spool, &cfg.smtpd.check_rules);
-            let rules = crate::rules::Rules::load(&path).map_err(|e| e.to_string())?;
+            let rules = spool::rules::Rules::load(&path).map_err(|e| e.to_string())?;
             Ok(Context {
                 settings: settings_of(&cfg, self.start),
                 spool: old.spool.clone(),

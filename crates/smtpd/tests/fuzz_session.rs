@@ -34,9 +34,9 @@
 
 mod common;
 
-use smtpd::rules::{Client, Rules};
 use smtpd::session::{parse_command, Command, Context, End, Session, Settings};
 use smtpd::stream::ClientStream;
+use spool::rules::{Client, Rules};
 use spool::{Envelope, Queue, Spool};
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -1324,7 +1324,7 @@ fn fuzz_parse_command() {
 
 #[test]
 fn fuzz_rules_glob() {
-    use smtpd::rules::glob;
+    use spool::rules::glob;
     let mut rng = Rng::new(DEFAULT_SEED, 14);
     let alphabet = b"ab*?@.";
     // One input is `pattern TAB string` (neither alphabet has a TAB).

@@ -4,7 +4,7 @@
 //! neither. (The verdicts of the blind list are the judge's; vectors.rs runs them end to end.)
 
 use crate::mime::{self, BlindKind, Limits, Sink};
-use crate::patterns::PatternSet;
+use spool::patterns::PatternSet;
 use std::path::PathBuf;
 
 fn repo() -> PathBuf {
