@@ -61,6 +61,20 @@ fn counters_move_by_what_was_sent_and_clamd_down_shows() {
         "OK"
     );
     g.flush();
+    // smtpd's daemon writes its counters at most once a second (smtpd::counters): wait until
+    // what the test sent is counted, then read.
+    let counted = |received: f64| {
+        let smtpd = || testkit::spool::metrics::load(&g.ts.spool, Queue::Incoming, "smtpd");
+        wait_for(std::time::Duration::from_secs(5), || {
+            let s = smtpd();
+            (s.get("mailwall_smtpd_messages_received_total", &[]) >= received
+                && s.render()
+                    .contains("mailwall_smtpd_messages_refused_total{reason=\"5"))
+            .then_some(())
+        })
+        .unwrap_or_else(|| panic!("smtpd's counters lag: {:?}", smtpd()))
+    };
+    counted(4.0);
 
     let text = metrics(&g, &dir);
     assert_eq!(value(&text, "mailwall_smtpd_messages_received_total"), 4.0);
@@ -111,6 +125,7 @@ fn counters_move_by_what_was_sent_and_clamd_down_shows() {
     assert_eq!(g.send("a@example.org", &["bob@example.com"], &virus), "OK");
     let o = g.scanmail();
     assert_eq!(o.status.code(), Some(75), "{o:?}");
+    counted(5.0);
     let text = metrics(&g, &dir);
     assert_eq!(value(&text, "mailwall_clamd_up"), 0.0);
     assert_eq!(
