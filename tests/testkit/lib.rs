@@ -241,6 +241,13 @@ impl TestSpool {
             .unwrap_or_else(|e| panic!("{prog}: {e}"))
     }
 
+    /// [`TestSpool::run`], for a test of exit codes: the code (-1 for a signal) and stderr.
+    pub fn exit_of(&self, prog: &str, args: &[&str]) -> (i32, String) {
+        let out = self.run(prog, args);
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code().unwrap_or(-1), log)
+    }
+
     /// A scratch directory beside the spool (relay output, sockets, logs).
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join(name);

@@ -6,12 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use testkit::spool::Queue;
 use testkit::TestSpool;
 
-fn scanmail(ts: &TestSpool, args: &[&str]) -> (i32, String) {
-    let out = ts.run("scanmail", args);
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), log)
-}
-
 #[test]
 fn exit_status_lists_every_code() {
     // 0 judged or done; 64 usage, a bad id or --to; 65 --release of a file not in the spool
@@ -26,9 +20,9 @@ fn exit_status_lists_every_code() {
 #[test]
 fn quarantine_tools_exit_64_65_69_73_and_a_bad_configuration_78() {
     let ts = TestSpool::new("hostname = \"gw.test\"\nadmin = \"admin@example.com\"\n");
-    let (code, log) = scanmail(&ts, &["--show", "not-an-id"]);
+    let (code, log) = ts.exit_of("scanmail", &["--show", "not-an-id"]);
     assert_eq!(code, 64, "{log}");
-    let (code, log) = scanmail(&ts, &["--show", "smtpdAAAAAA"]);
+    let (code, log) = ts.exit_of("scanmail", &["--show", "smtpdAAAAAA"]);
     assert_eq!(code, 69, "{log}");
 
     // Outgoing already holds the id: the release refuses to overwrite it.
@@ -41,7 +35,7 @@ fn quarantine_tools_exit_64_65_69_73_and_a_bad_configuration_78() {
     let q = ts.root().join("quarantine").join(&id);
     fs::copy(&q, ts.root().join("outgoing").join(&id)).unwrap();
     ts.chown_all();
-    let (code, log) = scanmail(&ts, &["--release", &id]);
+    let (code, log) = ts.exit_of("scanmail", &["--release", &id]);
     assert_eq!(code, 73, "{log}");
     assert!(q.exists(), "the message stays in quarantine");
 
@@ -50,11 +44,11 @@ fn quarantine_tools_exit_64_65_69_73_and_a_bad_configuration_78() {
     fs::write(&bad, b"not an envelope\n").unwrap();
     fs::set_permissions(&bad, fs::Permissions::from_mode(0o750)).unwrap();
     ts.chown_all();
-    let (code, log) = scanmail(&ts, &["--release", "smtpdBADBAD"]);
+    let (code, log) = ts.exit_of("scanmail", &["--release", "smtpdBADBAD"]);
     assert_eq!(code, 65, "{log}");
     assert!(bad.exists(), "the file stays in quarantine");
 
     ts.write_conf("no_such_key = 1\n");
-    let (code, log) = scanmail(&ts, &[]);
+    let (code, log) = ts.exit_of("scanmail", &[]);
     assert_eq!(code, 78, "{log}");
 }

@@ -4,12 +4,6 @@
 use std::net::TcpListener;
 use testkit::TestSpool;
 
-fn smtpd(ts: &TestSpool, args: &[&str]) -> (i32, String) {
-    let out = ts.run("smtpd", args);
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), log)
-}
-
 #[test]
 fn exit_status_lists_every_code() {
     // 0 session or shutdown; 64 clap, -c/--spool, -d; 69 bind; 70 a bug; 71 ids, chroot, switch;
@@ -23,7 +17,7 @@ fn exit_status_lists_every_code() {
 #[test]
 fn usage_configuration_bind_and_pid_file_failures_have_their_codes() {
     let ts = TestSpool::new("hostname = \"gw.test\"\ndomains = [\"example.com\"]\n");
-    let (code, log) = smtpd(&ts, &["-d", "outgoing"]);
+    let (code, log) = ts.exit_of("smtpd", &["-d", "outgoing"]);
     assert_eq!(code, 64, "{log}");
     assert!(
         log.contains("only into the spool's incoming queue"),
@@ -32,7 +26,7 @@ fn usage_configuration_bind_and_pid_file_failures_have_their_codes() {
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, log) = smtpd(&ts, &["-D", "-l", "127.0.0.1", "-p", &port]);
+    let (code, log) = ts.exit_of("smtpd", &["-D", "-l", "127.0.0.1", "-p", &port]);
     assert_eq!(code, 69, "{log}");
     assert!(log.contains("cannot listen on"), "{log}");
     drop(taken);
@@ -40,12 +34,12 @@ fn usage_configuration_bind_and_pid_file_failures_have_their_codes() {
     let port = testkit::free_port().to_string();
     let pid = ts.dir.path().join("no-such-dir").join("smtpd.pid");
     let pid = pid.to_str().unwrap();
-    let (code, log) = smtpd(&ts, &["-D", "-l", "127.0.0.1", "-p", &port, "-i", pid]);
+    let (code, log) = ts.exit_of("smtpd", &["-D", "-l", "127.0.0.1", "-p", &port, "-i", pid]);
     assert_eq!(code, 73, "{log}");
     assert!(log.contains("smtpd.pid"), "{log}");
 
     ts.write_conf("no_such_key = 1\n");
-    let (code, log) = smtpd(&ts, &[]);
+    let (code, log) = ts.exit_of("smtpd", &[]);
     assert_eq!(code, 78, "{log}");
     assert!(log.contains("no_such_key"), "{log}");
 }

@@ -4,12 +4,6 @@
 use testkit::spool::{store, Queue};
 use testkit::TestSpool;
 
-fn smtpfwdd(ts: &TestSpool, args: &[&str]) -> (i32, String) {
-    let out = ts.run("smtpfwdd", args);
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), log)
-}
-
 #[test]
 fn exit_status_lists_every_code() {
     // 0 stopped or all done; 64 usage; 70 a bug; 71 ids or detaching; 74 I/O; 75 another
@@ -25,11 +19,11 @@ fn another_instance_is_75_and_a_usage_error_64() {
     let ts = TestSpool::new("hostname = \"gw.test\"\nadmin = \"admin@example.com\"\n");
     let held = store::take_program_lock(&ts.spool, Queue::Outgoing, "smtpfwdd").unwrap();
     ts.chown_all();
-    let (code, log) = smtpfwdd(&ts, &["--once", "--relay", "127.0.0.1:1"]);
+    let (code, log) = ts.exit_of("smtpfwdd", &["--once", "--relay", "127.0.0.1:1"]);
     assert_eq!(code, 75, "{log}");
     assert!(log.contains("already running"), "{log}");
     drop(held);
 
-    let (code, log) = smtpfwdd(&ts, &["--once", "-M", "many"]);
+    let (code, log) = ts.exit_of("smtpfwdd", &["--once", "-M", "many"]);
     assert_eq!(code, 64, "{log}");
 }
