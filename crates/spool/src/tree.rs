@@ -201,9 +201,9 @@ impl Tree {
         }
     }
 
-    /// The bytes of the regular file `rel`, None when it does not exist; more than `max` bytes,
-    /// a symbolic link or anything but a regular file is refused.
-    pub fn read(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    /// The regular file `rel`, opened without following a link, and its size; None when it does
+    /// not exist. A symbolic link or anything but a regular file is refused.
+    fn open_regular(&self, rel: &str) -> Result<Option<(std::fs::File, u64)>> {
         let (parent, name) = Tree::split(rel);
         let dfd = self.dir(parent)?;
         let fd = match rfs::openat(&dfd, name, ENTRY_FLAGS, Mode::empty()) {
@@ -221,9 +221,17 @@ impl Tree {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(refused(self.at(rel), "not a regular file"));
         }
+        Ok(Some((std::fs::File::from(fd), st.st_size as u64)))
+    }
+
+    /// The bytes of the regular file `rel`, None when it does not exist; more than `max` bytes,
+    /// a symbolic link or anything but a regular file is refused.
+    pub fn read(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let Some((f, _)) = self.open_regular(rel)? else {
+            return Ok(None);
+        };
         let mut data = Vec::new();
-        std::fs::File::from(fd)
-            .take(max + 1)
+        f.take(max + 1)
             .read_to_end(&mut data)
             .map_err(|e| Error::io(self.at(rel), e))?;
         if data.len() as u64 > max {
@@ -251,29 +259,14 @@ impl Tree {
     /// planted in its place costs nothing). A symbolic link or anything but a regular file is
     /// refused.
     pub fn holds(&self, rel: &str, data: &[u8]) -> Result<bool> {
-        let (parent, name) = Tree::split(rel);
-        let dfd = self.dir(parent)?;
-        let fd = match rfs::openat(&dfd, name, ENTRY_FLAGS, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => return Ok(false),
-            Err(rustix::io::Errno::LOOP) => {
-                return Err(refused(
-                    self.at(rel),
-                    "a symbolic link: refusing to read it",
-                ))
-            }
-            Err(e) => return Err(errno(self.at(rel), e)),
+        let Some((f, size)) = self.open_regular(rel)? else {
+            return Ok(false);
         };
-        let st = rfs::fstat(&fd).map_err(|e| errno(self.at(rel), e))?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Err(refused(self.at(rel), "not a regular file"));
-        }
-        if st.st_size as u64 != data.len() as u64 {
+        if size != data.len() as u64 {
             return Ok(false);
         }
         let mut old = Vec::with_capacity(data.len());
-        std::fs::File::from(fd)
-            .take(data.len() as u64 + 1)
+        f.take(data.len() as u64 + 1)
             .read_to_end(&mut old)
             .map_err(|e| Error::io(self.at(rel), e))?;
         Ok(old == data)
