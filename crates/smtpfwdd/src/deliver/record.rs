@@ -2,6 +2,16 @@
 
 use super::*;
 
+fn line(id: &MessageId, rcpt: &str, outcome: &str, detail: &str) -> SentLine {
+    SentLine {
+        time: spool::clock::now(),
+        id: id.to_string(),
+        recipient: rcpt.to_string(),
+        outcome: outcome.into(),
+        detail: detail.into(),
+    }
+}
+
 /// One `sent.YYYYMMDD` line through the worker's open day file (one write(2), O_APPEND).
 pub(super) fn sent_line_w(
     ctx: &Context,
@@ -11,26 +21,14 @@ pub(super) fn sent_line_w(
     outcome: &str,
     detail: &str,
 ) {
-    let l = SentLine {
-        time: spool::clock::now(),
-        id: id.to_string(),
-        recipient: rcpt.to_string(),
-        outcome: outcome.into(),
-        detail: detail.into(),
-    };
+    let l = line(id, rcpt, outcome, detail);
     if let Err(e) = l.append_to(&ctx.spool, &mut w.sent_day) {
         log::warn!("{id}: cannot append to the sent day file: {e}");
     }
 }
 
 pub(super) fn sent_line(ctx: &Context, id: &MessageId, rcpt: &str, outcome: &str, detail: &str) {
-    let l = SentLine {
-        time: spool::clock::now(),
-        id: id.to_string(),
-        recipient: rcpt.to_string(),
-        outcome: outcome.into(),
-        detail: detail.into(),
-    };
+    let l = line(id, rcpt, outcome, detail);
     if let Err(e) = l.append(&ctx.spool) {
         log::warn!("{id}: cannot append to the sent day file: {e}");
     }
