@@ -980,6 +980,7 @@ fn a_clean_move_cut_by_a_crash_is_finished_by_the_next_run() {
         .unwrap();
     out.write_all(CLEAN).unwrap();
     let committed = out.commit().unwrap();
+    ts.chown_all(); // as the crashed scanmail (uucp) left it
     let before = fs::read(&committed).unwrap();
     let o = scanmail(&ts, &[]);
     assert_eq!(code(&o), 0, "{}", log(&o));

@@ -361,6 +361,17 @@ pub fn finish_moves(spool: &Spool, from: Queue, to: Queue) -> Result<Vec<Message
         if !is_complete(&path) {
             continue;
         }
+        // Only a copy this move made goes: the same file (a link left by the no-replace
+        // fallback) or the same envelope and body with one header line put first. Anything else
+        // under the same id is not ours to remove unscanned; it stays for the admin.
+        if !is_moved_copy(&path, &spool.message(to, &id))? {
+            log::warn!(
+                "{id}: in {} and {} with different contents: both kept",
+                from.dir_name(),
+                to.dir_name()
+            );
+            continue;
+        }
         remove_message_unsynced(spool, from, &id)?;
         done.push(id);
     }
@@ -368,6 +379,26 @@ pub fn finish_moves(spool: &Spool, from: Queue, to: Queue) -> Result<Vec<Message
         sync_queue(spool, from)?;
     }
     Ok(done)
+}
+
+/// True when `copy` is `src` moved: the same inode, or the same envelope with the body of `src`
+/// after exactly one added header line ([`move_with_header`]).
+fn is_moved_copy(src: &Path, copy: &Path) -> Result<bool> {
+    let (a, b) = (fs::metadata(src).at(src)?, fs::metadata(copy).at(copy)?);
+    if a.dev() == b.dev() && a.ino() == b.ino() {
+        return Ok(true);
+    }
+    if b.len() <= a.len() {
+        return Ok(false);
+    }
+    let (env_a, body_a) = Envelope::read_body(src)?;
+    let (env_b, body_b) = Envelope::read_body(copy)?;
+    let Some(added) = body_b.strip_suffix(body_a.as_slice()) else {
+        return Ok(false);
+    };
+    Ok(env_a == env_b
+        && added.ends_with(b"\n")
+        && added.iter().filter(|&&c| c == b'\n').count() == 1)
 }
 
 /// The ids a queue's names stand for (complete or not: the caller checks).
@@ -1167,6 +1198,15 @@ mod tests {
         // An outgoing name without the completion mark is no committed copy.
         let half = write_message(&s, Queue::Incoming, &env, b"half\n").unwrap();
         fs::write(s.message(Queue::Outgoing, &half), b"x").unwrap();
+        // Another message under the same id (not this move's copy): neither is removed.
+        let other = write_message(&s, Queue::Incoming, &env, b"other\n").unwrap();
+        write_message_as(
+            &s,
+            Queue::Outgoing,
+            &other,
+            &env,
+            b"X-S: 1\nsomething else\n",
+        );
         // A locked one is being handled by a running pass: left to it.
         let (held, _) = crashed(b"held\n");
         let lock = FileLock::try_acquire(&s.message(Queue::Incoming, &held))
@@ -1184,6 +1224,8 @@ mod tests {
         );
         assert!(s.message(Queue::Incoming, &alone).exists());
         assert!(s.message(Queue::Incoming, &half).exists());
+        assert!(s.message(Queue::Incoming, &other).exists());
+        remove_message(&s, Queue::Outgoing, &other).unwrap();
         assert!(s.message(Queue::Incoming, &held).exists());
         drop(lock);
         fs::remove_file(s.message(Queue::Outgoing, &half)).unwrap();
