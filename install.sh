@@ -639,6 +639,14 @@ EOF
 
 ADMIN_TOOLS="scanmail sigupdate daysumm"
 
+# One manual page into place by a rename (install(1) unlinks then creates, and two installs at
+# once, as the tests run them, could meet in between: "File exists").
+put_man() {
+    local t
+    t=$(mktemp "$(dirname "$2")/.mailwall-man.XXXXXX")
+    cat "$1" >"$t" && chmod 644 "$t" && mv -f "$t" "$2" || { rm -f "$t"; return 1; }
+}
+
 # The manual pages, from the programs themselves (PROGRAM --man; those without it are skipped).
 install_man_pages() {
     local man8="$ROOT/usr/local/share/man/man8" man5="$ROOT/usr/local/share/man/man5" b tmp
@@ -646,11 +654,11 @@ install_man_pages() {
     tmp=$(mktemp)
     for b in smtpd smtpfwdd $ADMIN_TOOLS mailwall; do
         if "$BINDIR/$b" --man >"$tmp" 2>/dev/null && head -c1 "$tmp" | grep -q '[.\\]'; then
-            install -m 644 "$tmp" "$man8/$b.8"
+            put_man "$tmp" "$man8/$b.8"
         fi
     done
     if "$BINDIR/mailwall" --man gateway.conf >"$tmp" 2>/dev/null && head -c1 "$tmp" | grep -q '[.\\]'; then
-        install -m 644 "$tmp" "$man5/gateway.conf.5"
+        put_man "$tmp" "$man5/gateway.conf.5"
     fi
     rm -f "$tmp"
 }
