@@ -118,6 +118,11 @@ pub fn endpoints(setting: &str) -> Vec<String> {
 pub fn parse_reply(reply: &str) -> Reply {
     let r = reply.trim_end_matches(['\0', '\n', '\r']).trim();
     let Some(rest) = r.strip_prefix("stream:").map(str::trim) else {
+        // Errors about the stream itself come without the prefix (`INSTREAM size limit
+        // exceeded. ERROR`, `Error writing to temporary file ERROR`).
+        if r.ends_with(" ERROR") && !r.chars().any(char::is_control) {
+            return Reply::Error(format!("clamd: {}", shorten(r)));
+        }
         return Reply::Error(format!("unexpected reply {:?}", shorten(r)));
     };
     if rest == "OK" {
@@ -299,7 +304,11 @@ impl Clamd {
         let mut reply = Vec::new();
         let read = (&mut c).take(MAX_REPLY).read_to_end(&mut reply);
         let text = String::from_utf8_lossy(&reply).into_owned();
-        let got_reply = read.is_ok() && !text.trim_matches(['\0', '\n', ' ']).is_empty();
+        // clamd closing with our chunks unread makes the kernel reset the connection after its
+        // reply (a full TemporaryDirectory, a size limit): a reply it ended with its NUL is whole
+        // and counts; a cut one does not.
+        let whole = read.is_ok() || reply.ends_with(b"\0");
+        let got_reply = whole && !text.trim_matches(['\0', '\n', ' ']).is_empty();
         match (sent, read) {
             (Ok(()), _) if got_reply => parse_reply(&text),
             // A stream clamd did not fully receive has no "clean" verdict; its reason (size
@@ -358,6 +367,33 @@ mod tests {
         for c in ['\r', '\x1b', '\x7f', '\t', '\0'] {
             let r = parse_reply(&format!("stream: Win.Test{c}Evil FOUND\0"));
             assert!(matches!(r, Reply::Error(_)), "{c:?} in a virus name: {r:?}");
+        }
+    }
+
+    /// clamd stops reading a stream it cannot store (its TemporaryDirectory full) and answers
+    /// `Error writing to temporary file ERROR` with our chunks unread: the kernel then ends the
+    /// connection with a reset after the reply. The reply is still clamd's answer, and the admin
+    /// must see it, not "Broken pipe".
+    #[test]
+    fn a_reply_before_a_reset_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("clamd.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4096];
+            c.read_exact(&mut head).unwrap();
+            c.write_all(b"Error writing to temporary file ERROR\0")
+                .unwrap();
+            // Closed with the rest of the stream unread.
+        });
+        let clamd = Clamd::new(sock.to_str().unwrap(), Duration::from_secs(10));
+        let mut data = io::repeat(b'a').take(8 << 20);
+        let r = clamd.instream(&mut data);
+        server.join().unwrap();
+        match r {
+            Reply::Error(e) => assert!(e.contains("Error writing to temporary file"), "{e}"),
+            other => panic!("{other:?}"),
         }
     }
 
