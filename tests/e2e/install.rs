@@ -822,3 +822,110 @@ echo "after=$(python3 -c "$SCAN")"
         "{text}"
     );
 }
+
+/// clamd writes every stream scanmail sends to its TemporaryDirectory: the install puts it on a
+/// tmpfs sized from clamd's own limits (mounted now and from /etc/fstab; clamd.conf names it).
+/// A full tmpfs makes clamd answer an error: the mail waits in incoming/ and is judged on a later
+/// pass, once there is room. A second install with an explicit size resizes it: one fstab line.
+#[test]
+fn real_install_gives_clamd_a_sized_tmpfs_and_mail_waits_while_it_is_full() {
+    let r = sandbox(
+        true,
+        &format!(
+            r#"
+T=/var/spool/mailwall-clamd
+report() {{
+    echo "$1-fstab-lines=$(grep -c " $T " /etc/fstab)"
+    grep " $T " /etc/fstab | sed "s/^/$1-fstab=/"
+    echo "$1-mount=$(findmnt -no FSTYPE,OPTIONS $T)"
+    grep '^TemporaryDirectory ' /etc/clamav/clamd.conf | sed "s/^/$1-clamd.conf=/"
+    echo "$1-apparmor=$(grep -c "^$T/" /etc/apparmor.d/local/usr.sbin.clamd)"
+}}
+queues() {{
+    for q in incoming outgoing quarantine; do echo "$1-$q=$(ls /var/spool/smtpd/$q | grep -v '\.state$' | tr '\n' ' ')"; done
+}}
+{REAL_INSTALL}; echo "install-rc=$?"
+report first
+echo "expected-size=$(( $(clamconf | sed -nE 's/^MaxThreads = "([0-9]+)"$/\1/p') * ($(clamconf | sed -nE 's/^StreamMaxLength = "([0-9]+)"$/\1/p') + $(clamconf | sed -nE 's/^MaxScanSize = "([0-9]+)"$/\1/p')) / 1024 ))k"
+echo "half-memory=$(( $(awk '/^MemTotal:/ {{print $2}}' /proc/meminfo) / 2 ))k"
+# No room left: 1 MB, and a 3 MB mail.
+mount -o remount,size=1m $T
+python3 -c '
+import smtplib
+body = b"Subject: big\r\n\r\n" + b"".join(b"%075d\r\n" % i for i in range(40000))
+s = smtplib.SMTP("127.0.0.1", 25, timeout=30)
+s.sendmail("a@example.org", ["postmaster@example.com"], body)
+print("sent=" + str(s.noop()[0]))
+'
+/usr/local/sbin/scanmail 2>&1 | sed 's/^/scan-full: /'
+queues full
+# Room again, the size given explicitly this time.
+{REAL_INSTALL} --clamd-tmpfs 64m; echo "install2-rc=$?"
+report second
+/usr/local/sbin/scanmail 2>&1 | sed 's/^/scan-room: /'
+queues room
+"#
+        ),
+    );
+    let text = &r.text;
+    assert_eq!(values(text, "install-rc="), ["0"], "{text}");
+    assert_eq!(values(text, "install2-rc="), ["0"], "{text}");
+    // The size: MaxThreads × (StreamMaxLength + MaxScanSize), at most half the memory.
+    let kib = |v: &str| v.trim_end_matches('k').parse::<u64>().unwrap();
+    let want = kib(values(text, "expected-size=")[0]).min(kib(values(text, "half-memory=")[0]));
+    let want = want.div_ceil(1024) * 1024;
+    let t = "/var/spool/mailwall-clamd";
+    let opts = "mode=700,uid=".to_string();
+    for (run, size) in [("first", want), ("second", 65536)] {
+        assert_eq!(
+            values(text, &format!("{run}-fstab-lines=")),
+            ["1"],
+            "{text}"
+        );
+        let fstab = values(text, &format!("{run}-fstab="));
+        assert_eq!(fstab.len(), 1, "{text}");
+        assert!(
+            fstab[0].starts_with(&format!("tmpfs {t} tmpfs size=")),
+            "{text}"
+        );
+        let mount = values(text, &format!("{run}-mount="));
+        assert_eq!(mount.len(), 1, "{text}");
+        assert!(mount[0].starts_with("tmpfs "), "{text}");
+        for o in [
+            format!("size={size}k"),
+            opts.clone(),
+            "nosuid".into(),
+            "noexec".into(),
+        ] {
+            assert!(mount[0].contains(&o), "{run}: {o} in {}\n{text}", mount[0]);
+        }
+        assert_eq!(
+            values(text, &format!("{run}-clamd.conf=")),
+            [format!("TemporaryDirectory {t}")],
+            "{text}"
+        );
+        assert_eq!(values(text, &format!("{run}-apparmor=")), ["2"], "{text}");
+    }
+    // While the tmpfs is full: accepted, not judged, still in incoming/, and said so.
+    assert_eq!(values(text, "sent="), ["250"], "{text}");
+    let waiting = values(text, "full-incoming=");
+    assert_eq!(waiting.len(), 1, "{text}");
+    let id = waiting[0].trim();
+    assert!(
+        id.starts_with("smtpd") && !id.contains(' '),
+        "one message waits\n{text}"
+    );
+    assert_eq!(values(text, "full-outgoing="), [""], "{text}");
+    assert_eq!(values(text, "full-quarantine="), [""], "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("scan-full: ")
+            && l.contains(id)
+            && l.contains("left for retry")
+            && l.contains("temporary file")),
+        "the log line names the message and clamd's error\n{text}"
+    );
+    // With room it is judged clean and moves on (smtpfwdd's relay is down: it stays there).
+    assert_eq!(values(text, "room-incoming="), [""], "{text}");
+    assert_eq!(values(text, "room-outgoing="), [format!("{id} ")], "{text}");
+    assert_eq!(values(text, "room-quarantine="), [""], "{text}");
+}
