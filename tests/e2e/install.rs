@@ -801,10 +801,14 @@ echo "old-pid=$(cat /run/clamav/clamd.pid)"
 head -c 27262976 /dev/zero > /run/big && chmod 644 /run/big
 SCAN='import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect("/run/clamav/clamd.ctl"); s.sendall(b"zSCAN /run/big\0"); print(s.recv(200).decode().strip("\0"))'
 echo "before=$(python3 -c "$SCAN")"
-{REAL_INSTALL}; echo "install-rc=$?"
+{REAL_INSTALL} --clamd-tmpfs no; echo "install-rc=$?"
 echo "new-pid=$(cat /run/clamav/clamd.pid)"
 {PING}
 echo "after=$(python3 -c "$SCAN")"
+# --clamd-tmpfs no: clamd's TemporaryDirectory is left alone.
+echo "tmpdir-lines=$(grep -c '^TemporaryDirectory' /etc/clamav/clamd.conf)"
+echo "fstab-lines=$(grep -c mailwall-clamd /etc/fstab)"
+echo "tmpfs-dir=$(test -e /var/spool/mailwall-clamd && echo yes || echo no)"
 "#
         ),
     );
@@ -821,6 +825,9 @@ echo "after=$(python3 -c "$SCAN")"
             && after[0].ends_with("FOUND"),
         "{text}"
     );
+    assert_eq!(values(text, "tmpdir-lines="), ["0"], "{text}");
+    assert_eq!(values(text, "fstab-lines="), ["0"], "{text}");
+    assert_eq!(values(text, "tmpfs-dir="), ["no"], "{text}");
 }
 
 /// clamd writes every stream scanmail sends to its TemporaryDirectory: the install puts it on a
