@@ -341,10 +341,14 @@ impl Clamd {
         let socket = dir.path().join("clamd.sock");
         let mut conf = format!(
             "LocalSocket {sock}\nDatabaseDirectory {db}\nForeground yes\nLogFile {db}/clamd.log\n\
-             LocalSocketMode 666\nTCPSocket 0\nDisableCache yes\n",
+             LocalSocketMode 666\nDisableCache yes\n",
             sock = socket.display(),
             db = dir.path().display()
         );
+        // No TCP unless asked for (`TCPSocket PORT` among the extra lines).
+        if !extra_conf.iter().any(|l| l.starts_with("TCPSocket ")) {
+            conf.push_str("TCPSocket 0\n");
+        }
         if nix::unistd::geteuid().is_root() {
             conf.push_str("User root\n");
         }

@@ -6,14 +6,21 @@
 //! holds no `:` is a Unix socket path; anything else is `host[:port]` (port 3310) over TCP.
 //! Every connection has a timeout for the connect, each write and each read.
 //!
+//! On a Unix socket an open file can be handed over instead (`zFILDES`, the descriptor passed
+//! with SCM_RIGHTS): clamd reads the file itself, so the bytes cross no socket and are not copied
+//! into clamd's TemporaryDirectory first. TCP endpoints, and a clamd that does not know the
+//! command, get the stream.
+//!
 //! clamd closes the connection early when a stream exceeds its StreamMaxLength and then answers
 //! `INSTREAM size limit exceeded`; that reply is read even after a failed write, and it is an
 //! error, never "clean".
 
 use crate::{Error, Result};
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone};
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -114,10 +121,20 @@ pub fn endpoints(setting: &str) -> Vec<String> {
         .collect()
 }
 
-/// Read a clamd stream reply (`stream: ...`).
+/// What a verdict is about, as clamd names it: `stream:` for INSTREAM, `fd[N]:` for FILDES.
+fn strip_subject(r: &str) -> Option<&str> {
+    if let Some(rest) = r.strip_prefix("stream:") {
+        return Some(rest);
+    }
+    let rest = r.strip_prefix("fd[")?;
+    let (n, rest) = rest.split_once("]:")?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
+}
+
+/// Read a clamd scan reply (`stream: ...` or `fd[N]: ...`).
 pub fn parse_reply(reply: &str) -> Reply {
     let r = reply.trim_end_matches(['\0', '\n', '\r']).trim();
-    let Some(rest) = r.strip_prefix("stream:").map(str::trim) else {
+    let Some(rest) = strip_subject(r).map(str::trim) else {
         // Errors about the stream itself come without the prefix (`INSTREAM size limit
         // exceeded. ERROR`, `Error writing to temporary file ERROR`).
         if r.ends_with(" ERROR") && !r.chars().any(char::is_control) {
@@ -261,6 +278,50 @@ impl Clamd {
         }
     }
 
+    /// Hand clamd an open file to scan (`zFILDES`): clamd reads it from its first byte, whatever
+    /// the file's position. `None` when this endpoint cannot take a descriptor (a TCP address,
+    /// or a clamd that answers `UNKNOWN COMMAND`): stream the object instead.
+    pub fn fildes(&self, file: &File) -> Option<Reply> {
+        if !is_unix_socket(&self.addr) {
+            return None;
+        }
+        let addr = &self.addr;
+        let mut c = match self.connect() {
+            Ok(Conn::Unix(s)) => s,
+            Ok(Conn::Tcp(_)) => return None,
+            Err(e) => return Some(Reply::Failed(format!("clamd {addr}: {e}"))),
+        };
+        let sent = (|| -> io::Result<()> {
+            c.write_all(b"zFILDES\0")?;
+            // The descriptor rides on one byte of its own, as clamd reads it.
+            let fds = [file.as_raw_fd()];
+            let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+            nix::sys::socket::sendmsg::<()>(
+                c.as_raw_fd(),
+                &[IoSlice::new(b"\0")],
+                &cmsg,
+                nix::sys::socket::MsgFlags::empty(),
+                None,
+            )?;
+            Ok(())
+        })();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut reply = Vec::new();
+        let read = (&mut c).take(MAX_REPLY).read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        let whole = read.is_ok() || reply.ends_with(b"\0");
+        let trimmed = text.trim_matches(['\0', '\n', ' ']);
+        if whole && trimmed == "UNKNOWN COMMAND" {
+            return None;
+        }
+        Some(match (sent, read) {
+            (_, _) if whole && !trimmed.is_empty() => parse_reply(&text),
+            (Err(e), _) => Reply::Failed(format!("clamd {addr}: passing the file: {e}")),
+            (Ok(()), Err(e)) => Reply::Failed(format!("clamd {addr}: no reply: {e}")),
+            (Ok(()), Ok(_)) => Reply::Failed(format!("clamd {addr}: empty reply")),
+        })
+    }
+
     /// Stream one object and read the verdict.
     pub fn instream(&self, data: &mut dyn Read) -> Reply {
         let deadline = Instant::now() + self.timeout;
@@ -395,6 +456,18 @@ mod tests {
             Reply::Error(e) => assert!(e.contains("Error writing to temporary file"), "{e}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn descriptor_replies() {
+        assert_eq!(parse_reply("fd[11]: OK\0"), Reply::Clean);
+        assert_eq!(
+            parse_reply("fd[7]: Eicar-Test-Signature.UNOFFICIAL FOUND\0"),
+            Reply::Virus("Eicar-Test-Signature.UNOFFICIAL".into())
+        );
+        assert!(matches!(parse_reply("fd[]: OK\0"), Reply::Error(_)));
+        assert!(matches!(parse_reply("fd[1x]: OK\0"), Reply::Error(_)));
+        assert!(matches!(parse_reply("fd[3] OK\0"), Reply::Error(_)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A stand-in for clamd that answers at once, for measuring scanmail's own cost (see
 //! tests/bench/scanmail.sh). It speaks just enough of clamd's protocol: `zPING` gets `PONG`,
-//! `zINSTREAM` has its chunks read to the zero-length terminator and gets `stream: OK`. One thread
+//! `zINSTREAM` has its chunks read to the zero-length terminator and gets `stream: OK`, `zFILDES`
+//! has its descriptor taken (its file's size counted) and gets `fd[N]: OK`. One thread
 //! per connection, so the stub never makes scanmail wait.
 //!
 //! Usage: `stub_clamd SOCKET_PATH` (runs until killed). Not for tests of verdicts: it never finds
@@ -19,22 +20,25 @@ static COUNT: Mutex<(u64, u64)> = Mutex::new((0, 0));
 
 fn serve(s: UnixStream) -> io::Result<()> {
     let mut w = s.try_clone()?;
+    // The command byte by byte: a FILDES descriptor rides on the byte after it, which a
+    // buffered read would swallow without its descriptor.
+    let mut cmd = Vec::new();
+    let mut b = [0u8; 1];
+    while cmd.last() != Some(&0) && cmd.len() < 32 {
+        (&s).read_exact(&mut b)?;
+        cmd.push(b[0]);
+    }
+    match &cmd[..] {
+        b"zPING\0" => return w.write_all(b"PONG\0"),
+        b"zCOUNT\0" => {
+            let (n, b) = COUNT.lock().map(|c| *c).unwrap_or((0, 0));
+            return w.write_all(format!("{n} {b}\0").as_bytes());
+        }
+        b"zFILDES\0" => return fildes(&s),
+        b"zINSTREAM\0" => {}
+        _ => return w.write_all(b"UNKNOWN COMMAND\0"),
+    }
     let mut r = BufReader::with_capacity(64 * 1024, s);
-    let mut cmd = [0u8; 6];
-    r.read_exact(&mut cmd)?;
-    if &cmd == b"zPING\0" {
-        return w.write_all(b"PONG\0");
-    }
-    if &cmd == b"zCOUNT" {
-        let (n, b) = COUNT.lock().map(|c| *c).unwrap_or((0, 0));
-        return w.write_all(format!("{n} {b}\0").as_bytes());
-    }
-    // "zINSTREAM\0" is 10 bytes: the first 6 were read above.
-    let mut rest = [0u8; 4];
-    r.read_exact(&mut rest)?;
-    if &cmd != b"zINSTR" || &rest != b"EAM\0" {
-        return w.write_all(b"UNKNOWN COMMAND\0");
-    }
     let mut sink = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -52,11 +56,41 @@ fn serve(s: UnixStream) -> io::Result<()> {
         }
     }
     w.write_all(b"stream: OK\0")?;
+    count(total);
+    Ok(())
+}
+
+fn count(bytes: u64) {
     if let Ok(mut c) = COUNT.lock() {
         c.0 += 1;
-        c.1 += total;
+        c.1 += bytes;
     }
-    Ok(())
+}
+
+/// `zFILDES`: take the descriptor, count the file's size as what a scanner would read, close it,
+/// answer `fd[N]: OK`.
+fn fildes(s: &UnixStream) -> io::Result<()> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [io::IoSliceMut::new(&mut byte)];
+    let msg = recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())?;
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    let Some(&fd) = fds.first() else {
+        return (&*s).write_all(b"No file descriptor received. ERROR\0");
+    };
+    let size = nix::sys::stat::fstat(fd).map_or(0, |st| st.st_size as u64);
+    for f in &fds {
+        let _ = nix::unistd::close(*f);
+    }
+    count(size);
+    (&*s).write_all(format!("fd[{fd}]: OK\0").as_bytes())
 }
 
 fn main() -> io::Result<()> {

@@ -338,7 +338,8 @@ fn missing_clamd_socket_fails_closed() {
     fail_closed(&ts, "missing socket");
 }
 
-/// A fake clamd: answers PING, then treats each INSTREAM connection with `behave`.
+/// A fake clamd: answers PING, does not know FILDES (so scanmail streams), and treats each
+/// INSTREAM connection with `behave` (after the command).
 fn fake_clamd(dir: &Path, behave: fn(&mut std::os::unix::net::UnixStream)) -> PathBuf {
     let sock = dir.join("fake.sock");
     let l = UnixListener::bind(&sock).unwrap();
@@ -347,14 +348,18 @@ fn fake_clamd(dir: &Path, behave: fn(&mut std::os::unix::net::UnixStream)) -> Pa
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
             std::thread::spawn(move || {
-                let mut cmd = [0u8; 6];
-                if s.read_exact(&mut cmd).is_err() {
-                    return;
+                let mut cmd = Vec::new();
+                let mut b = [0u8; 1];
+                while cmd.last() != Some(&0) && cmd.len() < 32 {
+                    if s.read_exact(&mut b).is_err() {
+                        return;
+                    }
+                    cmd.push(b[0]);
                 }
-                if &cmd == b"zPING\0" {
-                    let _ = s.write_all(b"PONG\0");
-                } else {
-                    behave(&mut s);
+                match &cmd[..] {
+                    b"zPING\0" => drop(s.write_all(b"PONG\0")),
+                    b"zFILDES\0" => drop(s.write_all(b"UNKNOWN COMMAND\0")),
+                    _ => behave(&mut s),
                 }
             });
         }
@@ -408,12 +413,15 @@ fn garbage_clamd_reply_fails_closed() {
     fail_closed(&ts, "garbage reply");
 }
 
+/// Over TCP every object is streamed (INSTREAM), and a stream longer than clamd's
+/// StreamMaxLength is cut off by clamd: that is never "clean".
 #[test]
 fn clamd_size_limit_is_not_clean() {
-    let clamd = Clamd::start_with(&["StreamMaxLength 1K"]);
+    let port = testkit::free_port();
+    let tcp = format!("TCPSocket {port}");
+    let _clamd = Clamd::start_with(&["StreamMaxLength 1K", &tcp, "TCPAddr 127.0.0.1"]);
     let ts = spool_with(&format!(
-        "clamd_socket = \"{}\"\nmax_tries = 2",
-        clamd.socket.display()
+        "clamd_socket = \"127.0.0.1:{port}\"\nmax_tries = 2"
     ));
     let mut big = CLEAN.to_vec();
     big.extend(std::iter::repeat_n(b'a', 200_000));
@@ -430,6 +438,46 @@ fn clamd_size_limit_is_not_clean() {
     // with the reset, so the reason in the log varies. What matters: never "clean".
     assert!(log(&o).contains("left for retry"), "{}", log(&o));
     assert!(ts.ids(Queue::Outgoing).is_empty());
+}
+
+/// On a Unix socket scanmail hands clamd each object as an open file (FILDES): no stream, so
+/// clamd's StreamMaxLength does not cut a 200 KB message off (it is judged clean), and a virus in
+/// one as large is found. The raw message after the spool's envelope and a decoded part are
+/// both seen from their first byte.
+#[test]
+fn clamd_on_a_unix_socket_reads_each_object_by_descriptor() {
+    let clamd = Clamd::start_with(&["StreamMaxLength 1K"]);
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nmax_tries = 2",
+        clamd.socket.display()
+    ));
+    let mut big = CLEAN.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 200_000));
+    let clean = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &big,
+    );
+    let mut bad = big.clone();
+    bad.extend_from_slice(b"\n");
+    bad.extend_from_slice(EICAR);
+    bad.extend_from_slice(b"\n");
+    let virus = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &bad,
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 0, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Outgoing, &clean), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Quarantine, &virus), "{}", log(&o));
+    assert!(
+        !log(&o).contains("streaming the object instead"),
+        "{}",
+        log(&o)
+    );
 }
 
 #[test]

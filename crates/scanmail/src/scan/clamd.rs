@@ -1,7 +1,18 @@
-//! The clamd scanner: `zPING` once per batch, then for every object a new connection with
-//! `zINSTREAM` (the protocol is in `clamav::client`). The messages of a batch are streamed over
-//! one connection per core at once (clamd scans them in parallel); the objects of one message
-//! in order, stopping at the first virus or error.
+//! The clamd scanner: `zPING` once per batch, then for every object a new connection (the
+//! protocol is in `clamav::client`). The messages of a batch go over one connection per core at
+//! once (clamd scans them in parallel); the objects of one message in order, stopping at the
+//! first virus or error.
+//!
+//! On a Unix socket each object is handed over as an open file (`zFILDES`), so that clamd reads
+//! its bytes once: with `zINSTREAM` they cross the socket and clamd writes them to its
+//! TemporaryDirectory before it reads them again (1.7× clamd's CPU per 10 KB message, measured in
+//! docs/BENCHMARKS.md). A decoded part on disk, and the raw message when it starts at the
+//! file's first byte, go as the file itself (opened read-only); the raw message after the
+//! spool's envelope, and objects held in memory, as a copy in an anonymous memory file
+//! (memfd), because clamd reads a descriptor from its first byte and must see exactly the
+//! object (its type is recognised from its start). A clamd that does not know FILDES, or
+//! answers it with an error (an AppArmor profile that does not let it read what it is given),
+//! gets the object streamed; TCP endpoints always get the stream.
 //!
 //! A stream clamd did not fully receive (`INSTREAM size limit exceeded`) is an error (the
 //! message waits), never "clean". `Heuristics.Limits.Exceeded*` detections (with
@@ -13,8 +24,9 @@ use super::{detection, Job, Object, ScanReport, Scanner};
 use clamav::client;
 pub use clamav::client::{parse_reply, Reply};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,6 +41,8 @@ const MAX_CONNECTIONS: usize = 4;
 /// names the endpoint that failed); a message waits only when every endpoint is down.
 pub struct Clamd {
     clients: Vec<client::Clamd>,
+    /// Per endpoint: it answered FILDES with UNKNOWN COMMAND (streamed from then on).
+    no_fildes: Vec<AtomicBool>,
     /// Where the next message starts, so the pool shares the work.
     next: AtomicUsize,
 }
@@ -43,6 +57,7 @@ impl Clamd {
             clients.push(client::Clamd::new(socket, timeout));
         }
         Clamd {
+            no_fildes: clients.iter().map(|_| AtomicBool::new(false)).collect(),
             clients,
             next: AtomicUsize::new(0),
         }
@@ -65,18 +80,38 @@ impl Clamd {
         Err(down.join("; "))
     }
 
-    /// Stream one object, from the endpoint `start` on: an endpoint that does not answer passes
-    /// the object to the next. `open` gives the object's bytes afresh for each try.
-    fn scan_object<'d>(
-        &self,
-        start: usize,
-        open: &mut dyn FnMut() -> std::io::Result<Box<dyn Read + 'd>>,
-    ) -> Reply {
+    /// Scan one object, from the endpoint `start` on: an endpoint that does not answer passes
+    /// the object to the next.
+    fn scan_object(&self, start: usize, src: &Source) -> Reply {
         let n = self.clients.len();
         let mut failures = Vec::new();
+        // The file handed to clamd, made once for all endpoints.
+        let mut file: Option<File> = None;
         for k in 0..n {
-            let c = &self.clients[(start + k) % n];
-            let mut data = match open() {
+            let i = (start + k) % n;
+            let c = &self.clients[i];
+            if client::is_unix_socket(c.addr()) && !self.no_fildes[i].load(Ordering::Relaxed) {
+                if file.is_none() {
+                    file = match src.file() {
+                        Ok(f) => Some(f),
+                        Err(e) => return Reply::Error(e.to_string()),
+                    };
+                }
+                match file.as_ref().and_then(|f| c.fildes(f)) {
+                    None => self.no_fildes[i].store(true, Ordering::Relaxed),
+                    Some(Reply::Failed(e)) => {
+                        if n > 1 {
+                            log::warn!("{e}: the object goes to the next clamd");
+                        }
+                        failures.push(e);
+                        continue;
+                    }
+                    // clamd could not read what it was handed: the same bytes as a stream.
+                    Some(Reply::Error(e)) => log::warn!("{e}: streaming the object instead"),
+                    Some(r) => return r,
+                }
+            }
+            let mut data = match src.reader() {
                 Ok(d) => d,
                 Err(e) => return Reply::Error(e.to_string()),
             };
@@ -93,9 +128,45 @@ impl Clamd {
         Reply::Failed(failures.join("; "))
     }
 
-    /// Stream bytes to the first endpoint that answers.
+    /// Scan bytes on the first endpoint that answers.
     pub fn scan_reader(&self, data: &[u8]) -> Reply {
-        self.scan_object(0, &mut || Ok(Box::new(data)))
+        self.scan_object(0, &Source::Bytes(data))
+    }
+}
+
+/// Where one object's bytes are: from `offset` of a file to its end, or in memory.
+enum Source<'d> {
+    File(&'d Path, u64),
+    Bytes(&'d [u8]),
+}
+
+impl<'d> Source<'d> {
+    /// The bytes as a stream, afresh for each try.
+    fn reader(&self) -> std::io::Result<Box<dyn Read + 'd>> {
+        Ok(match *self {
+            Source::File(p, off) => {
+                let mut f = File::open(p)?;
+                f.seek(SeekFrom::Start(off))?;
+                Box::new(f)
+            }
+            Source::Bytes(d) => Box::new(d),
+        })
+    }
+
+    /// A file holding exactly the object from its first byte (clamd reads a descriptor from
+    /// there): the file itself, else a memory file with a copy.
+    fn file(&self) -> std::io::Result<File> {
+        if let Source::File(p, 0) = *self {
+            return File::open(p);
+        }
+        let fd = nix::sys::memfd::memfd_create(
+            c"scanmail-object",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )?;
+        let mut m = File::from(fd);
+        std::io::copy(&mut self.reader()?, &mut m)?;
+        m.flush()?;
+        Ok(m)
     }
 }
 
@@ -158,21 +229,16 @@ impl Clamd {
         // found later is the verdict).
         let mut unseen: Option<ScanReport> = None;
         for obj in &job.objects {
-            let reply = match obj {
-                Object::File(p, _) => self.scan_object(start, &mut || Ok(Box::new(File::open(p)?))),
-                Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => {
-                    self.scan_object(start, &mut || Ok(Box::new(&d[..])))
-                }
+            let src = match obj {
+                Object::File(p, _) => Source::File(p, 0),
+                Object::Raw { data: Some(d), .. } | Object::Mem(d, _) => Source::Bytes(d),
                 Object::Raw {
                     path,
                     offset,
                     data: None,
-                } => self.scan_object(start, &mut || {
-                    let mut f = File::open(path)?;
-                    f.seek(SeekFrom::Start(*offset))?;
-                    Ok(Box::new(f))
-                }),
+                } => Source::File(path, *offset),
             };
+            let reply = self.scan_object(start, &src);
             match reply {
                 Reply::Clean => {}
                 Reply::Virus(name) => match detection(name, obj.describe()) {
