@@ -43,6 +43,9 @@ pub struct Clamd {
     clients: Vec<client::Clamd>,
     /// Per endpoint: it answered FILDES with UNKNOWN COMMAND (streamed from then on).
     no_fildes: Vec<AtomicBool>,
+    /// Per endpoint: a FILDES error was logged as a warning (later ones at debug level: a
+    /// profile that refuses every descriptor would otherwise log every object).
+    fildes_warned: Vec<AtomicBool>,
     /// Where the next message starts, so the pool shares the work.
     next: AtomicUsize,
 }
@@ -58,6 +61,7 @@ impl Clamd {
         }
         Clamd {
             no_fildes: clients.iter().map(|_| AtomicBool::new(false)).collect(),
+            fildes_warned: clients.iter().map(|_| AtomicBool::new(false)).collect(),
             clients,
             next: AtomicUsize::new(0),
         }
@@ -107,7 +111,13 @@ impl Clamd {
                         continue;
                     }
                     // clamd could not read what it was handed: the same bytes as a stream.
-                    Some(Reply::Error(e)) => log::warn!("{e}: streaming the object instead"),
+                    Some(Reply::Error(e)) => {
+                        if self.fildes_warned[i].swap(true, Ordering::Relaxed) {
+                            log::debug!("{e}: streaming the object instead");
+                        } else {
+                            log::warn!("{e}: streaming the object instead (said once per run)");
+                        }
+                    }
                     Some(r) => return r,
                 }
             }
