@@ -272,7 +272,7 @@ pub fn record_metrics(sp: &spool::Spool, cfg: &spool::Config, sum: &Summary) {
         .get("mailwall_scanmail_scanner_failures_total", &[]);
     let clamd_up = (cfg.scan.scanner == spool::config::Scanner::Clamd).then(|| {
         let timeout = Duration::from_secs(cfg.scan.timeout.clamp(1, 5));
-        crate::scan::clamd::Clamd::new(&cfg.scan.clamd_socket, timeout)
+        crate::scan::clamd::Clamd::new(&cfg.scan.clamd_socket, timeout, false)
             .ping()
             .is_ok()
     });

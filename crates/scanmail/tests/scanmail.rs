@@ -480,6 +480,29 @@ fn clamd_on_a_unix_socket_reads_each_object_by_descriptor() {
     );
 }
 
+/// `clamd_fdpass = false`: every object is streamed, so clamd's StreamMaxLength applies again
+/// (the message clamd cut off waits; it is never clean).
+#[test]
+fn clamd_fdpass_off_streams_every_object() {
+    let clamd = Clamd::start_with(&["StreamMaxLength 1K"]);
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{}\"\nclamd_fdpass = false\nmax_tries = 2",
+        clamd.socket.display()
+    ));
+    let mut big = CLEAN.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 200_000));
+    let id = ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        &big,
+    );
+    let o = scanmail(&ts, &[]);
+    assert_eq!(code(&o), 75, "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Incoming, &id), "{}", log(&o));
+    assert!(log(&o).contains("left for retry"), "{}", log(&o));
+}
+
 #[test]
 fn crashing_command_scanner_fails_closed() {
     let ts = spool_with("max_tries = 2");

@@ -89,6 +89,9 @@ pub struct ScanConfig {
     pub scanner: Scanner,
     /// A Unix socket path, or "host:port" for clamd over TCP.
     pub clamd_socket: String,
+    /// On a Unix socket, hand clamd each object as an open file (FILDES) instead of streaming
+    /// it (INSTREAM).
+    pub clamd_fdpass: bool,
     /// For scanner = "command": the command line, `{}` standing for the directory to scan.
     /// For clamscan/clamdscan/uvscan: extra arguments.
     pub command: String,
@@ -253,6 +256,7 @@ impl Default for ScanConfig {
         ScanConfig {
             scanner: Scanner::Clamd,
             clamd_socket: "/run/clamav/clamd.ctl".into(),
+            clamd_fdpass: true,
             command: String::new(),
             program: String::new(),
             scan_all: true,

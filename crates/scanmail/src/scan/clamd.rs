@@ -5,8 +5,9 @@
 //!
 //! On a Unix socket each object is handed over as an open file (`zFILDES`), so that clamd reads
 //! its bytes once: with `zINSTREAM` they cross the socket and clamd writes them to its
-//! TemporaryDirectory before it reads them again (1.7× clamd's CPU per 10 KB message, measured in
-//! docs/BENCHMARKS.md). A decoded part on disk, and the raw message when it starts at the
+//! TemporaryDirectory before it reads them again (in one run alternating both, clamd spent 4%
+//! less CPU per message and the gateway ran 2–4% faster by descriptor: docs/BENCHMARKS.md;
+//! `[scan] clamd_fdpass = false` streams everything). A decoded part on disk, and the raw message when it starts at the
 //! file's first byte, go as the file itself (opened read-only); the raw message after the
 //! spool's envelope, and objects held in memory, as a copy in an anonymous memory file
 //! (memfd), because clamd reads a descriptor from its first byte and must see exactly the
@@ -41,7 +42,8 @@ const MAX_CONNECTIONS: usize = 4;
 /// names the endpoint that failed); a message waits only when every endpoint is down.
 pub struct Clamd {
     clients: Vec<client::Clamd>,
-    /// Per endpoint: it answered FILDES with UNKNOWN COMMAND (streamed from then on).
+    /// Per endpoint: stream every object (`clamd_fdpass = false`, or it answered FILDES with
+    /// UNKNOWN COMMAND).
     no_fildes: Vec<AtomicBool>,
     /// Per endpoint: a FILDES error was logged as a warning (later ones at debug level: a
     /// profile that refuses every descriptor would otherwise log every object).
@@ -51,7 +53,8 @@ pub struct Clamd {
 }
 
 impl Clamd {
-    pub fn new(socket: &str, timeout: Duration) -> Clamd {
+    /// `fdpass`: hand objects over by descriptor where the endpoint is a Unix socket.
+    pub fn new(socket: &str, timeout: Duration, fdpass: bool) -> Clamd {
         let mut clients: Vec<client::Clamd> = client::endpoints(socket)
             .iter()
             .map(|e| client::Clamd::new(e, timeout))
@@ -60,7 +63,7 @@ impl Clamd {
             clients.push(client::Clamd::new(socket, timeout));
         }
         Clamd {
-            no_fildes: clients.iter().map(|_| AtomicBool::new(false)).collect(),
+            no_fildes: clients.iter().map(|_| AtomicBool::new(!fdpass)).collect(),
             fildes_warned: clients.iter().map(|_| AtomicBool::new(false)).collect(),
             clients,
             next: AtomicUsize::new(0),

@@ -112,7 +112,11 @@ pub trait Scanner: Send {
 pub fn from_config(cfg: &ScanConfig) -> Result<Box<dyn Scanner>, ScanError> {
     let timeout = std::time::Duration::from_secs(cfg.timeout.max(1));
     Ok(match cfg.scanner {
-        Kind::Clamd => Box::new(clamd::Clamd::new(&cfg.clamd_socket, timeout)),
+        Kind::Clamd => Box::new(clamd::Clamd::new(
+            &cfg.clamd_socket,
+            timeout,
+            cfg.clamd_fdpass,
+        )),
         Kind::Clamdscan | Kind::Clamscan | Kind::Uvscan | Kind::Command => {
             Box::new(command::CommandScanner::from_config(cfg, timeout)?)
         }
