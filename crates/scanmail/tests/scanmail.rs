@@ -413,27 +413,54 @@ fn garbage_clamd_reply_fails_closed() {
     fail_closed(&ts, "garbage reply");
 }
 
+/// A clean message of 200 KB: far beyond the `StreamMaxLength 1K` of the tests below.
+fn big_clean() -> Vec<u8> {
+    let mut big = CLEAN.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 200_000));
+    big
+}
+
+fn incoming(ts: &TestSpool, body: &[u8]) -> String {
+    ts.inject(
+        Queue::Incoming,
+        "<alice@example.org>",
+        &["<bob@example.com>"],
+        body,
+    )
+}
+
+/// scanmail once with clamd cutting every stream at 1 KB, reached as `endpoint` (`None`: its Unix
+/// socket) and with `extra` lines in `[scan]`; the pass's output.
+fn with_short_streams(
+    endpoint: Option<u16>,
+    extra: &str,
+    bodies: &[&[u8]],
+) -> (TestSpool, Vec<String>, Output, Clamd) {
+    let tcp = endpoint.map(|p| format!("TCPSocket {p}"));
+    let mut conf = vec!["StreamMaxLength 1K"];
+    if let Some(t) = &tcp {
+        conf.extend([t.as_str(), "TCPAddr 127.0.0.1"]);
+    }
+    let clamd = Clamd::start_with(&conf);
+    let socket = match endpoint {
+        Some(p) => format!("127.0.0.1:{p}"),
+        None => clamd.socket.display().to_string(),
+    };
+    let ts = spool_with(&format!(
+        "clamd_socket = \"{socket}\"\nmax_tries = 2\n{extra}"
+    ));
+    let ids = bodies.iter().map(|b| incoming(&ts, b)).collect();
+    let o = scanmail(&ts, &[]);
+    (ts, ids, o, clamd)
+}
+
 /// Over TCP every object is streamed (INSTREAM), and a stream longer than clamd's
 /// StreamMaxLength is cut off by clamd: that is never "clean".
 #[test]
 fn clamd_size_limit_is_not_clean() {
-    let port = testkit::free_port();
-    let tcp = format!("TCPSocket {port}");
-    let _clamd = Clamd::start_with(&["StreamMaxLength 1K", &tcp, "TCPAddr 127.0.0.1"]);
-    let ts = spool_with(&format!(
-        "clamd_socket = \"127.0.0.1:{port}\"\nmax_tries = 2"
-    ));
-    let mut big = CLEAN.to_vec();
-    big.extend(std::iter::repeat_n(b'a', 200_000));
-    let id = ts.inject(
-        Queue::Incoming,
-        "<alice@example.org>",
-        &["<bob@example.com>"],
-        &big,
-    );
-    let o = scanmail(&ts, &[]);
+    let (ts, ids, o, _clamd) = with_short_streams(Some(testkit::free_port()), "", &[&big_clean()]);
     assert_eq!(code(&o), 75, "{}", log(&o));
-    assert!(in_queue(&ts, Queue::Incoming, &id));
+    assert!(in_queue(&ts, Queue::Incoming, &ids[0]));
     // clamd answers "INSTREAM size limit exceeded" and closes; the kernel may drop that reply
     // with the reset, so the reason in the log varies. What matters: never "clean".
     assert!(log(&o).contains("left for retry"), "{}", log(&o));
@@ -441,38 +468,23 @@ fn clamd_size_limit_is_not_clean() {
 }
 
 /// On a Unix socket scanmail hands clamd each object as an open file (FILDES): no stream, so
-/// clamd's StreamMaxLength does not cut a 200 KB message off (it is judged clean), and a virus in
-/// one as large is found. The raw message after the spool's envelope and a decoded part are
-/// both seen from their first byte.
+/// clamd's StreamMaxLength does not cut a 200 KB message off (it is judged clean), a virus in
+/// one as large is found (the raw message after the spool's envelope, seen from its first byte),
+/// and so is one in a decoded part (a file of `_d/`).
 #[test]
 fn clamd_on_a_unix_socket_reads_each_object_by_descriptor() {
-    let clamd = Clamd::start_with(&["StreamMaxLength 1K"]);
-    let ts = spool_with(&format!(
-        "clamd_socket = \"{}\"\nmax_tries = 2",
-        clamd.socket.display()
-    ));
-    let mut big = CLEAN.to_vec();
-    big.extend(std::iter::repeat_n(b'a', 200_000));
-    let clean = ts.inject(
-        Queue::Incoming,
-        "<alice@example.org>",
-        &["<bob@example.com>"],
-        &big,
-    );
-    let mut bad = big.clone();
+    let mut bad = big_clean();
     bad.extend_from_slice(b"\n");
     bad.extend_from_slice(EICAR);
     bad.extend_from_slice(b"\n");
-    let virus = ts.inject(
-        Queue::Incoming,
-        "<alice@example.org>",
-        &["<bob@example.com>"],
-        &bad,
-    );
-    let o = scanmail(&ts, &[]);
+    let mut part = vec![b'a'; 200_000];
+    part.extend_from_slice(EICAR);
+    let attached = attachment_mail("report.dat", &part);
+    let (ts, ids, o, _clamd) = with_short_streams(None, "", &[&big_clean(), &bad, &attached]);
     assert_eq!(code(&o), 0, "{}", log(&o));
-    assert!(in_queue(&ts, Queue::Outgoing, &clean), "{}", log(&o));
-    assert!(in_queue(&ts, Queue::Quarantine, &virus), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Outgoing, &ids[0]), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Quarantine, &ids[1]), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Quarantine, &ids[2]), "{}", log(&o));
     assert!(
         !log(&o).contains("streaming the object instead"),
         "{}",
@@ -484,22 +496,9 @@ fn clamd_on_a_unix_socket_reads_each_object_by_descriptor() {
 /// (the message clamd cut off waits; it is never clean).
 #[test]
 fn clamd_fdpass_off_streams_every_object() {
-    let clamd = Clamd::start_with(&["StreamMaxLength 1K"]);
-    let ts = spool_with(&format!(
-        "clamd_socket = \"{}\"\nclamd_fdpass = false\nmax_tries = 2",
-        clamd.socket.display()
-    ));
-    let mut big = CLEAN.to_vec();
-    big.extend(std::iter::repeat_n(b'a', 200_000));
-    let id = ts.inject(
-        Queue::Incoming,
-        "<alice@example.org>",
-        &["<bob@example.com>"],
-        &big,
-    );
-    let o = scanmail(&ts, &[]);
+    let (ts, ids, o, _clamd) = with_short_streams(None, "clamd_fdpass = false", &[&big_clean()]);
     assert_eq!(code(&o), 75, "{}", log(&o));
-    assert!(in_queue(&ts, Queue::Incoming, &id), "{}", log(&o));
+    assert!(in_queue(&ts, Queue::Incoming, &ids[0]), "{}", log(&o));
     assert!(log(&o).contains("left for retry"), "{}", log(&o));
 }
 
