@@ -315,7 +315,12 @@ impl Clamd {
             return None;
         }
         Some(match (sent, read) {
-            (_, _) if whole && !trimmed.is_empty() => parse_reply(&text),
+            (Ok(()), _) if whole && !trimmed.is_empty() => parse_reply(&text),
+            // A file clamd may not have been handed has no "clean" verdict.
+            (Err(e), _) if whole && !trimmed.is_empty() => match parse_reply(&text) {
+                Reply::Clean => Reply::Error(format!("clamd {addr}: passing the file: {e}")),
+                r => r,
+            },
             (Err(e), _) => Reply::Failed(format!("clamd {addr}: passing the file: {e}")),
             (Ok(()), Err(e)) => Reply::Failed(format!("clamd {addr}: no reply: {e}")),
             (Ok(()), Ok(_)) => Reply::Failed(format!("clamd {addr}: empty reply")),
