@@ -7,13 +7,13 @@
 //! its bytes once: with `zINSTREAM` they cross the socket and clamd writes them to its
 //! TemporaryDirectory before it reads them again (in one run alternating both, clamd spent 4%
 //! less CPU per message and the gateway ran 2–4% faster by descriptor: docs/BENCHMARKS.md;
-//! `[scan] clamd_fdpass = false` streams everything). A decoded part on disk, and the raw message when it starts at the
-//! file's first byte, go as the file itself (opened read-only); the raw message after the
-//! spool's envelope, and objects held in memory, as a copy in an anonymous memory file
-//! (memfd), because clamd reads a descriptor from its first byte and must see exactly the
-//! object (its type is recognised from its start). A clamd that does not know FILDES, or
-//! answers it with an error (an AppArmor profile that does not let it read what it is given),
-//! gets the object streamed; TCP endpoints always get the stream.
+//! `[scan] clamd_fdpass = false` streams everything). A decoded part on disk goes as the file
+//! itself (opened read-only); the raw message (after the spool's envelope) and objects held in
+//! memory as a copy in an anonymous memory file (memfd), because clamd reads a descriptor from
+//! its first byte and must see exactly the object (its type is recognised from its start). A
+//! clamd that does not know FILDES, or answers it with an error (an AppArmor profile that does
+//! not let it read what it is given), gets the object streamed; TCP endpoints always get the
+//! stream.
 //!
 //! A stream clamd did not fully receive (`INSTREAM size limit exceeded`) is an error (the
 //! message waits), never "clean". `Heuristics.Limits.Exceeded*` detections (with
