@@ -1,5 +1,6 @@
 //! scanmail's clamd reply parser (`scanmail::scan::clamd::parse_reply`). Fail closed: only the
-//! exact `stream: OK` is clean, and a virus name never holds a control character.
+//! exact `stream: OK` (INSTREAM) or `fd[N]: OK` (FILDES, N digits) is clean, and a virus name
+//! never holds a control character.
 //!
 //! A CR in a virus name was accepted (found by this target; fixed on main, kept as the test
 //! `virus_name_with_a_control_character_is_an_error` in crates/scanmail/tests/fuzz_regressions.rs).
@@ -13,7 +14,13 @@ fuzz_target!(|data: &[u8]| {
     match parse_reply(&text) {
         Reply::Clean => {
             let t = text.trim_end_matches(['\0', '\n', '\r']).trim();
-            let rest = t.strip_prefix("stream:").map(str::trim);
+            let fd = t
+                .strip_prefix("fd[")
+                .and_then(|r| r.split_once("]:"))
+                .and_then(|(n, rest)| {
+                    (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then_some(rest)
+                });
+            let rest = t.strip_prefix("stream:").or(fd).map(str::trim);
             assert_eq!(rest, Some("OK"), "clean for {text:?}");
         }
         Reply::Virus(name) => {
