@@ -306,25 +306,11 @@ impl Clamd {
             Ok(())
         })();
         let _ = c.shutdown(std::net::Shutdown::Write);
-        let mut reply = Vec::new();
-        let read = (&mut c).take(MAX_REPLY).read_to_end(&mut reply);
-        let text = String::from_utf8_lossy(&reply).into_owned();
-        let whole = read.is_ok() || reply.ends_with(b"\0");
-        let trimmed = text.trim_matches(['\0', '\n', ' ']);
-        if whole && trimmed == "UNKNOWN COMMAND" {
+        let answer = Answer::read(&mut c);
+        if answer.is("UNKNOWN COMMAND") {
             return None;
         }
-        Some(match (sent, read) {
-            (Ok(()), _) if whole && !trimmed.is_empty() => parse_reply(&text),
-            // A file clamd may not have been handed has no "clean" verdict.
-            (Err(e), _) if whole && !trimmed.is_empty() => match parse_reply(&text) {
-                Reply::Clean => Reply::Error(format!("clamd {addr}: passing the file: {e}")),
-                r => r,
-            },
-            (Err(e), _) => Reply::Failed(format!("clamd {addr}: passing the file: {e}")),
-            (Ok(()), Err(e)) => Reply::Failed(format!("clamd {addr}: no reply: {e}")),
-            (Ok(()), Ok(_)) => Reply::Failed(format!("clamd {addr}: empty reply")),
-        })
+        Some(answer.verdict(addr, "passing the file", sent))
     }
 
     /// Stream one object and read the verdict.
@@ -367,25 +353,53 @@ impl Clamd {
         c.shutdown_write();
         let left = deadline.saturating_duration_since(Instant::now());
         let _ = c.set_read_timeout(left.max(Duration::from_millis(200)));
+        Answer::read(&mut c).verdict(addr, "sending", sent)
+    }
+}
+
+/// What clamd answered to one scan command, read to the end after our side was shut.
+struct Answer {
+    text: String,
+    /// The reading ended cleanly, or clamd had ended its reply with its NUL: clamd closing with
+    /// our data unread makes the kernel reset the connection after the reply (a full
+    /// TemporaryDirectory, a size limit), and such a reply is whole and counts; a cut one is not.
+    whole: bool,
+    error: Option<io::Error>,
+}
+
+impl Answer {
+    fn read(c: &mut dyn Read) -> Answer {
         let mut reply = Vec::new();
-        let read = (&mut c).take(MAX_REPLY).read_to_end(&mut reply);
-        let text = String::from_utf8_lossy(&reply).into_owned();
-        // clamd closing with our chunks unread makes the kernel reset the connection after its
-        // reply (a full TemporaryDirectory, a size limit): a reply it ended with its NUL is whole
-        // and counts; a cut one does not.
-        let whole = read.is_ok() || reply.ends_with(b"\0");
-        let got_reply = whole && !text.trim_matches(['\0', '\n', ' ']).is_empty();
-        match (sent, read) {
-            (Ok(()), _) if got_reply => parse_reply(&text),
-            // A stream clamd did not fully receive has no "clean" verdict; its reason (size
-            // limit) or a virus found in what it got still counts.
-            (Err(e), _) if got_reply => match parse_reply(&text) {
-                Reply::Clean => Reply::Error(format!("clamd {addr}: sending: {e}")),
+        let read = c.take(MAX_REPLY).read_to_end(&mut reply);
+        Answer {
+            whole: read.is_ok() || reply.ends_with(b"\0"),
+            text: String::from_utf8_lossy(&reply).into_owned(),
+            error: read.err(),
+        }
+    }
+
+    fn trimmed(&self) -> &str {
+        self.text.trim_matches(['\0', '\n', ' '])
+    }
+
+    fn is(&self, reply: &str) -> bool {
+        self.whole && self.trimmed() == reply
+    }
+
+    /// The verdict, given how sending the command and its object (`doing`) went. What clamd may
+    /// not have received whole has no "clean" verdict; its reason (a size limit) or a virus found
+    /// in what it got still counts.
+    fn verdict(self, addr: &str, doing: &str, sent: io::Result<()>) -> Reply {
+        let got = self.whole && !self.trimmed().is_empty();
+        match (sent, self.error) {
+            (Ok(()), _) if got => parse_reply(&self.text),
+            (Err(e), _) if got => match parse_reply(&self.text) {
+                Reply::Clean => Reply::Error(format!("clamd {addr}: {doing}: {e}")),
                 r => r,
             },
-            (Err(e), _) => Reply::Failed(format!("clamd {addr}: sending: {e}")),
-            (Ok(()), Err(e)) => Reply::Failed(format!("clamd {addr}: no reply: {e}")),
-            (Ok(()), Ok(_)) => Reply::Failed(format!("clamd {addr}: empty reply")),
+            (Err(e), _) => Reply::Failed(format!("clamd {addr}: {doing}: {e}")),
+            (Ok(()), Some(e)) => Reply::Failed(format!("clamd {addr}: no reply: {e}")),
+            (Ok(()), None) => Reply::Failed(format!("clamd {addr}: empty reply")),
         }
     }
 }
