@@ -92,36 +92,33 @@ impl Clamd {
     fn scan_object(&self, start: usize, src: &Source) -> Reply {
         let n = self.clients.len();
         let mut failures = Vec::new();
-        // The file handed to clamd, made once for all endpoints.
-        let mut file: Option<File> = None;
+        // The file handed to clamd, made once for all endpoints; when it cannot be made (no
+        // memfd) the object is streamed.
+        let mut file: Option<std::io::Result<File>> = None;
         for k in 0..n {
             let i = (start + k) % n;
             let c = &self.clients[i];
             if client::is_unix_socket(c.addr()) && !self.no_fildes[i].load(Ordering::Relaxed) {
-                if file.is_none() {
-                    file = match src.file() {
-                        Ok(f) => Some(f),
-                        Err(e) => return Reply::Error(e.to_string()),
-                    };
-                }
-                match file.as_ref().and_then(|f| c.fildes(f)) {
-                    None => self.no_fildes[i].store(true, Ordering::Relaxed),
-                    Some(Reply::Failed(e)) => {
-                        if n > 1 {
-                            log::warn!("{e}: the object goes to the next clamd");
+                if let Ok(f) = file.get_or_insert_with(|| src.file()) {
+                    match c.fildes(f) {
+                        None => self.no_fildes[i].store(true, Ordering::Relaxed),
+                        Some(Reply::Failed(e)) => {
+                            if n > 1 {
+                                log::warn!("{e}: the object goes to the next clamd");
+                            }
+                            failures.push(e);
+                            continue;
                         }
-                        failures.push(e);
-                        continue;
-                    }
-                    // clamd could not read what it was handed: the same bytes as a stream.
-                    Some(Reply::Error(e)) => {
-                        if self.fildes_warned[i].swap(true, Ordering::Relaxed) {
-                            log::debug!("{e}: streaming the object instead");
-                        } else {
-                            log::warn!("{e}: streaming the object instead (said once per run)");
+                        // clamd could not read what it was handed: the same bytes as a stream.
+                        Some(Reply::Error(e)) => {
+                            if self.fildes_warned[i].swap(true, Ordering::Relaxed) {
+                                log::debug!("{e}: streaming the object instead");
+                            } else {
+                                log::warn!("{e}: streaming the object instead (said once per run)");
+                            }
                         }
+                        Some(r) => return r,
                     }
-                    Some(r) => return r,
                 }
             }
             let mut data = match src.reader() {
