@@ -83,7 +83,8 @@ Other:
                      it gets over TCP) on a tmpfs of SIZE (e.g. 2g) at /var/spool/mailwall-clamd,
                      mounted now and from /etc/fstab. Default: clamd's MaxThreads x
                      (StreamMaxLength + MaxScanSize), at most half the memory (a tmpfs uses
-                     memory only for what is in it). "no": leave clamd's TemporaryDirectory alone.
+                     memory only for what is in it); a size set before is kept.
+                     "no": leave clamd's TemporaryDirectory alone.
   --profile P        cargo build profile for the installed programs: release (default) or debug
   -h, --help         this text
 EOF
@@ -291,6 +292,11 @@ setup_clamd_tmpfs() {
         return 0
     fi
     local size=$CLAMD_TMPFS
+    # A size set before (by --clamd-tmpfs or by hand in /etc/fstab) is kept by a plain re-run.
+    if [ "$size" = auto ] && [ -f /etc/fstab ]; then
+        size=$(awk -v d="$CLAMD_TMPDIR" '$2 == d { n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] ~ /^size=/) { sub(/^size=/, "", o[i]); print o[i]; exit } }' /etc/fstab)
+        size=${size:-auto}
+    fi
     if [ "$size" = auto ]; then
         size=$(clamd_tmpfs_size)
         if [ -z "$size" ]; then

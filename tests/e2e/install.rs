@@ -879,6 +879,9 @@ queues full
 report second
 /usr/local/sbin/scanmail 2>&1 | sed 's/^/scan-room: /'
 queues room
+# A plain re-run keeps the size given before.
+{REAL_INSTALL}; echo "install3-rc=$?"
+report third
 "#
         ),
     );
@@ -891,7 +894,8 @@ queues room
     let want = want.div_ceil(1024) * 1024;
     let t = "/var/spool/mailwall-clamd";
     let opts = "mode=700,uid=".to_string();
-    for (run, size) in [("first", want), ("second", 65536)] {
+    assert_eq!(values(text, "install3-rc="), ["0"], "{text}");
+    for (run, size) in [("first", want), ("second", 65536), ("third", 65536)] {
         assert_eq!(
             values(text, &format!("{run}-fstab-lines=")),
             ["1"],
