@@ -210,7 +210,8 @@ pub fn run_with(
         metrics_written: Instant::now(),
         first_pass: Vec::new(),
         passes: 0,
-        counts: [0; 5],
+        counts: [0; 6],
+        busy_after: Duration::ZERO,
     };
     while !l.terminate {
         // Make the removals of the last interval durable (see deliver/settle.rs); with inotify
@@ -260,6 +261,10 @@ fn start_threads(
     Ok(workers)
 }
 
+/// The first look again at a message that was locked by another program (see
+/// [`Attempt::Busy`]): scanmail lets go of it within a millisecond or so.
+const BUSY_RETRY: Duration = Duration::from_millis(50);
+
 /// The loop's own state (the workers' is on the [`Board`]).
 struct Loop {
     ctx: Arc<Context>,
@@ -279,7 +284,10 @@ struct Loop {
     first_pass: Vec<MessageId>,
     passes: u64,
     /// Finished deliveries by [`Attempt`].
-    counts: [u64; 5],
+    counts: [u64; 6],
+    /// How long after a [`Attempt::Busy`] outgoing/ is scanned again: 50 ms, doubled while the
+    /// same lock stays held (up to the poll interval), zero when nothing was busy.
+    busy_after: Duration,
 }
 
 impl Loop {
@@ -337,7 +345,8 @@ impl Loop {
     /// Wait: in `--once` mode until the pass is done; else for the poll interval, or until a
     /// message arrives. Signals are handled at once; finished deliveries are collected.
     fn wait(&mut self) {
-        let deadline = Instant::now() + self.opts.poll;
+        let mut deadline = Instant::now() + self.opts.poll;
+        let mut busy = false;
         loop {
             let (events, done, outstanding) = self.take_board(deadline);
             let finished = !done.is_empty();
@@ -345,6 +354,15 @@ impl Loop {
             for (id, attempt) in done {
                 self.in_flight.remove(&id);
                 self.counts[attempt as usize] += 1;
+                if attempt == Attempt::Busy && !busy {
+                    busy = true;
+                    self.busy_after =
+                        (self.busy_after * 2).clamp(BUSY_RETRY, self.opts.poll.max(BUSY_RETRY));
+                    deadline = deadline.min(Instant::now() + self.busy_after);
+                }
+            }
+            if !busy && outstanding == 0 {
+                self.busy_after = Duration::ZERO;
             }
             // At most once a second, and when the queue drains: a steady stream of deliveries
             // costs one counters write per second, not one per message.
@@ -372,7 +390,10 @@ impl Loop {
     /// deliveries and the count of outstanding jobs off the board.
     fn take_board(&self, deadline: Instant) -> (Vec<Event>, Vec<(MessageId, Attempt)>, usize) {
         let mut b = self.shared.board();
-        let quiet = b.events.is_empty() && !(self.opts.once && b.outstanding == 0);
+        // Deliveries that finished before this wait began are taken at once: their worker's
+        // notification came while nobody was waiting.
+        let quiet =
+            b.events.is_empty() && b.done.is_empty() && !(self.opts.once && b.outstanding == 0);
         if quiet {
             let timeout = if self.opts.once {
                 Duration::from_secs(3600)
@@ -446,7 +467,7 @@ impl Loop {
             "stopped: {} done, {} deferred, {} skipped, {} quarantined, {} failed",
             c[Attempt::Done as usize],
             c[Attempt::Deferred as usize],
-            c[Attempt::Skipped as usize],
+            c[Attempt::Skipped as usize] + c[Attempt::Busy as usize],
             c[Attempt::Quarantined as usize],
             c[Attempt::Failed as usize]
         );
@@ -514,7 +535,8 @@ fn worker_thread(shared: Arc<Shared>, deliver: DeliverFn) {
         let mut b = shared.board();
         b.done.push((job.id, outcome));
         b.outstanding -= 1;
-        if b.outstanding == 0 {
+        // A busy message is looked at again soon (see Loop::wait), whatever else is running.
+        if b.outstanding == 0 || outcome == Attempt::Busy {
             shared.idle.notify_one();
         }
     }

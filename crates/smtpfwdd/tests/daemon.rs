@@ -132,6 +132,55 @@ fn sighup_rereads_the_configuration() {
     assert_eq!(a.messages().len(), 1);
 }
 
+/// A message renamed into outgoing/ while its mover still holds its lock (scanmail keeps it
+/// until the verdict is carried out, a moment after the rename) is tried again as soon as the
+/// lock is free: not only by the next arrival or the poll (60 s here). The last message of a
+/// burst used to wait for the poll whenever smtpfwdd woke up inside that moment.
+#[test]
+fn a_message_still_locked_by_its_mover_is_delivered_once_the_lock_is_free() {
+    let ts = TestSpool::new("");
+    let r = Relay::start(&ts.scratch("relay"), &[]);
+    ts.write_conf(&Conf::forward(&r.addr()));
+    let log = std::fs::File::create(ts.dir.path().join("daemon.log")).unwrap();
+    let mut d = testkit::Proc::spawn(
+        "smtpfwdd",
+        command(&ts, &["--foreground", "-P", "60"]).stderr(log),
+    );
+    let up = wait_for(Duration::from_secs(10), || {
+        daemon_log(&ts).contains("started").then_some(())
+    });
+    assert!(up.is_some(), "{}", daemon_log(&ts));
+    std::thread::sleep(Duration::from_millis(300));
+    // As scanmail moves a clean message: locked in incoming/, renamed, unlocked after.
+    let id = ts.inject(
+        Queue::Incoming,
+        SENDER,
+        &["<a@example.com>"],
+        b"Subject: held\n\nx\n",
+    );
+    let mid = testkit::spool::MessageId::parse(&id).unwrap();
+    let from = ts.spool.message(Queue::Incoming, &mid);
+    let held = std::fs::File::open(&from).unwrap();
+    held.lock().unwrap();
+    std::fs::rename(&from, ts.spool.message(Queue::Outgoing, &mid)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(r.messages().is_empty(), "delivered while locked");
+    drop(held);
+    let m = r.wait_messages(1, Duration::from_secs(10));
+    assert_eq!(
+        m.len(),
+        1,
+        "not delivered within 10 s of the lock's release: {}",
+        daemon_log(&ts)
+    );
+    d.signal(Signal::SIGTERM);
+    assert_eq!(
+        d.wait_timeout(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
 /// inotify: a message renamed into outgoing/ is delivered at once, not at the end of the poll
 /// interval (60 s here), which stays as the safety net.
 #[test]

@@ -95,12 +95,16 @@ pub enum Attempt {
     Done,
     /// Some recipients wait for a later try.
     Deferred,
-    /// Locked by someone else, gone, or not due yet: nothing was done.
+    /// Gone, or not due yet: nothing was done.
     Skipped,
     /// Moved to quarantine (malformed, or an undeliverable message from `<>`).
     Quarantined,
     /// A local error (disk, permissions): logged, tried again on the next scan.
     Failed,
+    /// Locked by another program: nothing was done. scanmail holds a clean message's lock
+    /// from before its rename into outgoing/ until its verdict is recorded, so the arrival
+    /// can be seen inside that moment; the daemon looks again shortly (no event will come).
+    Busy,
 }
 
 pub(super) fn now_secs() -> i64 {
@@ -145,6 +149,7 @@ pub fn deliver_known(ctx: &Context, w: &mut Worker, id: &MessageId, known: &Know
     }
     let lock = match store::lock_message(&ctx.spool, Queue::Outgoing, id) {
         Ok(Some(l)) => l,
+        Ok(None) if path.exists() => return Attempt::Busy,
         Ok(None) => return Attempt::Skipped,
         Err(e) => {
             log::error!("{id}: cannot lock: {e}");
