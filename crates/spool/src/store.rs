@@ -112,16 +112,21 @@ impl Staged {
         &self.tmp
     }
 
-    /// Write, fsync, chmod 0750, rename to the final name, fsync the directory. Only after this
+    /// Write, chmod 0750, fsync, rename to the final name, fsync the directory. Only after this
     /// returns Ok may the message be acknowledged.
+    ///
+    /// The completion mark is set before the fsync so that one fsync makes the data and the mark
+    /// durable together: set after it, the mode change could be lost in a crash (the directory's
+    /// fsync does not write the file's inode), leaving an acknowledged message under its final
+    /// name without the mark, which every reader passes over.
     pub fn commit(mut self) -> Result<PathBuf> {
         let out = self.out.take().expect("commit once");
         let f = out
             .into_inner()
             .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
-        f.sync_all().at(&self.tmp)?;
         f.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))
             .at(&self.tmp)?;
+        f.sync_all().at(&self.tmp)?;
         drop(f);
         rename_noreplace(&self.tmp, &self.dest)?;
         fsync_dir(&self.dir)?;
@@ -254,9 +259,10 @@ pub fn rewrite_envelope(spool: &Spool, queue: Queue, id: &MessageId, env: &Envel
         let f = w
             .into_inner()
             .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        f.sync_all().at(&tmp)?;
+        // The mark before the fsync, as in Staged::commit.
         f.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))
             .at(&tmp)?;
+        f.sync_all().at(&tmp)?;
         fs::rename(&tmp, &path).at(&path)?;
         fsync_dir(&spool.queue(queue))
     })();
