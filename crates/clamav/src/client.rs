@@ -11,6 +11,11 @@
 //! into clamd's TemporaryDirectory first. TCP endpoints, and a clamd that does not know the
 //! command, get the stream.
 //!
+//! A [`Session`] (`zIDSESSION`) hands over many descriptors on one Unix connection, one command
+//! at a time, each reply (`<n>: fd[M]: ...`) read before the next command (clamd's rule). Only a
+//! verdict that carries its own command's number counts; anything else ends the session and
+//! the object goes on a connection of its own, as without a session.
+//!
 //! clamd closes the connection early when a stream exceeds its StreamMaxLength and then answers
 //! `INSTREAM size limit exceeded`; that reply is read even after a failed write, and it is an
 //! error, never "clean".
@@ -357,6 +362,93 @@ impl Clamd {
     }
 }
 
+/// Read a reply received in a session: `<n>: <reply>`. Only a verdict (clean or a virus) that
+/// carries `want` as its number is taken; anything else, an error too, is `None` (the caller
+/// asks again outside the session, where errors are told apart as always).
+pub fn parse_session_reply(reply: &str, want: u64) -> Option<Reply> {
+    let (n, rest) = reply.split_once(": ")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.parse::<u64>().ok()? != want {
+        return None;
+    }
+    match parse_reply(rest) {
+        r @ (Reply::Clean | Reply::Virus(_)) => Some(r),
+        _ => None,
+    }
+}
+
+/// A clamd session on a Unix socket (`zIDSESSION`): descriptors handed over one after another
+/// on one connection, which saves clamd and us a connection (socket, accept, shutdown, close)
+/// per object. Ended with `zEND` when dropped.
+pub struct Session {
+    conn: UnixStream,
+    /// Commands sent so far: clamd numbers its replies from 1.
+    sent: u64,
+}
+
+impl Clamd {
+    /// Open a session: `None` for a TCP endpoint (no descriptors there).
+    pub fn session(&self) -> Option<io::Result<Session>> {
+        if !is_unix_socket(&self.addr) {
+            return None;
+        }
+        Some((|| {
+            let mut conn = UnixStream::connect(&self.addr)?;
+            let t = Some(self.timeout.max(Duration::from_millis(1)));
+            conn.set_read_timeout(t)?;
+            conn.set_write_timeout(t)?;
+            conn.write_all(b"zIDSESSION\0")?;
+            Ok(Session { conn, sent: 0 })
+        })())
+    }
+}
+
+impl Session {
+    /// Hand clamd an open file in the session. `Some` only for a verdict numbered as this
+    /// command; `None` for anything else (an error, a reply out of step, a closed session):
+    /// drop the session and ask on a connection of its own.
+    pub fn fildes(&mut self, file: &File) -> Option<Reply> {
+        self.conn.write_all(b"zFILDES\0").ok()?;
+        let fds = [file.as_raw_fd()];
+        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+        nix::sys::socket::sendmsg::<()>(
+            self.conn.as_raw_fd(),
+            &[IoSlice::new(b"\0")],
+            &cmsg,
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        )
+        .ok()?;
+        self.sent += 1;
+        // One reply, up to its NUL. clamd sends nothing unasked, so nothing follows it.
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 256];
+        loop {
+            let n = self.conn.read(&mut byte).ok()?;
+            if n == 0 {
+                return None;
+            }
+            reply.extend_from_slice(&byte[..n]);
+            if let Some(end) = reply.iter().position(|&b| b == 0) {
+                if end + 1 != reply.len() {
+                    return None;
+                }
+                reply.truncate(end);
+                break;
+            }
+            if reply.len() as u64 > MAX_REPLY {
+                return None;
+            }
+        }
+        parse_session_reply(std::str::from_utf8(&reply).ok()?, self.sent)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.conn.write_all(b"zEND\0");
+    }
+}
+
 /// What clamd answered to one scan command, read to the end after our side was shut.
 struct Answer {
     text: String,
@@ -487,6 +579,63 @@ mod tests {
         assert!(matches!(parse_reply("fd[]: OK\0"), Reply::Error(_)));
         assert!(matches!(parse_reply("fd[1x]: OK\0"), Reply::Error(_)));
         assert!(matches!(parse_reply("fd[3] OK\0"), Reply::Error(_)));
+    }
+
+    /// A session whose reply is numbered for another command (out of step) gives no verdict:
+    /// the caller asks again on a connection of its own. A well-numbered one counts.
+    #[test]
+    fn a_session_reply_out_of_step_is_no_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("clamd.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 64];
+            // zIDSESSION\0, then zFILDES\0 and the descriptor's byte \0 for each command.
+            for (nuls, reply) in [(3, &b"1: fd[5]: OK\0"[..]), (5, b"7: fd[5]: OK\0")] {
+                while got.iter().filter(|&&x| x == 0).count() < nuls {
+                    let n = c.read(&mut b).unwrap();
+                    assert!(n > 0, "closed early");
+                    got.extend_from_slice(&b[..n]);
+                }
+                c.write_all(reply).unwrap();
+            }
+            got
+        });
+        let clamd = Clamd::new(sock.to_str().unwrap(), Duration::from_secs(10));
+        let f = File::open("/dev/null").unwrap();
+        let mut s = clamd.session().unwrap().unwrap();
+        assert_eq!(s.fildes(&f), Some(Reply::Clean));
+        assert_eq!(
+            s.fildes(&f),
+            None,
+            "reply 7 to command 2 taken as a verdict"
+        );
+        let got = server.join().unwrap();
+        assert!(
+            got.starts_with(b"zIDSESSION\0zFILDES\0\0zFILDES\0\0"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn session_replies() {
+        assert_eq!(parse_session_reply("3: fd[9]: OK", 3), Some(Reply::Clean));
+        assert_eq!(
+            parse_session_reply("1: fd[9]: Eicar-Test-Signature FOUND", 1),
+            Some(Reply::Virus("Eicar-Test-Signature".into()))
+        );
+        // Another command's reply, an error, or no number: not a verdict for this object.
+        assert_eq!(parse_session_reply("2: fd[9]: OK", 3), None);
+        assert_eq!(parse_session_reply("fd[9]: OK", 1), None);
+        assert_eq!(
+            parse_session_reply("1: fd[9]: lstat() failed. ERROR", 1),
+            None
+        );
+        assert_eq!(parse_session_reply("+1: fd[9]: OK", 1), None);
+        assert_eq!(parse_session_reply("01: fd[9]: OK", 1), Some(Reply::Clean));
+        assert_eq!(parse_session_reply("1: UNKNOWN COMMAND", 1), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! A stand-in for clamd that answers at once, for measuring scanmail's own cost (see
 //! tests/bench/scanmail.sh). It speaks just enough of clamd's protocol: `zPING` gets `PONG`,
 //! `zINSTREAM` has its chunks read to the zero-length terminator and gets `stream: OK`, `zFILDES`
-//! has its descriptor taken (its file's size counted) and gets `fd[N]: OK`. One thread
-//! per connection, so the stub never makes scanmail wait.
+//! has its descriptor taken (its file's size counted) and gets `fd[N]: OK`, and `zIDSESSION`
+//! takes FILDES commands until `zEND`, each answered `<n>: fd[N]: OK`. One thread per
+//! connection, so the stub never makes scanmail wait.
 //!
 //! Usage: `stub_clamd SOCKET_PATH` (runs until killed). Not for tests of verdicts: it never finds
 //! anything. `zCOUNT\0` is answered with `<streams> <bytes>\0` (totals so far), so that the
@@ -18,23 +19,38 @@ use std::sync::Mutex;
 /// Streams and bytes received so far.
 static COUNT: Mutex<(u64, u64)> = Mutex::new((0, 0));
 
-fn serve(s: UnixStream) -> io::Result<()> {
-    let mut w = s.try_clone()?;
-    // The command byte by byte: a FILDES descriptor rides on the byte after it, which a
-    // buffered read would swallow without its descriptor.
+/// One command, byte by byte: a FILDES descriptor rides on the byte after it, which a buffered
+/// read would swallow without its descriptor.
+fn command(s: &UnixStream) -> io::Result<Vec<u8>> {
     let mut cmd = Vec::new();
     let mut b = [0u8; 1];
     while cmd.last() != Some(&0) && cmd.len() < 32 {
-        (&s).read_exact(&mut b)?;
+        (&*s).read_exact(&mut b)?;
         cmd.push(b[0]);
     }
+    Ok(cmd)
+}
+
+fn serve(s: UnixStream) -> io::Result<()> {
+    let mut w = s.try_clone()?;
+    let cmd = command(&s)?;
     match &cmd[..] {
         b"zPING\0" => return w.write_all(b"PONG\0"),
         b"zCOUNT\0" => {
             let (n, b) = COUNT.lock().map(|c| *c).unwrap_or((0, 0));
             return w.write_all(format!("{n} {b}\0").as_bytes());
         }
-        b"zFILDES\0" => return fildes(&s),
+        b"zFILDES\0" => return fildes(&s, ""),
+        b"zIDSESSION\0" => {
+            for n in 1u64.. {
+                match &command(&s)?[..] {
+                    b"zFILDES\0" => fildes(&s, &format!("{n}: "))?,
+                    b"zEND\0" => break,
+                    _ => return w.write_all(format!("{n}: UNKNOWN COMMAND\0").as_bytes()),
+                }
+            }
+            return Ok(());
+        }
         b"zINSTREAM\0" => {}
         _ => return w.write_all(b"UNKNOWN COMMAND\0"),
     }
@@ -68,8 +84,8 @@ fn count(bytes: u64) {
 }
 
 /// `zFILDES`: take the descriptor, count the file's size as what a scanner would read, close it,
-/// answer `fd[N]: OK`.
-fn fildes(s: &UnixStream) -> io::Result<()> {
+/// answer `fd[N]: OK` (after `prefix`, a session's reply number).
+fn fildes(s: &UnixStream, prefix: &str) -> io::Result<()> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::AsRawFd;
     let mut byte = [0u8; 1];
@@ -83,14 +99,14 @@ fn fildes(s: &UnixStream) -> io::Result<()> {
         }
     }
     let Some(&fd) = fds.first() else {
-        return (&*s).write_all(b"No file descriptor received. ERROR\0");
+        return (&*s).write_all(format!("{prefix}No file descriptor received. ERROR\0").as_bytes());
     };
     let size = nix::sys::stat::fstat(fd).map_or(0, |st| st.st_size as u64);
     for f in &fds {
         let _ = nix::unistd::close(*f);
     }
     count(size);
-    (&*s).write_all(format!("fd[{fd}]: OK\0").as_bytes())
+    (&*s).write_all(format!("{prefix}fd[{fd}]: OK\0").as_bytes())
 }
 
 fn main() -> io::Result<()> {

@@ -338,7 +338,7 @@ fn missing_clamd_socket_fails_closed() {
     fail_closed(&ts, "missing socket");
 }
 
-/// A fake clamd: answers PING, does not know FILDES (so scanmail streams), and treats each
+/// A fake clamd: answers PING, knows neither FILDES nor IDSESSION (so scanmail streams), and treats each
 /// INSTREAM connection with `behave` (after the command).
 fn fake_clamd(dir: &Path, behave: fn(&mut std::os::unix::net::UnixStream)) -> PathBuf {
     let sock = dir.join("fake.sock");
@@ -358,7 +358,8 @@ fn fake_clamd(dir: &Path, behave: fn(&mut std::os::unix::net::UnixStream)) -> Pa
                 }
                 match &cmd[..] {
                     b"zPING\0" => drop(s.write_all(b"PONG\0")),
-                    b"zFILDES\0" => drop(s.write_all(b"UNKNOWN COMMAND\0")),
+                    // A clamd that knows neither: the object is streamed.
+                    b"zFILDES\0" | b"zIDSESSION\0" => drop(s.write_all(b"UNKNOWN COMMAND\0")),
                     _ => behave(&mut s),
                 }
             });

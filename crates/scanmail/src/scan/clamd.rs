@@ -1,7 +1,9 @@
-//! The clamd scanner: `zPING` once per batch, then for every object a new connection (the
-//! protocol is in `clamav::client`). The messages of a batch go over one connection per core at
-//! once (clamd scans them in parallel); the objects of one message in order, stopping at the
-//! first virus or error.
+//! The clamd scanner: `zPING` once per batch, then the objects (the protocol is in
+//! `clamav::client`). The messages of a batch go over one connection per core at once (clamd
+//! scans them in parallel); the objects of one message in order, stopping at the first virus or
+//! error. On a Unix socket each of those connections is a session (`zIDSESSION`) for the whole
+//! batch; an object the session does not give a verdict for (an error, a session clamd closed)
+//! is asked again on a connection of its own, and the session is not used again in that batch.
 //!
 //! On a Unix socket each object is handed over as an open file (`zFILDES`), so that clamd reads
 //! its bytes once: with `zINSTREAM` they cross the socket and clamd writes them to its
@@ -23,7 +25,7 @@
 
 use super::{detection, Job, Object, ScanReport, Scanner};
 use clamav::client;
-pub use clamav::client::{parse_reply, Reply};
+pub use clamav::client::{parse_reply, parse_session_reply, Reply};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -89,7 +91,7 @@ impl Clamd {
 
     /// Scan one object, from the endpoint `start` on: an endpoint that does not answer passes
     /// the object to the next.
-    fn scan_object(&self, start: usize, src: &Source) -> Reply {
+    fn scan_object(&self, start: usize, src: &Source, sessions: &mut Sessions) -> Reply {
         let n = self.clients.len();
         let mut failures = Vec::new();
         // The file handed to clamd, made once for all endpoints; when it cannot be made (no
@@ -100,6 +102,9 @@ impl Clamd {
             let c = &self.clients[i];
             if client::is_unix_socket(c.addr()) && !self.no_fildes[i].load(Ordering::Relaxed) {
                 if let Ok(f) = file.get_or_insert_with(|| src.file()) {
+                    if let Some(r) = sessions.fildes(i, c, f) {
+                        return r;
+                    }
                     match c.fildes(f) {
                         None => self.no_fildes[i].store(true, Ordering::Relaxed),
                         Some(Reply::Failed(e)) => {
@@ -140,7 +145,45 @@ impl Clamd {
 
     /// Scan bytes on the first endpoint that answers.
     pub fn scan_reader(&self, data: &[u8]) -> Reply {
-        self.scan_object(0, &Source::Bytes(data))
+        self.scan_object(0, &Source::Bytes(data), &mut Sessions::none())
+    }
+
+    fn sessions(&self) -> Sessions {
+        Sessions(self.clients.iter().map(|_| Session::Unopened).collect())
+    }
+}
+
+/// One connection's sessions for a batch, one per endpoint, opened when first needed.
+struct Sessions(Vec<Session>);
+
+enum Session {
+    Unopened,
+    Open(client::Session),
+    /// Could not be opened, or gave no verdict once: not used again in this batch.
+    Off,
+}
+
+impl Sessions {
+    fn none() -> Sessions {
+        Sessions(Vec::new())
+    }
+
+    /// The verdict of endpoint `i`'s session on `f`; `None` when there is none to take (the
+    /// caller then asks on a connection of its own).
+    fn fildes(&mut self, i: usize, c: &client::Clamd, f: &File) -> Option<Reply> {
+        let slot = self.0.get_mut(i)?;
+        if matches!(slot, Session::Unopened) {
+            *slot = match c.session() {
+                Some(Ok(s)) => Session::Open(s),
+                _ => Session::Off,
+            };
+        }
+        let Session::Open(s) = slot else { return None };
+        let r = s.fildes(f);
+        if r.is_none() {
+            *slot = Session::Off;
+        }
+        r
     }
 }
 
@@ -194,19 +237,26 @@ impl Scanner for Clamd {
             .clamp(1, MAX_CONNECTIONS)
             .min(jobs.len());
         if workers <= 1 {
-            return jobs.iter().map(|j| self.scan_job(j)).collect();
+            let mut sessions = self.sessions();
+            return jobs
+                .iter()
+                .map(|j| self.scan_job(j, &mut sessions))
+                .collect();
         }
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<ScanReport>>> = Mutex::new(vec![None; jobs.len()]);
         let this = &*self;
         std::thread::scope(|s| {
             for _ in 0..workers {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let o = this.scan_job(job);
-                    if let Ok(mut r) = results.lock() {
-                        r[i] = Some(o);
+                s.spawn(|| {
+                    let mut sessions = this.sessions();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        let o = this.scan_job(job, &mut sessions);
+                        if let Ok(mut r) = results.lock() {
+                            r[i] = Some(o);
+                        }
                     }
                 });
             }
@@ -233,7 +283,7 @@ impl Scanner for Clamd {
 }
 
 impl Clamd {
-    fn scan_job(&self, job: &Job) -> ScanReport {
+    fn scan_job(&self, job: &Job, sessions: &mut Sessions) -> ScanReport {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         // A limit or encrypted content: kept while the other objects are scanned (a virus
         // found later is the verdict).
@@ -248,7 +298,7 @@ impl Clamd {
                     data: None,
                 } => Source::File(path, *offset),
             };
-            let reply = self.scan_object(start, &src);
+            let reply = self.scan_object(start, &src, sessions);
             match reply {
                 Reply::Clean => {}
                 Reply::Virus(name) => match detection(name, obj.describe()) {
