@@ -22,7 +22,8 @@ SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 cargo build --release -q -p smtpfwdd
 BIN=${BIN:-$PWD/target/release/smtpfwdd}
 
-WORK=$(mktemp -d /tmp/smtpfwdd-bench.XXXXXX)
+# BENCH_DIR=DIR: where the work directory is made (the filesystem measured on).
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/smtpfwdd-bench.XXXXXX")
 chmod 711 "$WORK"
 SINK_PID=
 cleanup() {

@@ -132,6 +132,22 @@ fn sighup_rereads_the_configuration() {
     assert_eq!(a.messages().len(), 1);
 }
 
+/// The daemon with a poll of 60 s (so that only inotify can explain a prompt delivery), once its
+/// first scan is over: what arrives next is new to it.
+fn daemon_polling_each_minute(ts: &TestSpool) -> testkit::Proc {
+    let log = std::fs::File::create(ts.dir.path().join("daemon.log")).unwrap();
+    let d = testkit::Proc::spawn(
+        "smtpfwdd",
+        command(ts, &["--foreground", "-P", "60"]).stderr(log),
+    );
+    let up = wait_for(Duration::from_secs(10), || {
+        daemon_log(ts).contains("started").then_some(())
+    });
+    assert!(up.is_some(), "{}", daemon_log(ts));
+    std::thread::sleep(Duration::from_millis(300));
+    d
+}
+
 /// A message renamed into outgoing/ while its mover still holds its lock (scanmail keeps it
 /// until the verdict is carried out, a moment after the rename) is tried again as soon as the
 /// lock is free: not only by the next arrival or the poll (60 s here). The last message of a
@@ -141,16 +157,7 @@ fn a_message_still_locked_by_its_mover_is_delivered_once_the_lock_is_free() {
     let ts = TestSpool::new("");
     let r = Relay::start(&ts.scratch("relay"), &[]);
     ts.write_conf(&Conf::forward(&r.addr()));
-    let log = std::fs::File::create(ts.dir.path().join("daemon.log")).unwrap();
-    let mut d = testkit::Proc::spawn(
-        "smtpfwdd",
-        command(&ts, &["--foreground", "-P", "60"]).stderr(log),
-    );
-    let up = wait_for(Duration::from_secs(10), || {
-        daemon_log(&ts).contains("started").then_some(())
-    });
-    assert!(up.is_some(), "{}", daemon_log(&ts));
-    std::thread::sleep(Duration::from_millis(300));
+    let mut d = daemon_polling_each_minute(&ts);
     // As scanmail moves a clean message: locked in incoming/, renamed, unlocked after.
     let id = ts.inject(
         Queue::Incoming,
@@ -188,17 +195,7 @@ fn a_new_message_is_delivered_without_waiting_for_the_poll() {
     let ts = TestSpool::new("");
     let r = Relay::start(&ts.scratch("relay"), &[]);
     ts.write_conf(&Conf::forward(&r.addr()));
-    let log = std::fs::File::create(ts.dir.path().join("daemon.log")).unwrap();
-    let mut d = testkit::Proc::spawn(
-        "smtpfwdd",
-        command(&ts, &["--foreground", "-P", "60"]).stderr(log),
-    );
-    let up = wait_for(Duration::from_secs(10), || {
-        daemon_log(&ts).contains("started").then_some(())
-    });
-    assert!(up.is_some(), "{}", daemon_log(&ts));
-    // The first scan is over: this one is new to the daemon.
-    std::thread::sleep(Duration::from_millis(300));
+    let mut d = daemon_polling_each_minute(&ts);
     let id = ts.inject(
         Queue::Outgoing,
         SENDER,
