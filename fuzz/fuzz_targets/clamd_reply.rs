@@ -30,11 +30,18 @@ fuzz_target!(|data: &[u8]| {
             Some(Reply::Clean) => {
                 let (n, rest) = text.split_once(": ").expect("a numbered reply");
                 assert!(n.chars().all(|c| c.is_ascii_digit()), "number {n:?}");
-                assert_eq!(n.parse::<u64>().ok(), Some(want), "clean for another command: {text:?}");
+                assert_eq!(
+                    n.parse::<u64>().ok(),
+                    Some(want),
+                    "clean for another command: {text:?}"
+                );
                 assert!(says_clean(rest), "clean in a session for {text:?}");
             }
             Some(Reply::Virus(name)) => {
-                assert!(!name.is_empty() && !name.chars().any(char::is_control), "{name:?}");
+                assert!(
+                    !name.is_empty() && !name.chars().any(char::is_control),
+                    "{name:?}"
+                );
                 assert!(text.contains(" FOUND"), "virus without FOUND: {text:?}");
             }
             Some(other) => panic!("a session verdict that is neither clean nor a virus: {other:?}"),
