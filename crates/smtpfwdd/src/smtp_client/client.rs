@@ -125,6 +125,10 @@ pub struct Client {
     /// The socket read and write timeouts now set (each setsockopt(2) only when it changes).
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// The DATA encoder's buffers, kept for the connection's next message: made afresh for each
+    /// one (134 KB), they were given back to the kernel and faulted in again every time.
+    body_in: Vec<u8>,
+    body_out: Vec<u8>,
 }
 
 impl Client {
@@ -184,6 +188,8 @@ impl Client {
             dirty: false,
             read_timeout: None,
             write_timeout: None,
+            body_in: Vec::new(),
+            body_out: Vec::new(),
         };
         c.set_timeout(opts.timeouts.command)
             .map_err(|e| SmtpError::io("connect", e))?;
@@ -581,11 +587,26 @@ impl Client {
     }
 
     fn write_body(&mut self, body: &mut dyn Read) -> Result<()> {
+        let mut inbuf = std::mem::take(&mut self.body_in);
+        let mut out = std::mem::take(&mut self.body_out);
+        inbuf.resize(64 * 1024, 0);
+        out.clear();
+        out.reserve(70 * 1024);
+        let r = self.encode_body(body, &mut inbuf, &mut out);
+        self.body_in = inbuf;
+        self.body_out = out;
+        r
+    }
+
+    fn encode_body(
+        &mut self,
+        body: &mut dyn Read,
+        inbuf: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut enc = DataEncoder::new();
-        let mut inbuf = vec![0u8; 64 * 1024];
-        let mut out = Vec::with_capacity(70 * 1024);
         loop {
-            let n = match body.read(&mut inbuf) {
+            let n = match body.read(inbuf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -600,13 +621,13 @@ impl Client {
             };
             // Keep up to one chunk back so the last one goes out with the final dot in one write.
             if out.len() >= 64 * 1024 {
-                self.write_all(&out, "DATA body")?;
+                self.write_all(out, "DATA body")?;
                 out.clear();
             }
-            enc.encode(&inbuf[..n], &mut out);
+            enc.encode(&inbuf[..n], out);
         }
-        enc.finish(&mut out);
-        self.write_all(&out, "DATA body")?;
+        enc.finish(out);
+        self.write_all(out, "DATA body")?;
         self.flush("DATA body")
     }
 
