@@ -41,30 +41,47 @@ impl DataEncoder {
         }
     }
 
+    /// Encode one chunk. Runs of ordinary bytes are found with `memchr` and copied whole (a
+    /// byte-at-a-time loop was a sixth of smtpfwdd's CPU per 10 KB message); the rules are those
+    /// of the byte-at-a-time reference in the unit tests, which checks this against it.
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
+        let mut i = 0;
+        while i < input.len() {
             self.empty = false;
-            let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
-            if b == b'\n' && after_cr {
-                continue;
-            }
+            let b = input[i];
             if b == b'\n' || b == b'\r' {
-                out.extend_from_slice(b"\r\n");
-                self.at_line_start = true;
-                self.col = 0;
+                // The LF of a CRLF whose line end is already written.
+                if !(b == b'\n' && self.after_cr) {
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                    self.col = 0;
+                }
+                self.after_cr = b == b'\r';
+                i += 1;
                 continue;
             }
-            if self.col >= MAX_LINE {
-                out.extend_from_slice(b"\r\n ");
-                self.col = 1;
-            }
+            self.after_cr = false;
+            let end = memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |k| i + k);
+            let mut run = &input[i..end];
             if self.at_line_start && b == b'.' {
                 out.push(b'.');
                 self.col += 1;
             }
-            out.push(b);
-            self.col += 1;
             self.at_line_start = false;
+            loop {
+                if self.col >= MAX_LINE {
+                    out.extend_from_slice(b"\r\n ");
+                    self.col = 1;
+                }
+                let take = (MAX_LINE - self.col).min(run.len());
+                out.extend_from_slice(&run[..take]);
+                self.col += take;
+                run = &run[take..];
+                if run.is_empty() {
+                    break;
+                }
+            }
+            i = end;
         }
     }
 
