@@ -296,20 +296,7 @@ impl Clamd {
             Ok(Conn::Tcp(_)) => return None,
             Err(e) => return Some(Reply::Failed(format!("clamd {addr}: {e}"))),
         };
-        let sent = (|| -> io::Result<()> {
-            c.write_all(b"zFILDES\0")?;
-            // The descriptor rides on one byte of its own, as clamd reads it.
-            let fds = [file.as_raw_fd()];
-            let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-            nix::sys::socket::sendmsg::<()>(
-                c.as_raw_fd(),
-                &[IoSlice::new(b"\0")],
-                &cmsg,
-                nix::sys::socket::MsgFlags::empty(),
-                None,
-            )?;
-            Ok(())
-        })();
+        let sent = send_fildes(&mut c, file);
         let _ = c.shutdown(std::net::Shutdown::Write);
         let answer = Answer::read(&mut c);
         if answer.is("UNKNOWN COMMAND") {
@@ -362,6 +349,21 @@ impl Clamd {
     }
 }
 
+/// `zFILDES` and the descriptor, which rides on one byte of its own, as clamd reads it.
+fn send_fildes(c: &mut UnixStream, file: &File) -> io::Result<()> {
+    c.write_all(b"zFILDES\0")?;
+    let fds = [file.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(
+        c.as_raw_fd(),
+        &[IoSlice::new(b"\0")],
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
 /// Read a reply received in a session: `<n>: <reply>`. Only a verdict (clean or a virus) that
 /// carries `want` as its number is taken; anything else, an error too, is `None` (the caller
 /// asks again outside the session, where errors are told apart as always).
@@ -407,17 +409,7 @@ impl Session {
     /// command; `None` for anything else (an error, a reply out of step, a closed session):
     /// drop the session and ask on a connection of its own.
     pub fn fildes(&mut self, file: &File) -> Option<Reply> {
-        self.conn.write_all(b"zFILDES\0").ok()?;
-        let fds = [file.as_raw_fd()];
-        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-        nix::sys::socket::sendmsg::<()>(
-            self.conn.as_raw_fd(),
-            &[IoSlice::new(b"\0")],
-            &cmsg,
-            nix::sys::socket::MsgFlags::empty(),
-            None,
-        )
-        .ok()?;
+        send_fildes(&mut self.conn, file).ok()?;
         self.sent += 1;
         // One reply, up to its NUL. clamd sends nothing unasked, so nothing follows it.
         let mut reply = Vec::new();

@@ -338,8 +338,8 @@ fn missing_clamd_socket_fails_closed() {
     fail_closed(&ts, "missing socket");
 }
 
-/// A fake clamd: answers PING, knows neither FILDES nor IDSESSION (so scanmail streams), and treats each
-/// INSTREAM connection with `behave` (after the command).
+/// A fake clamd: answers PING, knows neither FILDES nor IDSESSION (so scanmail streams), and
+/// treats each INSTREAM connection with `behave` (after the command).
 fn fake_clamd(dir: &Path, behave: fn(&mut std::os::unix::net::UnixStream)) -> PathBuf {
     let sock = dir.join("fake.sock");
     let l = UnixListener::bind(&sock).unwrap();
